@@ -1,1 +1,6 @@
+//! Inlet: serves Intake-style YAML catalogs as Arrow.
 #![forbid(unsafe_code)]
+
+pub mod catalog;
+pub mod cli;
+pub mod registry;

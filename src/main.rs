@@ -1,1 +1,7 @@
-fn main() {}
+#![forbid(unsafe_code)]
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    inlet::cli::run(inlet::cli::Cli::parse())
+}

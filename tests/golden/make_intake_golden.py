@@ -5,7 +5,11 @@ tests compare Inlet's loader against.
 
 Regenerate (from the repository root)::
 
-    python3 -m venv /tmp/goldenvenv && /tmp/goldenvenv/bin/pip install intake==0.7.0 && /tmp/goldenvenv/bin/python tests/golden/make_intake_golden.py
+    python3 -m venv /tmp/goldenvenv && /tmp/goldenvenv/bin/pip install intake==0.7.0 pandas && /tmp/goldenvenv/bin/python tests/golden/make_intake_golden.py
+
+pandas is needed because Intake coerces ``type: datetime`` parameter defaults
+with it while parsing (without it intake__intake__intake__catalog__tests__catalog1.yml
+fails with ModuleNotFoundError); its version does not affect the output.
 
 Optional argument: the corpus directory. It defaults to
 ``../shared/corpus/intake-catalogs`` relative to the repository root (i.e.
@@ -26,7 +30,8 @@ Output shape::
      "files": {FILENAME: {
         "loads": bool,
         "error": "ExceptionClass: first non-empty line of message" | null,
-        "error_details": [Intake's validation error strings] | null,
+        "error_details": [Intake's validation messages, "(key 'k')" added
+                          where Intake names the key] | null,
         "name": catalog name declared in the file (top-level "name:") | null,
         "intake_name": the name Intake gives the catalog (falls back to the
                        file name, or the parent dir for catalog.y*ml) | null,
@@ -59,7 +64,17 @@ os.environ.setdefault("INTAKE_LOG_LEVEL", "ERROR")
 
 import intake  # noqa: E402
 from intake.catalog.local import YAMLFileCatalog  # noqa: E402
+from intake.catalog.local import CatalogParser  # noqa: E402
 from intake.utils import yaml_load  # noqa: E402
+
+
+class _MessageParser(CatalogParser):
+    """Intake's own parser, but keeping each error's message and key only
+    (Intake's ValidationError.errors strings embed a repr of the whole
+    offending YAML node)."""
+
+    def error(self, msg, obj, key=None):
+        self._errors.append(msg if key is None else "%s (key %r)" % (msg, key))
 
 
 def jsonable(obj):
@@ -86,7 +101,15 @@ def describe_error(exc, path, fname):
     text = type(exc).__name__ + (": " + first if first else "")
     details = getattr(exc, "errors", None)
     if isinstance(details, (list, tuple)) and details:
-        details = [str(d).replace(path, fname) for d in details]
+        try:  # re-run Intake's parser to get the bare messages
+            with open(path, encoding="utf-8") as f:
+                data = yaml_load(f.read().replace("!template ", ""))
+            ctx = dict(root=os.path.dirname(path) + "/")
+            short = _MessageParser(data, context=ctx).errors
+        except Exception:
+            short = []
+        details = short if len(short) == len(details) else [str(d) for d in details]
+        details = [d.replace(path, fname) for d in details]
     else:
         details = None
     return text, details

@@ -1,0 +1,16 @@
+//! Intake-style YAML catalogs: parsing with positions, templating, user parameters, nesting.
+
+pub mod diag;
+pub mod model;
+pub mod params;
+pub mod parse;
+pub mod redact;
+pub mod template;
+pub mod tree;
+pub mod view;
+pub mod yaml;
+
+pub use diag::{Diagnostic, Severity};
+pub use model::{CatalogFile, Entry, Status};
+pub use template::EnvPolicy;
+pub use tree::{CatalogError, CatalogNode, Found, Library};

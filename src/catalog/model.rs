@@ -1,0 +1,117 @@
+//! What one catalog file says, after parsing and validation, before any templating.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::Value as J;
+
+use super::diag::{Diagnostic, Severity};
+use super::params::ParamSpec;
+use super::yaml::Pos;
+use crate::registry::Resolved;
+
+/// One parsed YAML catalog file.
+#[derive(Debug, Clone)]
+pub struct CatalogFile {
+    pub path: PathBuf,
+    /// `CATALOG_DIR` for the entries of this file.
+    pub dir: Arc<Path>,
+    /// The `name:` key, when the file sets one.
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub metadata: J,
+    /// Catalog-wide parameters (`metadata.parameters`).
+    pub parameters: Vec<ParamSpec>,
+    pub entries: Vec<Entry>,
+    /// 1 for Intake v1 YAML, 2 for Intake 2 (`version: 2`).
+    pub version: u32,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl CatalogFile {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(|d| d.severity == Severity::Error)
+    }
+
+    pub fn entry(&self, name: &str) -> Option<&Entry> {
+        self.entries.iter().find(|e| e.name == name)
+    }
+}
+
+/// Why an entry cannot be read, or `Ok`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    UnsupportedDriver(String),
+    Unsupported(String),
+    Error(String),
+}
+
+impl Status {
+    pub fn is_ok(&self) -> bool {
+        *self == Status::Ok
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Status::Ok => f.write_str("ok"),
+            Status::UnsupportedDriver(d) => write!(f, "unsupported driver: {d}"),
+            Status::Unsupported(why) => write!(f, "unsupported: {why}"),
+            Status::Error(why) => write!(f, "error: {why}"),
+        }
+    }
+}
+
+impl Serialize for Status {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// One entry under `sources:`.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub name: String,
+    pub pos: Pos,
+    /// `CATALOG_DIR` for this entry (entries merged by `yaml_files_cat` keep their own).
+    pub dir: Arc<Path>,
+    pub description: Option<String>,
+    /// The driver as written: a string, a list or a mapping.
+    pub driver_written: J,
+    /// The name that was chosen among the written candidates (the first that resolves).
+    pub driver: String,
+    pub resolved: Option<Resolved>,
+    /// Args before templating.
+    pub args: J,
+    pub metadata: J,
+    /// The entry's own declarations.
+    pub parameters: Vec<ParamSpec>,
+    /// Names the args' templates read, with where each is first used.
+    pub template_vars: BTreeMap<String, Pos>,
+    pub direct_access: Option<String>,
+    pub status: Status,
+    /// Groups of the hierarchical dialect: a catalog defined inline.
+    pub inline: Option<Arc<CatalogFile>>,
+}
+
+impl Entry {
+    pub fn is_catalog(&self) -> bool {
+        self.inline.is_some()
+            || matches!(
+                self.resolved,
+                Some(Resolved::YamlFileCatalog | Resolved::YamlFilesCatalog)
+            )
+    }
+
+    /// The first line of the description, for listings.
+    pub fn summary(&self) -> &str {
+        self.description
+            .as_deref()
+            .and_then(|d| d.lines().map(str::trim).find(|l| !l.is_empty()))
+            .unwrap_or("")
+    }
+}

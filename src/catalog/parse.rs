@@ -1,0 +1,424 @@
+//! Catalog file -> [`CatalogFile`]: Intake v1, the hierarchical dialect, and Intake 2 listings.
+//! Every problem is collected with its position; nothing stops at the first.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::{Map, Value as J};
+
+use super::diag::{suggest, Diagnostics};
+use super::model::{CatalogFile, Entry, Status};
+use super::params::parse_specs;
+use super::template::Templater;
+use super::yaml::{self, Key, Node, Pos, Value};
+use crate::registry::{self, Resolved};
+
+const TOP_KEYS: &[&str] = &["sources", "metadata", "name", "description", "plugins", "version"];
+const ENTRY_KEYS: &[&str] = &[
+    "driver",
+    "description",
+    "args",
+    "metadata",
+    "parameters",
+    "direct_access",
+    "cache",
+];
+
+/// Parses one catalog file's text. `path` is used for diagnostics and `CATALOG_DIR`.
+pub fn parse_catalog(path: &Path, text: &str, templater: &Templater) -> CatalogFile {
+    let dir: Arc<Path> = Arc::from(path.parent().unwrap_or(Path::new(".")));
+    let mut d = Diagnostics::new(path);
+    let mut cat = CatalogFile {
+        path: path.to_path_buf(),
+        dir,
+        name: None,
+        description: None,
+        metadata: J::Object(Map::new()),
+        parameters: vec![],
+        entries: vec![],
+        version: 1,
+        diagnostics: vec![],
+    };
+    let (root, problems) = yaml::parse(text);
+    for p in problems {
+        d.error(p.pos, p.message);
+    }
+    match root {
+        None if !d.has_errors() => d.error(
+            Pos { line: 1, col: 1 },
+            "the file is empty: a catalog needs a `sources:` mapping",
+        ),
+        None => {}
+        Some(root) => match root.as_map() {
+            None => d.error(root.pos, format!("a catalog must be a mapping with `sources:`, not {}", root.kind())),
+            Some(_) => {
+                let mut p = FileParser { cat: &mut cat, d: &mut d, templater };
+                p.top(&root);
+            }
+        },
+    }
+    cat.diagnostics = d.into_vec();
+    cat
+}
+
+struct FileParser<'a> {
+    cat: &'a mut CatalogFile,
+    d: &'a mut Diagnostics,
+    templater: &'a Templater,
+}
+
+fn text_of(node: &Node) -> String {
+    match node.as_str() {
+        Some(s) => s.to_string(),
+        None => node.to_json().to_string(),
+    }
+}
+
+impl FileParser<'_> {
+    fn top(&mut self, root: &Node) {
+        if let Some(n) = root.get("name") {
+            self.cat.name = Some(text_of(n));
+        }
+        if let Some(n) = root.get("description") {
+            self.cat.description = Some(text_of(n));
+        }
+        if let Some(meta) = root.get("metadata") {
+            self.cat.metadata = meta.to_json();
+            if let Some(params) = meta.get("parameters") {
+                self.cat.parameters = parse_specs(params, self.d);
+            }
+        }
+        let version = root.get("version").map(|v| &v.value);
+        if version == Some(&Value::Int(2)) || version == Some(&Value::Str("2".into())) {
+            self.cat.version = 2;
+            return self.intake2(root);
+        }
+        let hierarchical = root
+            .get("metadata")
+            .and_then(|m| m.get("hierarchical_catalog"))
+            .is_some_and(|v| v.value == Value::Bool(true));
+        if hierarchical && root.get("sources").is_none() {
+            let groups = root.as_map().unwrap_or_default();
+            let groups: Vec<&(Key, Node)> = groups
+                .iter()
+                .filter(|(k, _)| !TOP_KEYS.contains(&k.text.as_str()))
+                .collect();
+            self.cat.entries = groups.iter().filter_map(|(k, n)| self.group(k, n)).collect();
+            return;
+        }
+        for (k, _) in root.as_map().unwrap_or_default() {
+            if k.text == "plugins" {
+                self.d.warn(k.pos, "`plugins` is ignored: Inlet's drivers are built in, no modules are imported");
+            } else if !TOP_KEYS.contains(&k.text.as_str()) {
+                self.unknown_key(k, TOP_KEYS, "at the top level");
+            }
+        }
+        match root.get("sources") {
+            None => self.d.error(root.pos, "missing `sources:`: a catalog lists its entries under a top-level `sources:` mapping"),
+            Some(s) => match &s.value {
+                Value::Map(items) => {
+                    self.cat.entries = items.iter().filter_map(|(k, n)| self.entry(k, n)).collect();
+                }
+                Value::Seq(_) => self.d.error(
+                    s.pos,
+                    "`sources` is a list, the obsolete Intake form: write a mapping of entry name to \
+                     entry instead, e.g. `sources:\\n  a:\\n    driver: csv` rather than `- name: a`",
+                ),
+                Value::Null => {}
+                _ => self.d.error(s.pos, format!("`sources` must be a mapping of entry name to entry, not {}", s.kind())),
+            },
+        }
+    }
+
+    fn unknown_key(&mut self, k: &Key, known: &[&str], place: &str) {
+        let hint = suggest(&k.text, known)
+            .map(|s| format!("; did you mean `{s}`?"))
+            .unwrap_or_default();
+        self.d.warn(k.pos, format!("unknown key `{}` {place} is ignored{hint}", k.text));
+    }
+
+    fn check_name(&mut self, k: &Key) -> bool {
+        if k.text.contains('/') {
+            self.d.error(k.pos, format!("entry name `{}` contains `/`, which cannot be addressed in a URL; rename it (e.g. with `_`)", k.text));
+            return false;
+        }
+        if k.text.contains('.') {
+            self.d.warn(k.pos, format!(
+                "entry name `{}` contains `.`, which also separates nested catalogs in dotted names; \
+                 it is reachable, but consider renaming it with `_`",
+                k.text
+            ));
+        }
+        true
+    }
+
+    fn entry(&mut self, key: &Key, node: &Node) -> Option<Entry> {
+        if !self.check_name(key) {
+            return None;
+        }
+        let Some(fields) = node.as_map() else {
+            let hint = if node.is_null() {
+                ": check the indentation of its `driver:` and `args:` (they belong one level deeper)"
+            } else {
+                ""
+            };
+            self.d.error(node.pos.max(key.pos), format!("entry `{}` must be a mapping with `driver:`, not {}{hint}", key.text, node.kind()));
+            return None;
+        };
+        for (k, _) in fields {
+            match k.text.as_str() {
+                "cache" => self.d.warn(k.pos, "`cache` is ignored: Inlet streams from the source and caches discovery itself"),
+                t if ENTRY_KEYS.contains(&t) => {}
+                _ => self.unknown_key(k, ENTRY_KEYS, &format!("in entry `{}`", key.text)),
+            }
+        }
+        let mut args = match node.get("args") {
+            None => J::Object(Map::new()),
+            Some(a) if a.is_null() => J::Object(Map::new()),
+            Some(a) if a.as_map().is_some() => a.to_json(),
+            Some(a) => {
+                self.d.error(a.pos, format!("`args` of entry `{}` must be a mapping, not {}", key.text, a.kind()));
+                J::Object(Map::new())
+            }
+        };
+        let (driver_written, driver, resolved, driver_args) = match node.get("driver") {
+            None => {
+                self.d.error(key.pos, format!("entry `{}` has no `driver`: add e.g. `driver: parquet`", key.text));
+                return None;
+            }
+            Some(dn) => self.driver(dn)?,
+        };
+        if let (J::Object(extra), J::Object(a)) = (driver_args, &mut args) {
+            a.extend(extra);
+        }
+        let mut template_vars = BTreeMap::new();
+        if let Some(a) = node.get("args") {
+            self.scan_templates(a, &mut template_vars);
+        }
+        let direct_access = node.get("direct_access").map(|n| {
+            let v = text_of(n);
+            if !matches!(v.as_str(), "forbid" | "allow" | "force") {
+                self.d.warn(n.pos, format!("`direct_access: {v}` is not one of forbid, allow, force"));
+            }
+            v
+        });
+        let status = match resolved {
+            Some(_) => Status::Ok,
+            None => Status::UnsupportedDriver(driver.clone()),
+        };
+        Some(Entry {
+            name: key.text.clone(),
+            pos: key.pos,
+            dir: self.cat.dir.clone(),
+            description: node.get("description").map(text_of),
+            driver_written,
+            driver,
+            resolved,
+            args,
+            metadata: node.get("metadata").map_or(J::Object(Map::new()), Node::to_json),
+            parameters: node.get("parameters").map(|p| parse_specs(p, self.d)).unwrap_or_default(),
+            template_vars,
+            direct_access,
+            status,
+            inline: None,
+        })
+    }
+
+    /// Driver as a string, a list of candidates, or `{name: {class, args}}`: the first candidate
+    /// that resolves wins, as in Intake.
+    fn driver(&mut self, dn: &Node) -> Option<(J, String, Option<Resolved>, J)> {
+        let mut candidates: Vec<(String, J)> = vec![];
+        match &dn.value {
+            Value::Str(s) => candidates.push((s.clone(), J::Null)),
+            Value::Seq(items) => {
+                for i in items {
+                    match i.as_str() {
+                        Some(s) => candidates.push((s.to_string(), J::Null)),
+                        None => self.d.error(i.pos, format!("a driver list holds driver names, not {}", i.kind())),
+                    }
+                }
+            }
+            Value::Map(items) => {
+                for (k, spec) in items {
+                    match spec.get("class").and_then(Node::as_str) {
+                        Some(c) => candidates.push((c.to_string(), spec.get("args").map_or(J::Null, Node::to_json))),
+                        None => self.d.error(k.pos, format!("driver `{}` needs a `class:` naming the driver", k.text)),
+                    }
+                }
+            }
+            _ => {}
+        }
+        if candidates.is_empty() {
+            self.d.error(dn.pos, format!("`driver` must name a driver (a string, a list or a mapping), not {}", dn.kind()));
+            return None;
+        }
+        let chosen = candidates
+            .iter()
+            .find(|(c, _)| registry::resolve(c).is_some())
+            .or(candidates.first())
+            .cloned()
+            .unwrap_or_default();
+        Some((dn.to_json(), chosen.0.clone(), registry::resolve(&chosen.0), chosen.1))
+    }
+
+    /// Checks every templated string of `args` and records the names they read.
+    fn scan_templates(&mut self, node: &Node, vars: &mut BTreeMap<String, Pos>) {
+        match &node.value {
+            Value::Str(s) if super::template::is_template(s) => match self.templater.inspect(s) {
+                Ok(names) => {
+                    for n in names {
+                        vars.entry(n).or_insert(node.pos);
+                    }
+                }
+                Err(e) => self.d.error(node.pos, e),
+            },
+            Value::Seq(items) => items.iter().for_each(|i| self.scan_templates(i, vars)),
+            Value::Map(items) => items.iter().for_each(|(_, v)| self.scan_templates(v, vars)),
+            _ => {}
+        }
+    }
+
+    /// A group of the hierarchical dialect: a leaf when it has `driver`, else a nested catalog.
+    fn group(&mut self, key: &Key, node: &Node) -> Option<Entry> {
+        if node.get("driver").is_some() {
+            return self.entry(key, node);
+        }
+        let Some(items) = node.as_map() else {
+            self.d.error(node.pos, format!("group `{}` must be a mapping of groups or entries, not {}", key.text, node.kind()));
+            return None;
+        };
+        if !self.check_name(key) {
+            return None;
+        }
+        let description = node.get("description").map(text_of);
+        let children: Vec<Entry> = items
+            .iter()
+            .filter(|(k, _)| k.text != "description" && k.text != "metadata")
+            .filter_map(|(k, n)| self.group(k, n))
+            .collect();
+        let inline = CatalogFile {
+            path: self.cat.path.clone(),
+            dir: self.cat.dir.clone(),
+            name: Some(key.text.clone()),
+            description: description.clone(),
+            metadata: node.get("metadata").map_or(J::Object(Map::new()), Node::to_json),
+            parameters: vec![],
+            entries: children,
+            version: 1,
+            diagnostics: vec![],
+        };
+        Some(Entry {
+            name: key.text.clone(),
+            pos: key.pos,
+            dir: self.cat.dir.clone(),
+            description,
+            driver_written: J::String("group".into()),
+            driver: "group".into(),
+            resolved: None,
+            args: J::Object(Map::new()),
+            metadata: inline.metadata.clone(),
+            parameters: vec![],
+            template_vars: BTreeMap::new(),
+            direct_access: None,
+            status: Status::Ok,
+            inline: Some(Arc::new(inline)),
+        })
+    }
+
+    /// Intake 2: entries are listed; a reader over a CSV/Parquet/Avro/Zarr datatype maps to our
+    /// driver, anything that would import or unpickle code is refused.
+    fn intake2(&mut self, root: &Node) {
+        let data = root.get("data");
+        let Some(entries) = root.get("entries").and_then(Node::as_map) else {
+            if let Some(e) = root.get("entries").filter(|e| !e.is_null()) {
+                self.d.error(e.pos, format!("`entries` must be a mapping, not {}", e.kind()));
+            }
+            return;
+        };
+        for (key, node) in entries {
+            if !self.check_name(key) {
+                continue;
+            }
+            let reader = node.get("reader").map(text_of).unwrap_or_default();
+            let refused = find_strings(node).into_iter().find_map(|s| refuse_intake2_code(s).err());
+            let data_ref = node
+                .get("kwargs")
+                .and_then(|k| k.get("data"))
+                .and_then(Node::as_str)
+                .and_then(|s| s.strip_prefix("{data(")?.strip_suffix(")}"));
+            let datum = data_ref.and_then(|id| data?.get(id));
+            let mapped = datum.and_then(|dd| {
+                let datatype = dd.get("datatype")?.as_str()?;
+                let driver = match datatype.rsplit(':').next()? {
+                    "CSV" => "csv",
+                    "Parquet" => "parquet",
+                    "AVRO" => "avro_table",
+                    "Zarr" => "zarr",
+                    _ => return None,
+                };
+                let kwargs = dd.get("kwargs");
+                let mut args = Map::new();
+                args.insert("urlpath".into(), kwargs?.get("url")?.to_json());
+                if let Some(so) = kwargs.and_then(|k| k.get("storage_options")) {
+                    args.insert("storage_options".into(), so.to_json());
+                }
+                Some((driver, J::Object(args), dd))
+            });
+            let (driver, args, status, description) = match (refused, mapped) {
+                (Some(why), _) => (reader.clone(), J::Object(Map::new()), Status::Unsupported(why), None),
+                (None, Some((drv, args, dd))) => (
+                    drv.to_string(),
+                    args,
+                    Status::Ok,
+                    dd.get("metadata").and_then(|m| m.get("description")).map(text_of),
+                ),
+                (None, None) => (
+                    reader.clone(),
+                    J::Object(Map::new()),
+                    Status::Unsupported(format!("Intake 2 reader `{reader}` has no Inlet equivalent")),
+                    None,
+                ),
+            };
+            let resolved = if status.is_ok() { registry::resolve(&driver) } else { None };
+            self.cat.entries.push(Entry {
+                name: key.text.clone(),
+                pos: key.pos,
+                dir: self.cat.dir.clone(),
+                description,
+                driver_written: J::String(reader),
+                driver,
+                resolved,
+                args,
+                metadata: node.get("metadata").map_or(J::Object(Map::new()), Node::to_json),
+                parameters: vec![],
+                template_vars: BTreeMap::new(),
+                direct_access: None,
+                status,
+                inline: None,
+            });
+        }
+    }
+}
+
+fn find_strings(node: &Node) -> Vec<&str> {
+    match &node.value {
+        Value::Str(s) => vec![s.as_str()],
+        Value::Seq(items) => items.iter().flat_map(find_strings).collect(),
+        Value::Map(items) => items.iter().flat_map(|(_, v)| find_strings(v)).collect(),
+        _ => vec![],
+    }
+}
+
+/// Intake 2's `{func(...)}`, `{import(...)}` and `{pickle64(...)}` would run arbitrary code.
+fn refuse_intake2_code(s: &str) -> Result<(), String> {
+    for marker in ["{func(", "{import(", "{pickle64("] {
+        if s.contains(marker) {
+            let what = marker.trim_start_matches('{').trim_end_matches('(');
+            return Err(format!(
+                "`{{{what}(...)}}` is refused: Inlet never imports or unpickles code named in a catalog"
+            ));
+        }
+    }
+    Ok(())
+}

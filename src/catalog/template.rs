@@ -1,0 +1,425 @@
+//! Templating of entry args with minijinja, the Intake way minus its dangers.
+//!
+//! Intake renders args with Jinja2 and lets templates read any environment variable and run shell
+//! commands; undefined names render as "". Here: `env()` only reads variables an operator allowed,
+//! `shell()`/`client_shell()` are refused, and an undefined name is an error. Intake's
+//! Python-isms (`'%02d' % id`, `env(NAME)` with a bare name) are rewritten to plain minijinja.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::LazyLock;
+
+use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior};
+use regex::Regex;
+use serde_json::Value as J;
+
+/// Which environment variables templates and parameter defaults may read.
+#[derive(Debug, Clone, Default)]
+pub struct EnvPolicy {
+    allowed: BTreeSet<String>,
+}
+
+impl EnvPolicy {
+    pub fn allow<I: IntoIterator<Item = S>, S: Into<String>>(names: I) -> Self {
+        EnvPolicy {
+            allowed: names.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    /// The variable's value (None when unset), or an error when the operator did not allow it.
+    pub fn get(&self, name: &str) -> Result<Option<String>, String> {
+        if !self.allowed.contains(name) {
+            return Err(format!(
+                "environment variable `{name}` is not on the allowlist: an operator can allow it \
+                 with `--allow-env {name}` (or INLET_ALLOW_ENV={name})"
+            ));
+        }
+        Ok(std::env::var(name).ok())
+    }
+}
+
+static ENV_BARE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(?:client_)?env\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*([,)])").expect("valid regex")
+});
+static ENV_QUOTED: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\bclient_env\(").expect("valid regex"));
+static SHELL: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\b(?:client_)?shell\s*\(").expect("valid regex"));
+static PERCENT_FORMAT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r#"(?:'([^'\\]*)'|"([^"\\]*)")\s*%\s*(\([^()]*\)|[A-Za-z_][A-Za-z0-9_.]*|-?[0-9.]+)"#,
+    )
+    .expect("valid regex")
+});
+static EXPR_BLOCK: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\{\{.*?\}\}|\{%.*?%\}").expect("valid regex"));
+static BARE_VAR: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^\s*\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}\s*$").expect("valid regex")
+});
+static DEFAULT_ENV: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^\s*(?:client_)?env\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*\)\s*$").expect("valid regex")
+});
+
+/// Names that every template may use without declaring them.
+pub const BUILTIN_NAMES: &[&str] = &["CATALOG_DIR", "env", "pyformat"];
+
+pub fn is_template(s: &str) -> bool {
+    s.contains("{{") || s.contains("{%")
+}
+
+/// `env(NAME)` as a whole parameter default: the variable's name.
+pub fn default_env_var(s: &str) -> Option<&str> {
+    DEFAULT_ENV
+        .captures(s)
+        .and_then(|c| c.get(1))
+        .map(|m| m.as_str())
+}
+
+/// `Err` with the reason when a string asks to run a command.
+pub fn refuse_shell(s: &str) -> Result<(), String> {
+    if SHELL.is_match(s) {
+        return Err(
+            "shell() and client_shell() are refused: Inlet never runs commands from a catalog; \
+             put the value in a parameter default or an allowed env() variable"
+                .to_string(),
+        );
+    }
+    Ok(())
+}
+
+/// Rewrites Intake's Python-flavoured expressions into minijinja.
+fn preprocess(src: &str) -> String {
+    EXPR_BLOCK
+        .replace_all(src, |caps: &regex::Captures| {
+            let block = &caps[0];
+            let block = ENV_BARE.replace_all(block, "env(\"$1\"$2");
+            let block = ENV_QUOTED.replace_all(&block, "env(");
+            PERCENT_FORMAT
+                .replace_all(&block, |c: &regex::Captures| {
+                    let fmt = c.get(1).or_else(|| c.get(2)).map_or("", |m| m.as_str());
+                    format!("pyformat({:?}, {})", fmt, &c[3])
+                })
+                .into_owned()
+        })
+        .into_owned()
+}
+
+/// Compiles templates and renders args. Built once per loader: the environment is reused.
+pub struct Templater {
+    env: Environment<'static>,
+}
+
+impl Default for Templater {
+    fn default() -> Self {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.add_function("pyformat", pyformat);
+        Templater { env }
+    }
+}
+
+impl Templater {
+    /// Checks a template at load time: syntax and refused functions. Returns the names it reads
+    /// (beyond the built-ins), which the loader turns into implicit parameters when undeclared.
+    pub fn inspect(&self, src: &str) -> Result<BTreeSet<String>, String> {
+        refuse_shell(src)?;
+        let pre = preprocess(src);
+        let tmpl = self
+            .env
+            .template_from_str(&pre)
+            .map_err(|e| format!("template error: {}", describe(&e)))?;
+        Ok(tmpl
+            .undeclared_variables(false)
+            .into_iter()
+            .filter(|v| !BUILTIN_NAMES.contains(&v.as_str()))
+            .collect())
+    }
+
+    /// Renders every templated string inside `args` (recursively through lists and maps).
+    pub fn render(&self, args: &J, vars: &BTreeMap<String, J>, env: &EnvPolicy) -> Result<J, String> {
+        self.render_at(args, vars, env, "args")
+    }
+
+    fn render_at(
+        &self,
+        value: &J,
+        vars: &BTreeMap<String, J>,
+        env: &EnvPolicy,
+        path: &str,
+    ) -> Result<J, String> {
+        Ok(match value {
+            J::String(s) if is_template(s) => self
+                .render_str(s, vars, env)
+                .map_err(|e| format!("{path}: {e}"))?,
+            J::Array(items) => J::Array(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| self.render_at(v, vars, env, &format!("{path}[{i}]")))
+                    .collect::<Result<_, _>>()?,
+            ),
+            J::Object(map) => J::Object(
+                map.iter()
+                    .map(|(k, v)| Ok((k.clone(), self.render_at(v, vars, env, &format!("{path}.{k}"))?)))
+                    .collect::<Result<_, String>>()?,
+            ),
+            other => other.clone(),
+        })
+    }
+
+    /// Renders one string. A string that is exactly `{{ name }}` keeps the value's type.
+    pub fn render_str(
+        &self,
+        src: &str,
+        vars: &BTreeMap<String, J>,
+        env: &EnvPolicy,
+    ) -> Result<J, String> {
+        if let Some(name) = BARE_VAR.captures(src).and_then(|c| c.get(1)) {
+            if let Some(v) = vars.get(name.as_str()) {
+                return Ok(v.clone());
+            }
+        }
+        let used = self.inspect(src)?;
+        if let Some(missing) = used.iter().find(|n| !vars.contains_key(*n)) {
+            return Err(format!(
+                "`{missing}` has no value: pass it as a parameter (`--param {missing}=...`, or \
+                 `param.{missing}=...` over HTTP), or declare it with a default in the catalog"
+            ));
+        }
+        let mut jenv = self.env.clone();
+        let policy = env.clone();
+        jenv.add_function(
+            "env",
+            move |name: String, default: Option<String>| -> Result<String, Error> {
+                match policy.get(&name) {
+                    Err(msg) => Err(Error::new(ErrorKind::InvalidOperation, msg)),
+                    Ok(Some(v)) => Ok(v),
+                    Ok(None) => default.ok_or_else(|| {
+                        Error::new(
+                            ErrorKind::InvalidOperation,
+                            format!("environment variable `{name}` is not set and env() has no default"),
+                        )
+                    }),
+                }
+            },
+        );
+        let pre = preprocess(src);
+        let rendered = jenv
+            .render_str(&pre, vars)
+            .map_err(|e| describe(&e))?;
+        Ok(J::String(rendered))
+    }
+}
+
+/// minijinja errors carry their cause in a chain; show the useful part only.
+fn describe(e: &Error) -> String {
+    match e.detail() {
+        Some(detail) => format!("{detail}"),
+        None => e.kind().to_string(),
+    }
+}
+
+/// Python's `'%02d' % value` (and `'%s-%s' % (a, b)`), which Intake catalogs use for paths.
+fn pyformat(fmt: String, args: minijinja::Value) -> Result<String, Error> {
+    let values: Vec<minijinja::Value> = if args.kind() == minijinja::value::ValueKind::Seq {
+        args.try_iter()?.collect()
+    } else {
+        vec![args]
+    };
+    let mut values = values.into_iter();
+    let mut out = String::new();
+    let mut chars = fmt.chars().peekable();
+    let bad = |m: &str| Error::new(ErrorKind::InvalidOperation, format!("'%' format: {m}"));
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        if chars.peek() == Some(&'%') {
+            chars.next();
+            out.push('%');
+            continue;
+        }
+        let mut flags = String::new();
+        while let Some(&f) = chars.peek() {
+            if matches!(f, '-' | '+' | ' ' | '0' | '#') {
+                flags.push(f);
+                chars.next();
+            } else {
+                break;
+            }
+        }
+        let mut width = String::new();
+        while let Some(&d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+            width.push(d);
+            chars.next();
+        }
+        let mut precision: Option<usize> = None;
+        if chars.peek() == Some(&'.') {
+            chars.next();
+            let mut p = String::new();
+            while let Some(&d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+                p.push(d);
+                chars.next();
+            }
+            precision = Some(p.parse().unwrap_or(0));
+        }
+        let conv = chars.next().ok_or_else(|| bad("incomplete format"))?;
+        let value = values.next().ok_or_else(|| bad("not enough arguments"))?;
+        let body = match conv {
+            'd' | 'i' => {
+                let n = as_f64(&value).ok_or_else(|| bad("%d needs a number"))?;
+                let n = n.trunc() as i64;
+                if flags.contains('+') && n >= 0 {
+                    format!("+{n}")
+                } else {
+                    n.to_string()
+                }
+            }
+            'f' | 'F' => {
+                let n = as_f64(&value).ok_or_else(|| bad("%f needs a number"))?;
+                format!("{:.*}", precision.unwrap_or(6), n)
+            }
+            'e' => {
+                let n = as_f64(&value).ok_or_else(|| bad("%e needs a number"))?;
+                format!("{:.*e}", precision.unwrap_or(6), n)
+            }
+            'x' => format!("{:x}", as_f64(&value).ok_or_else(|| bad("%x needs a number"))? as i64),
+            'o' => format!("{:o}", as_f64(&value).ok_or_else(|| bad("%o needs a number"))? as i64),
+            's' | 'r' => {
+                let s = value.to_string();
+                match precision {
+                    Some(p) => s.chars().take(p).collect(),
+                    None => s,
+                }
+            }
+            other => return Err(bad(&format!("unsupported conversion %{other}"))),
+        };
+        let width: usize = width.parse().unwrap_or(0);
+        let pad = width.saturating_sub(body.chars().count());
+        if flags.contains('-') {
+            out.push_str(&body);
+            out.extend(std::iter::repeat_n(' ', pad));
+        } else if flags.contains('0') && conv != 's' {
+            let (sign, digits) = match body.strip_prefix(['-', '+']) {
+                Some(rest) => (&body[..1], rest),
+                None => ("", body.as_str()),
+            };
+            out.push_str(sign);
+            out.extend(std::iter::repeat_n('0', pad));
+            out.push_str(digits);
+        } else {
+            out.extend(std::iter::repeat_n(' ', pad));
+            out.push_str(&body);
+        }
+    }
+    if values.next().is_some() {
+        return Err(bad("not all arguments converted"));
+    }
+    Ok(out)
+}
+
+fn as_f64(v: &minijinja::Value) -> Option<f64> {
+    if let Ok(i) = i64::try_from(v.clone()) {
+        return Some(i as f64);
+    }
+    if let Ok(f) = f64::try_from(v.clone()) {
+        return Some(f);
+    }
+    v.as_str().and_then(|s| s.trim().parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn vars(v: J) -> BTreeMap<String, J> {
+        serde_json::from_value(v).expect("object")
+    }
+
+    fn render(src: &str, v: J) -> Result<J, String> {
+        Templater::default().render_str(src, &vars(v), &EnvPolicy::default())
+    }
+
+    #[test]
+    fn catalog_dir_and_params_render() {
+        let out = render("{{ CATALOG_DIR }}/x_{{ part }}.csv", json!({"CATALOG_DIR": "/c", "part": "1"}));
+        assert_eq!(out, Ok(json!("/c/x_1.csv")));
+    }
+
+    #[test]
+    fn percent_format_expressions() {
+        assert_eq!(render("f_{{ '%02d' % id }}.tif", json!({"id": 3})), Ok(json!("f_03.tif")));
+        assert_eq!(render("{{ '%03d' % path }}", json!({"path": 7})), Ok(json!("007")));
+        assert_eq!(render("{{'%d' % year}}", json!({"year": 2019})), Ok(json!("2019")));
+        assert_eq!(render("{{ \"%s-%s\" % (a, b) }}", json!({"a": "x", "b": 2})), Ok(json!("x-2")));
+        assert_eq!(render("{{ '%.2f' % v }}", json!({"v": 1.5})), Ok(json!("1.50")));
+    }
+
+    #[test]
+    fn undefined_variable_is_an_error_not_empty() {
+        let err = render("grid_{{ res }}.zarr", json!({})).expect_err("undefined");
+        assert!(err.contains("`res` has no value"), "{err}");
+    }
+
+    #[test]
+    fn exact_variable_keeps_native_type() {
+        assert_eq!(render("{{ cols }}", json!({"cols": ["a", "b"]})), Ok(json!(["a", "b"])));
+        assert_eq!(render(" {{n}} ", json!({"n": 5})), Ok(json!(5)));
+        assert_eq!(render("{{ flag }}", json!({"flag": true})), Ok(json!(true)));
+        assert_eq!(render("x{{ n }}", json!({"n": 5})), Ok(json!("x5")));
+    }
+
+    #[test]
+    fn shell_is_refused_and_never_run() {
+        let t = Templater::default();
+        for src in ["{{ shell('rm -rf /') }}", "{{ client_shell('ls') }}"] {
+            let err = t.inspect(src).expect_err("refused");
+            assert!(err.contains("refused"), "{err}");
+        }
+        assert!(refuse_shell("shell(echo hi)").is_err());
+    }
+
+    #[test]
+    fn env_needs_the_allowlist() {
+        std::env::set_var("INLET_TEST_ALLOWED", "/data");
+        let t = Templater::default();
+        let none = EnvPolicy::default();
+        let err = t
+            .render_str("{{ env(INLET_TEST_ALLOWED) }}/x", &BTreeMap::new(), &none)
+            .expect_err("not allowed");
+        assert!(err.contains("--allow-env INLET_TEST_ALLOWED"), "{err}");
+        let ok = EnvPolicy::allow(["INLET_TEST_ALLOWED", "INLET_TEST_UNSET"]);
+        let bare = t.render_str("{{ env(INLET_TEST_ALLOWED) }}/x", &BTreeMap::new(), &ok);
+        assert_eq!(bare, Ok(json!("/data/x")));
+        let quoted = t.render_str("{{ env('INLET_TEST_ALLOWED') }}", &BTreeMap::new(), &ok);
+        assert_eq!(quoted, Ok(json!("/data")));
+        let default = t.render_str("{{ env('INLET_TEST_UNSET', 'd') }}", &BTreeMap::new(), &ok);
+        assert_eq!(default, Ok(json!("d")));
+        let unset = t.render_str("{{ env('INLET_TEST_UNSET') }}", &BTreeMap::new(), &ok);
+        assert!(unset.expect_err("unset").contains("not set"));
+    }
+
+    #[test]
+    fn nested_args_are_rendered() {
+        let t = Templater::default();
+        let args = json!({"urlpath": ["{{a}}/1", "{{a}}/2"], "opts": {"k": "{{ a }}"}, "n": 3});
+        let out = t.render(&args, &vars(json!({"a": "s3://b"})), &EnvPolicy::default());
+        assert_eq!(out, Ok(json!({"urlpath": ["s3://b/1", "s3://b/2"], "opts": {"k": "s3://b"}, "n": 3})));
+    }
+
+    #[test]
+    fn inspect_lists_used_names_and_syntax_errors() {
+        let t = Templater::default();
+        let names = t.inspect("{{ CATALOG_DIR }}/{{ bucket }}/{{ env(HOME) }}/{{ '%02d' % id }}");
+        assert_eq!(names, Ok(["bucket", "id"].iter().map(|s| s.to_string()).collect()));
+        assert!(t.inspect("{{ a ").expect_err("syntax").starts_with("template error"));
+    }
+
+    #[test]
+    fn default_env_is_recognised() {
+        assert_eq!(default_env_var("env(INTAKE_TEST)"), Some("INTAKE_TEST"));
+        assert_eq!(default_env_var("client_env(X)"), Some("X"));
+        assert_eq!(default_env_var("environment"), None);
+    }
+}

@@ -1,0 +1,403 @@
+//! The catalog tree: root catalogs loaded from files and directories, nested catalogs opened
+//! lazily by dotted name, and the rendering of a source's args with a caller's parameters.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Map, Value as J};
+
+use super::diag::{Diagnostic, Diagnostics};
+use super::model::{CatalogFile, Entry};
+use super::params::{self, FieldError, ParamSpec};
+use super::parse::parse_catalog;
+use super::template::{EnvPolicy, Templater};
+use super::yaml::{Node, Value};
+use crate::registry::Resolved;
+
+/// The catalog layer's one error type; the CLI prints it, the HTTP layer maps it to statuses.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CatalogError {
+    #[error("no catalog or source named `{name}`{hint}")]
+    NotFound { name: String, hint: String },
+    #[error("invalid parameters: {}", .0.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join("; "))]
+    Params(Vec<FieldError>),
+    #[error("cannot render args: {0}")]
+    Render(String),
+    #[error("nested catalog `{name}` cannot be opened: {reason}")]
+    Nested { name: String, reason: String },
+}
+
+/// A catalog placed in the tree under its dotted name.
+#[derive(Debug)]
+pub struct CatalogNode {
+    pub name: String,
+    pub file: Arc<CatalogFile>,
+    /// Catalog-wide parameters handed down by the parent (Intake's `user_parameters`, and the
+    /// parent's own catalog-wide parameters).
+    pub inherited: Vec<ParamSpec>,
+    /// Values the parent fixed for this catalog (Inlet's `parameters:` arg of a nested catalog).
+    pub pinned: BTreeMap<String, J>,
+    chain: Vec<PathBuf>,
+}
+
+fn override_with(specs: &mut Vec<ParamSpec>, newer: &[ParamSpec]) {
+    for n in newer {
+        specs.retain(|s| s.name != n.name);
+        specs.push(n.clone());
+    }
+}
+
+impl CatalogNode {
+    /// Catalog-wide parameters as this catalog sees them.
+    pub fn catalog_params(&self) -> Vec<ParamSpec> {
+        let mut specs = self.inherited.clone();
+        override_with(&mut specs, &self.file.parameters);
+        specs
+    }
+
+    /// The parameters a caller may set for `entry`: catalog-wide, then the entry's own, then
+    /// implicit ones for undeclared template names; values the parent pinned are not settable.
+    pub fn entry_params(&self, entry: &Entry) -> Vec<ParamSpec> {
+        let mut specs = self.catalog_params();
+        override_with(&mut specs, &entry.parameters);
+        for (name, pos) in &entry.template_vars {
+            if !specs.iter().any(|s| &s.name == name) && !self.pinned.contains_key(name) {
+                specs.push(ParamSpec::implicit(name, *pos));
+            }
+        }
+        specs.retain(|s| !self.pinned.contains_key(&s.name));
+        specs
+    }
+}
+
+/// What a dotted name points at.
+pub enum Found {
+    Catalog(Arc<CatalogNode>),
+    Source(Arc<CatalogNode>, usize),
+}
+
+/// All catalogs being served or inspected.
+pub struct Library {
+    roots: Vec<Arc<CatalogNode>>,
+    templater: Templater,
+    env: EnvPolicy,
+    nested: Mutex<HashMap<String, Arc<CatalogNode>>>,
+}
+
+/// Every YAML file under `dir`, sorted, skipping hidden directories.
+pub fn yaml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![];
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        for e in rd.flatten() {
+            let p = e.path();
+            let hidden = e.file_name().to_string_lossy().starts_with('.');
+            if p.is_dir() && !hidden {
+                stack.push(p);
+            } else if !hidden && matches!(p.extension().and_then(|x| x.to_str()), Some("yml" | "yaml")) {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Reads and parses one file; an unreadable file is a diagnostic like any other.
+pub fn load_file(path: &Path, templater: &Templater) -> CatalogFile {
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse_catalog(path, &text, templater),
+        Err(e) => {
+            let mut cat = parse_catalog(path, "sources: {}", templater);
+            let mut d = Diagnostics::new(path);
+            d.error(Default::default(), format!("cannot read the file: {e}"));
+            cat.diagnostics = d.into_vec();
+            cat
+        }
+    }
+}
+
+impl Library {
+    /// Loads every root catalog under `paths` (files, or directories of YAML files). Files with
+    /// errors are left out; all diagnostics (errors and warnings) are returned.
+    pub fn open(paths: &[PathBuf], env: EnvPolicy) -> (Library, Vec<Diagnostic>) {
+        let templater = Templater::default();
+        let mut roots: Vec<Arc<CatalogNode>> = vec![];
+        let mut diags = vec![];
+        for given in paths {
+            let base = std::path::absolute(given).unwrap_or_else(|_| given.clone());
+            let files: Vec<(PathBuf, String)> = if base.is_dir() {
+                yaml_files(&base)
+                    .into_iter()
+                    .map(|f| {
+                        let rel = f.strip_prefix(&base).unwrap_or(&f).with_extension("");
+                        let name = rel.to_string_lossy().replace(['/', '\\'], ".");
+                        (f, name)
+                    })
+                    .collect()
+            } else {
+                let stem = base.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+                vec![(base.clone(), stem)]
+            };
+            for (path, default_name) in files {
+                let file = load_file(&path, &templater);
+                diags.extend(file.diagnostics.iter().cloned());
+                if file.has_errors() {
+                    continue;
+                }
+                let name = file.name.clone().unwrap_or(default_name);
+                if let Some(other) = roots.iter().find(|r| r.name == name) {
+                    let mut d = Diagnostics::new(&path);
+                    d.error(Default::default(), format!(
+                        "catalog name `{name}` is already used by {}; set a different `name:` in one of them",
+                        other.file.path.display()
+                    ));
+                    diags.extend(d.into_vec());
+                    continue;
+                }
+                roots.push(Arc::new(CatalogNode {
+                    name,
+                    chain: vec![path.canonicalize().unwrap_or(path.clone())],
+                    file: Arc::new(file),
+                    inherited: vec![],
+                    pinned: BTreeMap::new(),
+                }));
+            }
+        }
+        roots.sort_by(|a, b| a.name.cmp(&b.name));
+        let lib = Library { roots, templater, env, nested: Mutex::new(HashMap::new()) };
+        (lib, diags)
+    }
+
+    pub fn roots(&self) -> &[Arc<CatalogNode>] {
+        &self.roots
+    }
+
+    /// Resolves a dotted name (`catalog.entry`, `parent.child.entry`), opening nested catalogs
+    /// on the way. Names with dots in them are matched longest first.
+    pub fn find(&self, dotted: &str) -> Result<Found, CatalogError> {
+        let not_found = |hint: String| CatalogError::NotFound { name: dotted.to_string(), hint };
+        let root = self
+            .roots
+            .iter()
+            .filter(|r| dotted == r.name || dotted.starts_with(&format!("{}.", r.name)))
+            .max_by_key(|r| r.name.len())
+            .ok_or_else(|| {
+                let names: Vec<&str> = self.roots.iter().map(|r| r.name.as_str()).collect();
+                let first = dotted.split('.').next().unwrap_or(dotted);
+                not_found(match super::diag::suggest(first, &names) {
+                    Some(s) => format!("; did you mean the catalog `{s}`?"),
+                    None => "; `inlet ls` lists the catalogs".to_string(),
+                })
+            })?;
+        let mut node = root.clone();
+        let mut rest = dotted[root.name.len()..].trim_start_matches('.').to_string();
+        loop {
+            if rest.is_empty() {
+                return Ok(Found::Catalog(node));
+            }
+            let idx = node
+                .file
+                .entries
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| rest == e.name || rest.starts_with(&format!("{}.", e.name)))
+                .max_by_key(|(_, e)| e.name.len())
+                .map(|(i, _)| i)
+                .ok_or_else(|| {
+                    let names: Vec<&str> = node.file.entries.iter().map(|e| e.name.as_str()).collect();
+                    let first = rest.split('.').next().unwrap_or(&rest);
+                    not_found(match super::diag::suggest(first, &names) {
+                        Some(s) => format!("; did you mean `{}.{s}`?", node.name),
+                        None => format!("; `inlet ls {}` lists its entries", node.name),
+                    })
+                })?;
+            let entry = &node.file.entries[idx];
+            let remaining = rest[entry.name.len()..].trim_start_matches('.').to_string();
+            if !entry.is_catalog() {
+                if remaining.is_empty() {
+                    return Ok(Found::Source(node, idx));
+                }
+                return Err(not_found(format!("; `{}.{}` is a source, not a catalog", node.name, entry.name)));
+            }
+            node = self.child(&node, idx)?;
+            rest = remaining;
+        }
+    }
+
+    /// Opens the nested catalog of entry `idx` of `parent` (cached after the first time).
+    pub fn child(&self, parent: &Arc<CatalogNode>, idx: usize) -> Result<Arc<CatalogNode>, CatalogError> {
+        let entry = &parent.file.entries[idx];
+        let name = format!("{}.{}", parent.name, entry.name);
+        if let Some(n) = self.nested.lock().ok().and_then(|m| m.get(&name).cloned()) {
+            return Ok(n);
+        }
+        let fail = |reason: String| CatalogError::Nested { name: name.clone(), reason };
+        let node = if let Some(inline) = &entry.inline {
+            CatalogNode {
+                name: name.clone(),
+                file: inline.clone(),
+                inherited: parent.catalog_params(),
+                pinned: parent.pinned.clone(),
+                chain: parent.chain.clone(),
+            }
+        } else {
+            let (args, _) = self.render(parent, entry, &BTreeMap::new())?;
+            let files = self.nested_files(&args, entry).map_err(fail)?;
+            let mut chain = parent.chain.clone();
+            for f in &files {
+                if let Some(at) = parent.chain.iter().position(|c| c == f) {
+                    let cycle: Vec<String> = parent.chain[at..].iter().chain([f]).map(|p| p.display().to_string()).collect();
+                    return Err(fail(format!("catalog cycle: {}", cycle.join(" -> "))));
+                }
+                chain.push(f.clone());
+            }
+            let file = self.merge_files(&files, entry).map_err(fail)?;
+            let mut inherited = parent.catalog_params();
+            if let Some(up) = args.get("user_parameters") {
+                let node = Node::from_json(up, entry.pos);
+                let mut d = Diagnostics::new(&parent.file.path);
+                override_with(&mut inherited, &params::parse_specs(&node, &mut d));
+                if d.has_errors() {
+                    let msgs: Vec<String> = d.into_vec().iter().map(|x| x.message.clone()).collect();
+                    return Err(fail(format!("`user_parameters`: {}", msgs.join("; "))));
+                }
+            }
+            let pinned = match args.get("parameters") {
+                None | Some(J::Null) => BTreeMap::new(),
+                Some(J::Object(m)) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                Some(_) => return Err(fail("`parameters` must map child parameter names to values".into())),
+            };
+            CatalogNode { name: name.clone(), file: Arc::new(file), inherited, pinned, chain }
+        };
+        let node = Arc::new(node);
+        if let Ok(mut m) = self.nested.lock() {
+            m.insert(name, node.clone());
+        }
+        Ok(node)
+    }
+
+    /// The local files a nested-catalog entry points at (`path`: a file, a glob or a list).
+    fn nested_files(&self, args: &J, entry: &Entry) -> Result<Vec<PathBuf>, String> {
+        let patterns: Vec<String> = match args.get("path") {
+            Some(J::String(s)) => vec![s.clone()],
+            Some(J::Array(items)) => items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect(),
+            _ => return Err("a nested catalog needs `path:` (a YAML file, a glob or a list)".into()),
+        };
+        let mut files = vec![];
+        for p in patterns {
+            if p.contains("://") {
+                return Err(format!("`{p}` is remote: nested catalogs are read from local files only"));
+            }
+            let full = if Path::new(&p).is_absolute() { PathBuf::from(&p) } else { entry.dir.join(&p) };
+            let globbed = entry.resolved == Some(Resolved::YamlFilesCatalog) && p.contains(['*', '?', '[']);
+            if globbed {
+                let matches = glob::glob(&full.to_string_lossy()).map_err(|e| format!("bad glob `{p}`: {e}"))?;
+                let mut found: Vec<PathBuf> = matches.flatten().collect();
+                found.sort();
+                files.extend(found);
+            } else {
+                files.push(full);
+            }
+        }
+        if files.is_empty() {
+            return Err("`path` matches no file".into());
+        }
+        files
+            .into_iter()
+            .map(|f| f.canonicalize().map_err(|e| format!("cannot open `{}`: {e}", f.display())))
+            .collect()
+    }
+
+    /// One file, or several merged into one catalog (`yaml_files_cat`), each entry keeping its
+    /// own `CATALOG_DIR` and its file's catalog-wide parameters.
+    fn merge_files(&self, files: &[PathBuf], entry: &Entry) -> Result<CatalogFile, String> {
+        let mut parsed = vec![];
+        for f in files {
+            let file = load_file(f, &self.templater);
+            if file.has_errors() {
+                let first = file.diagnostics.iter().find(|d| d.severity == super::diag::Severity::Error);
+                return Err(format!("{} has errors; first: {}", f.display(), first.map(|d| d.to_string()).unwrap_or_default()));
+            }
+            parsed.push(file);
+        }
+        if parsed.len() == 1 {
+            return Ok(parsed.remove(0));
+        }
+        let mut merged = CatalogFile {
+            path: files[0].clone(),
+            dir: entry.dir.clone(),
+            name: None,
+            description: entry.description.clone(),
+            metadata: J::Object(Map::new()),
+            parameters: vec![],
+            entries: vec![],
+            version: 1,
+            diagnostics: vec![],
+        };
+        for file in parsed {
+            for mut e in file.entries {
+                if merged.entry(&e.name).is_some() {
+                    return Err(format!("entry `{}` appears in more than one file ({})", e.name, file.path.display()));
+                }
+                let mut own = file.parameters.clone();
+                override_with(&mut own, &e.parameters);
+                e.parameters = own;
+                merged.entries.push(e);
+            }
+        }
+        Ok(merged)
+    }
+
+    /// Renders a source's args with a caller's parameter values. Returns the args and the
+    /// parameter values used.
+    pub fn render(
+        &self,
+        node: &CatalogNode,
+        entry: &Entry,
+        supplied: &BTreeMap<String, J>,
+    ) -> Result<(J, BTreeMap<String, J>), CatalogError> {
+        let pinned_errors: Vec<FieldError> = supplied
+            .keys()
+            .filter(|k| node.pinned.contains_key(*k))
+            .map(|k| FieldError {
+                name: k.clone(),
+                message: format!("parameter `{k}` is fixed by the parent catalog and cannot be set"),
+            })
+            .collect();
+        if !pinned_errors.is_empty() {
+            return Err(CatalogError::Params(pinned_errors));
+        }
+        let specs = node.entry_params(entry);
+        let values = params::resolve(&specs, supplied, &self.env).map_err(CatalogError::Params)?;
+        let mut vars = node.pinned.clone();
+        vars.extend(values.clone());
+        vars.insert("CATALOG_DIR".into(), J::String(entry.dir.to_string_lossy().into_owned()));
+        let args = self.templater.render(&entry.args, &vars, &self.env).map_err(CatalogError::Render)?;
+        Ok((args, values))
+    }
+}
+
+impl Node {
+    /// A node for JSON that came from YAML earlier (positions are lost; `pos` stands in).
+    pub fn from_json(j: &J, pos: super::yaml::Pos) -> Node {
+        let value = match j {
+            J::Null => Value::Null,
+            J::Bool(b) => Value::Bool(*b),
+            J::Number(n) => match n.as_i64() {
+                Some(i) => Value::Int(i),
+                None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+            },
+            J::String(s) => Value::Str(s.clone()),
+            J::Array(items) => Value::Seq(items.iter().map(|i| Node::from_json(i, pos)).collect()),
+            J::Object(m) => Value::Map(
+                m.iter()
+                    .map(|(k, v)| (super::yaml::Key { text: k.clone(), pos }, Node::from_json(v, pos)))
+                    .collect(),
+            ),
+        };
+        Node { pos, value }
+    }
+}
