@@ -319,9 +319,10 @@ fn parse_spec(name: &str, pos: Pos, decl: &Node, diags: &mut Diagnostics) -> Opt
     let spec = ParamSpec { name: name.to_string(), ptype, description, default, min, max, allowed, implicit: false, pos };
     if ok {
         if let Some(d) = spec.default.as_ref().filter(|d| !d.as_str().is_some_and(|s| default_env_var(s).is_some())) {
+            // Intake does not check defaults against `allowed`/`min`/`max`, and real catalogs
+            // rely on that (`default: []` with `allowed` lists): warn instead of failing.
             if let Err(e) = spec.check(d) {
-                diags.error(decl.get("default").map_or(pos, |n| n.pos), format!("parameter `{name}`: default {e}"));
-                return None;
+                diags.warn(decl.get("default").map_or(pos, |n| n.pos), format!("parameter `{name}`: default {e}; callers relying on the default will get it unchecked"));
             }
         }
     }
@@ -442,7 +443,8 @@ mod tests {
         assert_eq!(p.check(&json!("10")), Ok(json!(10)));
         assert!(p.check(&json!(-1)).expect_err("below").contains("below the minimum 0"));
         assert!(p.check(&json!(11)).expect_err("above").contains("above the maximum 10"));
-        let (_, d) = specs("n:\n  type: int\n  min: 0\n  default: -5\n");
+        let (s, d) = specs("n:\n  type: int\n  min: 0\n  default: -5\n");
+        assert_eq!(s.len(), 1, "a default outside the bounds still loads, as in Intake");
         assert!(d[0].message.contains("below the minimum 0"));
     }
 
