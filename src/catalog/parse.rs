@@ -55,11 +55,32 @@ pub fn parse_catalog(path: &Path, text: &str, templater: &Templater) -> CatalogF
             Some(_) => {
                 let mut p = FileParser { cat: &mut cat, d: &mut d, templater };
                 p.top(&root);
+                warn_implicit(&cat.entries, &cat.parameters, &mut d);
             }
         },
     }
     cat.diagnostics = d.into_vec();
     cat
+}
+
+/// Real catalogs use names they never declare, expecting callers to pass them (Intake puts call
+/// kwargs into templates). Such a name becomes a required `str` parameter; say so once per use.
+fn warn_implicit(entries: &[Entry], catalog_params: &[super::params::ParamSpec], d: &mut Diagnostics) {
+    for e in entries {
+        for (var, pos) in &e.template_vars {
+            let declared = |ps: &[super::params::ParamSpec]| ps.iter().any(|p| &p.name == var);
+            if !declared(&e.parameters) && !declared(catalog_params) {
+                d.warn(*pos, format!(
+                    "`{var}` is used in the args of `{}` but not declared: it becomes a required `str` \
+                     parameter; declare it under `parameters:` (or have a parent catalog pass it)",
+                    e.name
+                ));
+            }
+        }
+        if let Some(inline) = &e.inline {
+            warn_implicit(&inline.entries, catalog_params, d);
+        }
+    }
 }
 
 struct FileParser<'a> {
