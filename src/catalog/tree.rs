@@ -59,7 +59,15 @@ impl CatalogNode {
     /// The parameters a caller may set for `entry`: catalog-wide, then the entry's own, then
     /// implicit ones for undeclared template names; values the parent pinned are not settable.
     pub fn entry_params(&self, entry: &Entry) -> Vec<ParamSpec> {
-        let mut specs = self.catalog_params();
+        // The file's own catalog-wide parameters apply to every entry (as in Intake); those
+        // handed down by a parent only where the entry uses them, so listings stay relevant.
+        let mut specs: Vec<ParamSpec> = self
+            .inherited
+            .iter()
+            .filter(|p| entry.template_vars.contains_key(&p.name))
+            .cloned()
+            .collect();
+        override_with(&mut specs, &self.file.parameters);
         override_with(&mut specs, &entry.parameters);
         for (name, pos) in &entry.template_vars {
             if !specs.iter().any(|s| &s.name == name) && !self.pinned.contains_key(name) {
@@ -127,7 +135,7 @@ impl Library {
         let mut roots: Vec<Arc<CatalogNode>> = vec![];
         let mut diags = vec![];
         for given in paths {
-            let base = std::path::absolute(given).unwrap_or_else(|_| given.clone());
+            let base = given.canonicalize().or_else(|_| std::path::absolute(given)).unwrap_or_else(|_| given.clone());
             let files: Vec<(PathBuf, String)> = if base.is_dir() {
                 yaml_files(&base)
                     .into_iter()

@@ -1,0 +1,63 @@
+"""Writes the sample data of the example catalog (catalogs/data, catalogs/regions).
+
+    python3 -m pip install pyarrow pandas numpy
+    python3 catalogs/make_sample_data.py
+
+Seeded, so re-running gives the same values.
+"""
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+HERE = Path(__file__).resolve().parent
+rng = np.random.default_rng(42)
+
+
+def trips(n: int, start: str) -> pa.Table:
+    pickup = pd.Timestamp(start, tz="UTC") + pd.to_timedelta(rng.integers(0, 28 * 86400, n), unit="s")
+    tips = rng.gamma(2.0, 1.5, n).round(2)
+    tips[rng.random(n) < 0.2] = np.nan
+    return pa.table(
+        {
+            "trip_id": pa.array(np.arange(n, dtype=np.int64)),
+            "vendor": pa.array(rng.choice(["CMT", "VTS", "DDS"], n)).dictionary_encode(),
+            "pickup_at": pa.array(pickup.sort_values(), pa.timestamp("us", tz="UTC")),
+            "passengers": pa.array(rng.integers(1, 6, n), pa.int8()),
+            "distance_km": pa.array(rng.exponential(3.0, n).round(3)),
+            "fare": pa.array(rng.normal(15, 5, n).clip(3).round(2)),
+            "tip": pa.array(tips, from_pandas=True),
+        }
+    )
+
+
+def main() -> None:
+    data = HERE / "data"
+    (data / "monthly").mkdir(parents=True, exist_ok=True)
+    pq.write_table(trips(20_000, "2024-01-01"), data / "trips.parquet", row_group_size=5_000, compression="zstd")
+    for month in (1, 2, 3):
+        t = trips(2_000, f"2024-{month:02d}-01")
+        pq.write_table(t, data / "monthly" / f"trips_2024-{month:02d}.parquet", compression="snappy")
+    stations = pd.DataFrame(
+        {
+            "station_id": range(1, 41),
+            "name": [f'Station {i}, "{chr(65 + i % 26)}" side' for i in range(1, 41)],
+            "lat": rng.uniform(40.5, 40.9, 40).round(5),
+            "lon": rng.uniform(-74.2, -73.7, 40).round(5),
+            "opened": pd.date_range("2010-01-01", periods=40, freq="90D").date,
+            "capacity": [None if i % 7 == 0 else int(c) for i, c in enumerate(rng.integers(10, 60, 40))],
+        }
+    )
+    with open(data / "stations.csv", "w", newline="") as f:
+        f.write("# stations of the sample city; NA marks unknown capacity\n")
+        stations.to_csv(f, index=False, na_rep="NA")
+    for region in ("eu", "us"):
+        days = pd.date_range("2024-01-01", periods=60, freq="D")
+        sales = pd.DataFrame({"day": days.date, "region": region, "units": rng.integers(0, 500, 60)})
+        sales.to_csv(HERE / "regions" / f"sales_{region}.csv", index=False)
+
+
+if __name__ == "__main__":
+    main()
