@@ -13,7 +13,11 @@ use crate::catalog::view::{self, EntrySummary};
 use crate::catalog::{Diagnostic, EnvPolicy, Found, Library, Severity};
 
 #[derive(Parser, Debug)]
-#[command(name = "inlet", version, about = "Serve Intake-style YAML catalogs as Arrow")]
+#[command(
+    name = "inlet",
+    version,
+    about = "Serve Intake-style YAML catalogs as Arrow"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -61,10 +65,20 @@ pub enum Command {
 #[derive(Args, Debug, Clone)]
 pub struct CatalogArgs {
     /// Catalog file or directory (repeatable). Default: `$INLET_CATALOGS`, else `./catalogs`.
-    #[arg(long = "catalog", value_name = "PATH", env = "INLET_CATALOGS", value_delimiter = ',')]
+    #[arg(
+        long = "catalog",
+        value_name = "PATH",
+        env = "INLET_CATALOGS",
+        value_delimiter = ','
+    )]
     pub catalogs: Vec<PathBuf>,
     /// Environment variables that catalogs may read with env() (repeatable).
-    #[arg(long = "allow-env", value_name = "NAME", env = "INLET_ALLOW_ENV", value_delimiter = ',')]
+    #[arg(
+        long = "allow-env",
+        value_name = "NAME",
+        env = "INLET_ALLOW_ENV",
+        value_delimiter = ','
+    )]
     pub allow_env: Vec<String>,
 }
 
@@ -76,7 +90,11 @@ pub enum Format {
 
 impl CatalogArgs {
     fn open(&self) -> Result<(Library, Vec<Diagnostic>), String> {
-        let paths = if self.catalogs.is_empty() { vec![PathBuf::from("catalogs")] } else { self.catalogs.clone() };
+        let paths = if self.catalogs.is_empty() {
+            vec![PathBuf::from("catalogs")]
+        } else {
+            self.catalogs.clone()
+        };
         for p in &paths {
             if !p.exists() {
                 return Err(format!(
@@ -85,15 +103,32 @@ impl CatalogArgs {
                 ));
             }
         }
-        Ok(Library::open(&paths, EnvPolicy::allow(self.allow_env.iter().cloned())))
+        Ok(Library::open(
+            &paths,
+            EnvPolicy::allow(self.allow_env.iter().cloned()),
+        ))
     }
 }
 
 pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
-        Command::Validate { paths, format, strict } => validate(&paths, format, strict),
-        Command::Ls { catalogs, prefix, recursive, format } => ls(&catalogs, prefix.as_deref(), recursive, format),
-        Command::Describe { name, catalogs, params, format } => describe(&catalogs, &name, &params, format),
+        Command::Validate {
+            paths,
+            format,
+            strict,
+        } => validate(&paths, format, strict),
+        Command::Ls {
+            catalogs,
+            prefix,
+            recursive,
+            format,
+        } => ls(&catalogs, prefix.as_deref(), recursive, format),
+        Command::Describe {
+            name,
+            catalogs,
+            params,
+            format,
+        } => describe(&catalogs, &name, &params, format),
     };
     match result {
         Ok(code) => code,
@@ -120,8 +155,14 @@ fn validate(paths: &[PathBuf], format: Format, strict: bool) -> Result<ExitCode,
             files.push(p.clone());
         }
     }
-    let diags: Vec<Diagnostic> = files.iter().flat_map(|f| load_file(f, &templater).diagnostics).collect();
-    let errors = diags.iter().filter(|d| d.severity == Severity::Error).count();
+    let diags: Vec<Diagnostic> = files
+        .iter()
+        .flat_map(|f| load_file(f, &templater).diagnostics)
+        .collect();
+    let errors = diags
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
     let warnings = diags.len() - errors;
     match format {
         Format::Json => print_json(&json!({
@@ -131,11 +172,18 @@ fn validate(paths: &[PathBuf], format: Format, strict: bool) -> Result<ExitCode,
             for d in &diags {
                 println!("{d}");
             }
-            println!("{} file(s): {errors} error(s), {warnings} warning(s)", files.len());
+            println!(
+                "{} file(s): {errors} error(s), {warnings} warning(s)",
+                files.len()
+            );
         }
     }
     let failed = errors > 0 || (strict && warnings > 0);
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Prints load problems of the catalogs being served; errors make the command fail.
@@ -151,7 +199,12 @@ fn report_load(diags: &[Diagnostic]) -> bool {
     failed
 }
 
-fn ls(args: &CatalogArgs, prefix: Option<&str>, recursive: bool, format: Format) -> Result<ExitCode, String> {
+fn ls(
+    args: &CatalogArgs,
+    prefix: Option<&str>,
+    recursive: bool,
+    format: Format,
+) -> Result<ExitCode, String> {
     let (lib, diags) = args.open()?;
     let failed = report_load(&diags);
     let mut rows: Vec<EntrySummary> = vec![];
@@ -171,7 +224,15 @@ fn ls(args: &CatalogArgs, prefix: Option<&str>, recursive: bool, format: Format)
                 name: node.name.clone(),
                 kind: "catalog",
                 driver: String::new(),
-                description: node.file.description.clone().unwrap_or_default().lines().next().unwrap_or("").to_string(),
+                description: node
+                    .file
+                    .description
+                    .clone()
+                    .unwrap_or_default()
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_string(),
                 status: "ok".into(),
             });
         }
@@ -181,18 +242,39 @@ fn ls(args: &CatalogArgs, prefix: Option<&str>, recursive: bool, format: Format)
         Format::Json => print_json(&serde_json::to_value(&rows).map_err(|e| e.to_string())?)?,
         Format::Text => {
             let w = rows.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
-            let dw = rows.iter().map(|r| r.driver.len()).max().unwrap_or(6).max(6);
+            let dw = rows
+                .iter()
+                .map(|r| r.driver.len())
+                .max()
+                .unwrap_or(6)
+                .max(6);
             println!("{:w$}  {:7}  {:dw$}  DESCRIPTION", "NAME", "KIND", "DRIVER");
             for r in &rows {
-                let status = if r.status == "ok" { String::new() } else { format!(" [{}]", r.status) };
-                println!("{:w$}  {:7}  {:dw$}  {}{status}", r.name, r.kind, r.driver, r.description);
+                let status = if r.status == "ok" {
+                    String::new()
+                } else {
+                    format!(" [{}]", r.status)
+                };
+                println!(
+                    "{:w$}  {:7}  {:dw$}  {}{status}",
+                    r.name, r.kind, r.driver, r.description
+                );
             }
         }
     }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
-fn list_into(lib: &Library, node: &std::sync::Arc<crate::catalog::CatalogNode>, recursive: bool, rows: &mut Vec<EntrySummary>) {
+fn list_into(
+    lib: &Library,
+    node: &std::sync::Arc<crate::catalog::CatalogNode>,
+    recursive: bool,
+    rows: &mut Vec<EntrySummary>,
+) {
     for (idx, entry) in node.file.entries.iter().enumerate() {
         let mut row = view::summary(node, entry);
         let child = if recursive && entry.is_catalog() {
@@ -223,17 +305,28 @@ fn parse_params(params: &[String]) -> Result<BTreeMap<String, J>, String> {
         .collect()
 }
 
-fn describe(args: &CatalogArgs, name: &str, params: &[String], format: Format) -> Result<ExitCode, String> {
+fn describe(
+    args: &CatalogArgs,
+    name: &str,
+    params: &[String],
+    format: Format,
+) -> Result<ExitCode, String> {
     let supplied = parse_params(params)?;
     let (lib, diags) = args.open()?;
     report_load(&diags);
     let value = match lib.find(name).map_err(|e| e.to_string())? {
         Found::Source(node, idx) => {
-            let d = view::describe(&lib, &node, &node.file.entries[idx], &supplied).map_err(|e| e.to_string())?;
+            let d = view::describe(&lib, &node, &node.file.entries[idx], &supplied)
+                .map_err(|e| e.to_string())?;
             serde_json::to_value(d).map_err(|e| e.to_string())?
         }
         Found::Catalog(node) => {
-            let entries: Vec<EntrySummary> = node.file.entries.iter().map(|e| view::summary(&node, e)).collect();
+            let entries: Vec<EntrySummary> = node
+                .file
+                .entries
+                .iter()
+                .map(|e| view::summary(&node, e))
+                .collect();
             json!({
                 "name": node.name,
                 "kind": "catalog",

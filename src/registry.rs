@@ -19,22 +19,37 @@ pub enum Resolved {
 
 const ALIASES: &[(&str, Resolved)] = &[
     ("parquet", Resolved::Source("parquet")),
-    ("intake_parquet.source.ParquetSource", Resolved::Source("parquet")),
+    (
+        "intake_parquet.source.ParquetSource",
+        Resolved::Source("parquet"),
+    ),
     ("intake_parquet.ParquetSource", Resolved::Source("parquet")),
     ("csv", Resolved::Source("csv")),
     ("intake.source.csv.CSVSource", Resolved::Source("csv")),
     ("avro_table", Resolved::Source("avro")),
-    ("intake_avro.source.AvroTableSource", Resolved::Source("avro")),
+    (
+        "intake_avro.source.AvroTableSource",
+        Resolved::Source("avro"),
+    ),
     ("intake_avro.AvroTableSource", Resolved::Source("avro")),
     ("zarr", Resolved::Source("zarr")),
     ("intake_xarray.xzarr.ZarrSource", Resolved::Source("zarr")),
     ("intake_xarray.ZarrSource", Resolved::Source("zarr")),
     ("ndzarr", Resolved::Source("ndzarr")),
-    ("intake.source.zarr.ZarrArraySource", Resolved::Source("ndzarr")),
+    (
+        "intake.source.zarr.ZarrArraySource",
+        Resolved::Source("ndzarr"),
+    ),
     ("yaml_file_cat", Resolved::YamlFileCatalog),
-    ("intake.catalog.local.YAMLFileCatalog", Resolved::YamlFileCatalog),
+    (
+        "intake.catalog.local.YAMLFileCatalog",
+        Resolved::YamlFileCatalog,
+    ),
     ("yaml_files_cat", Resolved::YamlFilesCatalog),
-    ("intake.catalog.local.YAMLFilesCatalog", Resolved::YamlFilesCatalog),
+    (
+        "intake.catalog.local.YAMLFilesCatalog",
+        Resolved::YamlFilesCatalog,
+    ),
 ];
 
 /// Resolves a driver name through the alias table.
@@ -56,11 +71,17 @@ mod tests {
 
     #[test]
     fn intake_class_paths_and_short_names_agree() {
-        assert_eq!(resolve("parquet"), resolve("intake_parquet.source.ParquetSource"));
+        assert_eq!(
+            resolve("parquet"),
+            resolve("intake_parquet.source.ParquetSource")
+        );
         assert_eq!(resolve("csv"), resolve("intake.source.csv.CSVSource"));
         assert_eq!(resolve("zarr"), resolve("intake_xarray.xzarr.ZarrSource"));
         assert_eq!(resolve("yaml_file_cat"), Some(Resolved::YamlFileCatalog));
-        assert_eq!(resolve("intake.catalog.local.YAMLFileCatalog"), Some(Resolved::YamlFileCatalog));
+        assert_eq!(
+            resolve("intake.catalog.local.YAMLFileCatalog"),
+            Some(Resolved::YamlFileCatalog)
+        );
         assert_eq!(resolve("yaml_files_cat"), Some(Resolved::YamlFilesCatalog));
         assert_eq!(resolve("avro_table"), Some(Resolved::Source("avro")));
         assert_eq!(resolve("ndzarr"), Some(Resolved::Source("ndzarr")));

@@ -48,7 +48,10 @@ fn load_all() -> Vec<(String, CatalogFile)> {
     files
         .into_iter()
         .map(|p| {
-            let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             (name, load_file(&p, &templater))
         })
         .collect()
@@ -58,14 +61,29 @@ fn load_all() -> Vec<(String, CatalogFile)> {
 fn every_positive_file_loads_and_every_negative_is_rejected_with_a_position() {
     let dir = corpus_dir();
     let negative = negatives(&dir);
-    assert_eq!(negative.len(), 6, "SOURCES.md marks 6 files NEGATIVE: {negative:?}");
+    assert_eq!(
+        negative.len(),
+        6,
+        "SOURCES.md marks 6 files NEGATIVE: {negative:?}"
+    );
     for (name, cat) in load_all() {
-        let errors: Vec<_> = cat.diagnostics.iter().filter(|d| d.severity == Severity::Error).collect();
+        let errors: Vec<_> = cat
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .collect();
         if negative.contains(&name) {
             assert!(!errors.is_empty(), "{name} is NEGATIVE but loaded");
             for e in &errors {
-                assert!(e.line >= 1 && e.col >= 1, "{name}: error without a position: {e}");
-                assert!(e.to_string().contains(&format!("{name}:{}:{}", e.line, e.col)), "{e}");
+                assert!(
+                    e.line >= 1 && e.col >= 1,
+                    "{name}: error without a position: {e}"
+                );
+                assert!(
+                    e.to_string()
+                        .contains(&format!("{name}:{}:{}", e.line, e.col)),
+                    "{e}"
+                );
             }
         } else {
             assert!(errors.is_empty(), "{name} should load, got: {errors:#?}");
@@ -87,17 +105,34 @@ fn negative_files_fail_for_the_reason_intake_gives_at_its_position() {
     };
     // Intake reports duplicate keys as "duplicate key found on line L, column C" (1-based).
     for (name, g) in golden["files"].as_object().expect("files") {
-        let Some(err) = g["error"].as_str() else { continue };
+        let Some(err) = g["error"].as_str() else {
+            continue;
+        };
         if let Some(rest) = err.strip_prefix("DuplicateKeyError: duplicate key found on line ") {
             let (line, col) = rest.split_once(", column ").expect("line and column");
             let at = format!("{line}:{col} duplicate key");
-            assert!(errors_of(name).iter().any(|e| e.starts_with(&at)), "{name}: expected `{at}`, got {:?}", errors_of(name));
+            assert!(
+                errors_of(name).iter().any(|e| e.starts_with(&at)),
+                "{name}: expected `{at}`, got {:?}",
+                errors_of(name)
+            );
         }
     }
-    let obsolete = errors_of("intake__intake__intake__catalog__tests__obsolete_data_source_list.yml");
-    assert!(obsolete.iter().any(|e| e.starts_with("2:3") && e.contains("obsolete") && e.contains("mapping")), "{obsolete:?}");
+    let obsolete =
+        errors_of("intake__intake__intake__catalog__tests__obsolete_data_source_list.yml");
+    assert!(
+        obsolete
+            .iter()
+            .any(|e| e.starts_with("2:3") && e.contains("obsolete") && e.contains("mapping")),
+        "{obsolete:?}"
+    );
     let bad_type = errors_of("intake__intake__intake__catalog__tests__params_value_bad_choice.yml");
-    assert!(bad_type.iter().any(|e| e.starts_with("7:15") && e.contains("invalid type `string`")), "{bad_type:?}");
+    assert!(
+        bad_type
+            .iter()
+            .any(|e| e.starts_with("7:15") && e.contains("invalid type `string`")),
+        "{bad_type:?}"
+    );
 }
 
 #[test]
@@ -109,21 +144,49 @@ fn loader_agrees_with_intake_on_entries_drivers_and_parameters() {
         if g["loads"] != J::Bool(true) {
             continue;
         }
-        let cat = cats.get(name).unwrap_or_else(|| panic!("{name} not in corpus"));
-        assert_eq!(cat.name.as_deref(), g["name"].as_str(), "{name}: catalog name");
-        let want_cat_params: BTreeSet<&str> =
-            g["catalog_parameters"].as_array().expect("list").iter().filter_map(J::as_str).collect();
-        let got_cat_params: BTreeSet<&str> = cat.parameters.iter().map(|p| p.name.as_str()).collect();
-        assert_eq!(got_cat_params, want_cat_params, "{name}: catalog-wide parameters");
-        let want: BTreeSet<&str> = g["entries"].as_object().expect("entries").keys().map(String::as_str).collect();
+        let cat = cats
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} not in corpus"));
+        assert_eq!(
+            cat.name.as_deref(),
+            g["name"].as_str(),
+            "{name}: catalog name"
+        );
+        let want_cat_params: BTreeSet<&str> = g["catalog_parameters"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .filter_map(J::as_str)
+            .collect();
+        let got_cat_params: BTreeSet<&str> =
+            cat.parameters.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(
+            got_cat_params, want_cat_params,
+            "{name}: catalog-wide parameters"
+        );
+        let want: BTreeSet<&str> = g["entries"]
+            .as_object()
+            .expect("entries")
+            .keys()
+            .map(String::as_str)
+            .collect();
         let got: BTreeSet<&str> = cat.entries.iter().map(|e| e.name.as_str()).collect();
         assert_eq!(got, want, "{name}: entry names");
         for entry in &cat.entries {
             let ge = &g["entries"][&entry.name];
-            assert_eq!(entry.driver_written, ge["driver"], "{name}/{}: driver as written", entry.name);
-            let want_params: BTreeSet<&str> =
-                ge["parameters"].as_array().expect("list").iter().filter_map(J::as_str).collect();
-            let got_params: BTreeSet<&str> = entry.parameters.iter().map(|p| p.name.as_str()).collect();
+            assert_eq!(
+                entry.driver_written, ge["driver"],
+                "{name}/{}: driver as written",
+                entry.name
+            );
+            let want_params: BTreeSet<&str> = ge["parameters"]
+                .as_array()
+                .expect("list")
+                .iter()
+                .filter_map(J::as_str)
+                .collect();
+            let got_params: BTreeSet<&str> =
+                entry.parameters.iter().map(|p| p.name.as_str()).collect();
             assert_eq!(got_params, want_params, "{name}/{}: parameters", entry.name);
             compared += 1;
         }
@@ -143,7 +206,11 @@ fn intake2_catalog_lists_entries_maps_csv_and_refuses_code() {
     assert_eq!(tute.driver, "csv");
     assert_eq!(tute.args["urlpath"], "s3:/mymdtemp/intake_1.csv");
     let capitals = cat.entry("capitals").expect("capitals");
-    assert!(matches!(&capitals.status, Status::Unsupported(why) if why.contains("{func(...)}")), "{:?}", capitals.status);
+    assert!(
+        matches!(&capitals.status, Status::Unsupported(why) if why.contains("{func(...)}")),
+        "{:?}",
+        capitals.status
+    );
 }
 
 #[test]
@@ -154,21 +221,46 @@ fn hierarchical_dialect_groups_become_nested_catalogs() {
     assert!(entity.is_catalog());
     assert_eq!(entity.description.as_deref(), Some("description"));
     let inline = entity.inline.as_ref().expect("inline catalog");
-    let customer = inline.entry("customer").and_then(|c| c.inline.clone()).expect("customer group");
-    let retention = customer.entry("retention_project").and_then(|c| c.inline.clone()).expect("retention");
+    let customer = inline
+        .entry("customer")
+        .and_then(|c| c.inline.clone())
+        .expect("customer group");
+    let retention = customer
+        .entry("retention_project")
+        .and_then(|c| c.inline.clone())
+        .expect("retention");
     let good = retention.entry("good_customers").expect("leaf");
     assert_eq!(good.driver, "csv");
     assert_eq!(good.parameters[0].name, "kind");
-    assert_eq!(customer.entry("customer_attributes").map(|e| e.driver.as_str()), Some("parquet"));
+    assert_eq!(
+        customer
+            .entry("customer_attributes")
+            .map(|e| e.driver.as_str()),
+        Some("parquet")
+    );
 }
 
 #[test]
 fn unsupported_drivers_are_listed_never_fatal() {
     let cats: BTreeMap<String, CatalogFile> = load_all().into_iter().collect();
     let cat = &cats["intake__intake-xarray__examples__catalog.yml"];
-    let raster = cat.entries.iter().find(|e| e.driver == "rasterio").expect("a rasterio entry");
+    let raster = cat
+        .entries
+        .iter()
+        .find(|e| e.driver == "rasterio")
+        .expect("a rasterio entry");
     assert_eq!(raster.status.to_string(), "unsupported driver: rasterio");
     let multi = &cats["intake__intake__intake__catalog__tests__multi_plugins.yaml"];
-    assert_eq!(multi.entry("tables5").map(|e| e.driver.as_str()), Some("csv"), "first resolvable dict candidate");
-    assert_eq!(multi.entry("tables4").map(|e| e.status.to_string()).as_deref(), Some("unsupported driver: doesnotexist"));
+    assert_eq!(
+        multi.entry("tables5").map(|e| e.driver.as_str()),
+        Some("csv"),
+        "first resolvable dict candidate"
+    );
+    assert_eq!(
+        multi
+            .entry("tables4")
+            .map(|e| e.status.to_string())
+            .as_deref(),
+        Some("unsupported driver: doesnotexist")
+    );
 }

@@ -78,8 +78,7 @@ impl Diagnostics {
     }
 
     pub fn into_vec(mut self) -> Vec<Diagnostic> {
-        self.items
-            .sort_by(|a, b| (a.line, a.col, a.severity).cmp(&(b.line, b.col, b.severity)));
+        self.items.sort_by_key(|d| (d.line, d.col, d.severity));
         self.items
     }
 }

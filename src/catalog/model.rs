@@ -1,6 +1,5 @@
 //! What one catalog file says, after parsing and validation, before any templating.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -32,7 +31,9 @@ pub struct CatalogFile {
 
 impl CatalogFile {
     pub fn has_errors(&self) -> bool {
-        self.diagnostics.iter().any(|d| d.severity == Severity::Error)
+        self.diagnostics
+            .iter()
+            .any(|d| d.severity == Severity::Error)
     }
 
     pub fn entry(&self, name: &str) -> Option<&Entry> {
@@ -90,8 +91,9 @@ pub struct Entry {
     pub metadata: J,
     /// The entry's own declarations.
     pub parameters: Vec<ParamSpec>,
-    /// Names the args' templates read, with where each is first used.
-    pub template_vars: BTreeMap<String, Pos>,
+    /// Names the args' templates read, with where each is first used (a Vec: entries are many,
+    /// names per entry few).
+    pub template_vars: Vec<(String, Pos)>,
     pub direct_access: Option<String>,
     pub status: Status,
     /// Groups of the hierarchical dialect: a catalog defined inline.

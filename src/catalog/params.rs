@@ -102,7 +102,11 @@ impl ParamSpec {
                 _ => allowed.contains(&v),
             };
             if !ok {
-                return Err(format!("{} is not allowed; choose from {}", show(&v), show_list(allowed)));
+                return Err(format!(
+                    "{} is not allowed; choose from {}",
+                    show(&v),
+                    show_list(allowed)
+                ));
             }
         }
         if let Some(min) = &self.min {
@@ -180,11 +184,14 @@ pub fn coerce(ptype: ParamType, v: &J) -> Result<J, String> {
         },
         ParamType::List | ParamType::Mlist => match v {
             J::Array(_) => Ok(v.clone()),
-            J::String(s) if s.trim_start().starts_with('[') => {
-                serde_json::from_str::<J>(s).ok().filter(J::is_array).ok_or_else(fail)
-            }
+            J::String(s) if s.trim_start().starts_with('[') => serde_json::from_str::<J>(s)
+                .ok()
+                .filter(J::is_array)
+                .ok_or_else(fail),
             J::String(s) => Ok(J::Array(
-                s.split(',').map(|p| J::String(p.trim().to_string())).collect(),
+                s.split(',')
+                    .map(|p| J::String(p.trim().to_string()))
+                    .collect(),
             )),
             _ => Err(fail()),
         },
@@ -198,7 +205,12 @@ fn parse_datetime(s: &str) -> Option<String> {
     if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
         return Some(dt.format("%Y-%m-%dT%H:%M:%S%:z").to_string());
     }
-    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"] {
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M",
+    ] {
         if let Ok(dt) = NaiveDateTime::parse_from_str(s, fmt) {
             return Some(dt.format("%Y-%m-%dT%H:%M:%S").to_string());
         }
@@ -212,18 +224,33 @@ fn parse_datetime(s: &str) -> Option<String> {
 pub fn parse_specs(node: &Node, diags: &mut Diagnostics) -> Vec<ParamSpec> {
     let Some(map) = node.as_map() else {
         if !node.is_null() {
-            diags.error(node.pos, format!("`parameters` must be a mapping of name to declaration, not {}", node.kind()));
+            diags.error(
+                node.pos,
+                format!(
+                    "`parameters` must be a mapping of name to declaration, not {}",
+                    node.kind()
+                ),
+            );
         }
         return vec![];
     };
-    map.iter()
+    let mut specs: Vec<ParamSpec> = map
+        .iter()
         .filter_map(|(key, decl)| parse_spec(&key.text, key.pos, decl, diags))
-        .collect()
+        .collect();
+    specs.shrink_to_fit();
+    specs
 }
 
 fn parse_spec(name: &str, pos: Pos, decl: &Node, diags: &mut Diagnostics) -> Option<ParamSpec> {
     let Some(fields) = decl.as_map() else {
-        diags.error(decl.pos, format!("parameter `{name}` must be a mapping (type, description, default, ...), not {}", decl.kind()));
+        diags.error(
+            decl.pos,
+            format!(
+                "parameter `{name}` must be a mapping (type, description, default, ...), not {}",
+                decl.kind()
+            ),
+        );
         return None;
     };
     for (k, _) in fields {
@@ -231,25 +258,39 @@ fn parse_spec(name: &str, pos: Pos, decl: &Node, diags: &mut Diagnostics) -> Opt
             let hint = suggest(&k.text, SPEC_KEYS)
                 .map(|s| format!("; did you mean `{s}`?"))
                 .unwrap_or_else(|| format!("; known keys: {}", SPEC_KEYS.join(", ")));
-            diags.warn(k.pos, format!("parameter `{name}`: unknown key `{}` is ignored{hint}", k.text));
+            diags.warn(
+                k.pos,
+                format!(
+                    "parameter `{name}`: unknown key `{}` is ignored{hint}",
+                    k.text
+                ),
+            );
         }
     }
     let ptype = match decl.get("type") {
         None => {
-            diags.warn(pos, format!("parameter `{name}` has no `type`; treating it as `str`"));
+            diags.warn(
+                pos,
+                format!("parameter `{name}` has no `type`; treating it as `str`"),
+            );
             ParamType::Str
         }
         Some(t) => match t.as_str().and_then(ParamType::parse) {
             Some(p) => p,
             None => {
-                let written = t.as_str().map_or_else(|| t.to_json().to_string(), str::to_string);
+                let written = t
+                    .as_str()
+                    .map_or_else(|| t.to_json().to_string(), str::to_string);
                 let hint = suggest(&written, TYPE_NAMES)
                     .map(|s| format!(" (did you mean `{s}`?)"))
                     .unwrap_or_default();
-                diags.error(t.pos, format!(
-                    "parameter `{name}` has invalid type `{written}`{hint}; valid types: {}",
-                    TYPE_NAMES.join(", ")
-                ));
+                diags.error(
+                    t.pos,
+                    format!(
+                        "parameter `{name}` has invalid type `{written}`{hint}; valid types: {}",
+                        TYPE_NAMES.join(", ")
+                    ),
+                );
                 return None;
             }
         },
@@ -274,7 +315,13 @@ fn parse_spec(name: &str, pos: Pos, decl: &Node, diags: &mut Diagnostics) -> Opt
         Some(d) if d.is_null() => None,
         Some(d) => match d.as_str() {
             Some(s) if refuse_shell(s).is_err() => {
-                diags.error(d.pos, format!("parameter `{name}`: default `{s}`: {}", refuse_shell(s).err().unwrap_or_default()));
+                diags.error(
+                    d.pos,
+                    format!(
+                        "parameter `{name}`: default `{s}`: {}",
+                        refuse_shell(s).err().unwrap_or_default()
+                    ),
+                );
                 ok = false;
                 None
             }
@@ -282,8 +329,12 @@ fn parse_spec(name: &str, pos: Pos, decl: &Node, diags: &mut Diagnostics) -> Opt
             _ => coerce_at("default", d, diags, &mut ok),
         },
     };
-    let min = decl.get("min").and_then(|n| coerce_at("min", n, diags, &mut ok));
-    let max = decl.get("max").and_then(|n| coerce_at("max", n, diags, &mut ok));
+    let min = decl
+        .get("min")
+        .and_then(|n| coerce_at("min", n, diags, &mut ok));
+    let max = decl
+        .get("max")
+        .and_then(|n| coerce_at("max", n, diags, &mut ok));
     let allowed = match decl.get("allowed") {
         None => None,
         Some(a) => match &a.value {
@@ -310,15 +361,32 @@ fn parse_spec(name: &str, pos: Pos, decl: &Node, diags: &mut Diagnostics) -> Opt
                 }
             }
             _ => {
-                diags.error(a.pos, format!("parameter `{name}`: `allowed` must be a list"));
+                diags.error(
+                    a.pos,
+                    format!("parameter `{name}`: `allowed` must be a list"),
+                );
                 ok = false;
                 None
             }
         },
     };
-    let spec = ParamSpec { name: name.to_string(), ptype, description, default, min, max, allowed, implicit: false, pos };
+    let spec = ParamSpec {
+        name: name.to_string(),
+        ptype,
+        description,
+        default,
+        min,
+        max,
+        allowed,
+        implicit: false,
+        pos,
+    };
     if ok {
-        if let Some(d) = spec.default.as_ref().filter(|d| !d.as_str().is_some_and(|s| default_env_var(s).is_some())) {
+        if let Some(d) = spec
+            .default
+            .as_ref()
+            .filter(|d| d.as_str().is_none_or(|s| default_env_var(s).is_none()))
+        {
             // Intake does not check defaults against `allowed`/`min`/`max`, and real catalogs
             // rely on that (`default: []` with `allowed` lists): warn instead of failing.
             if let Err(e) = spec.check(d) {
@@ -353,30 +421,41 @@ pub fn resolve(
                 None if known.is_empty() => "; this source takes no parameters".to_string(),
                 None => format!("; declared parameters: {}", known.join(", ")),
             };
-            errors.push(FieldError { name: name.clone(), message: format!("unknown parameter `{name}`{hint}") });
+            errors.push(FieldError {
+                name: name.clone(),
+                message: format!("unknown parameter `{name}`{hint}"),
+            });
         }
     }
     for spec in specs {
-        let field = |message: String| FieldError { name: spec.name.clone(), message };
-        let result = match (supplied.get(&spec.name), &spec.default) {
-            (Some(v), _) => spec.check(v),
-            (None, Some(J::String(s))) if default_env_var(s).is_some() => {
-                let var = default_env_var(s).unwrap_or_default();
-                match env.get(var) {
-                    Err(e) => Err(format!("default {s}: {e}")),
-                    Ok(None) => Err(format!("default {s}: the variable is not set; pass a value")),
-                    Ok(Some(val)) => spec.check(&J::String(val)),
+        let field = |message: String| FieldError {
+            name: spec.name.clone(),
+            message,
+        };
+        let result =
+            match (supplied.get(&spec.name), &spec.default) {
+                (Some(v), _) => spec.check(v),
+                (None, Some(J::String(s))) if default_env_var(s).is_some() => {
+                    let var = default_env_var(s).unwrap_or_default();
+                    match env.get(var) {
+                        Err(e) => Err(format!("default {s}: {e}")),
+                        Ok(None) => Err(format!(
+                            "default {s}: the variable is not set; pass a value"
+                        )),
+                        Ok(Some(val)) => spec.check(&J::String(val)),
+                    }
                 }
-            }
-            (None, Some(d)) => Ok(d.clone()),
-            (None, None) => Err(format!(
+                (None, Some(d)) => Ok(d.clone()),
+                (None, None) => {
+                    Err(format!(
                 "parameter `{}` is required{}: pass it with `--param {}=...` or `param.{}=...`",
                 spec.name,
                 if spec.implicit { " (used by the template but not declared)" } else { "" },
                 spec.name,
                 spec.name
-            )),
-        };
+            ))
+                }
+            };
         match result {
             Ok(v) => {
                 out.insert(spec.name.clone(), v);
@@ -408,7 +487,11 @@ mod tests {
 
     fn one(text: &str) -> ParamSpec {
         let (s, d) = specs(text);
-        assert!(d.iter().all(|d| d.severity != super::super::diag::Severity::Error), "{d:?}");
+        assert!(
+            d.iter()
+                .all(|d| d.severity != super::super::diag::Severity::Error),
+            "{d:?}"
+        );
         s.into_iter().next().expect("one spec")
     }
 
@@ -417,7 +500,12 @@ mod tests {
         let (s, d) = specs("b:\n  description: B\n  type: string\n");
         assert!(s.is_empty());
         assert_eq!((d[0].line, d[0].col), (3, 9));
-        assert!(d[0].message.contains("invalid type `string` (did you mean `str`?)"), "{}", d[0].message);
+        assert!(
+            d[0].message
+                .contains("invalid type `string` (did you mean `str`?)"),
+            "{}",
+            d[0].message
+        );
     }
 
     #[test]
@@ -441,10 +529,20 @@ mod tests {
         let p = one("n:\n  type: int\n  min: 0\n  max: 10\n  default: 0\n");
         assert_eq!(p.check(&json!(0)), Ok(json!(0)));
         assert_eq!(p.check(&json!("10")), Ok(json!(10)));
-        assert!(p.check(&json!(-1)).expect_err("below").contains("below the minimum 0"));
-        assert!(p.check(&json!(11)).expect_err("above").contains("above the maximum 10"));
+        assert!(p
+            .check(&json!(-1))
+            .expect_err("below")
+            .contains("below the minimum 0"));
+        assert!(p
+            .check(&json!(11))
+            .expect_err("above")
+            .contains("above the maximum 10"));
         let (s, d) = specs("n:\n  type: int\n  min: 0\n  default: -5\n");
-        assert_eq!(s.len(), 1, "a default outside the bounds still loads, as in Intake");
+        assert_eq!(
+            s.len(),
+            1,
+            "a default outside the bounds still loads, as in Intake"
+        );
         assert!(d[0].message.contains("below the minimum 0"));
     }
 
@@ -452,8 +550,14 @@ mod tests {
     fn each_type_coerces() {
         assert_eq!(coerce(ParamType::Float, &json!("1.5")), Ok(json!(1.5)));
         assert_eq!(coerce(ParamType::Bool, &json!("true")), Ok(json!(true)));
-        assert_eq!(coerce(ParamType::Datetime, &json!("2020-01-02")), Ok(json!("2020-01-02T00:00:00")));
-        assert_eq!(coerce(ParamType::List, &json!("a,b")), Ok(json!(["a", "b"])));
+        assert_eq!(
+            coerce(ParamType::Datetime, &json!("2020-01-02")),
+            Ok(json!("2020-01-02T00:00:00"))
+        );
+        assert_eq!(
+            coerce(ParamType::List, &json!("a,b")),
+            Ok(json!(["a", "b"]))
+        );
         assert_eq!(coerce(ParamType::List, &json!("[1, 2]")), Ok(json!([1, 2])));
         assert!(coerce(ParamType::Int, &json!(true)).is_err());
         assert!(coerce(ParamType::Datetime, &json!("yesterday")).is_err());
@@ -471,15 +575,23 @@ mod tests {
 
     #[test]
     fn resolve_rejects_unknown_and_missing_and_reports_all() {
-        let s = vec![one("a:\n  type: int\n"), one("b:\n  type: str\n  default: x\n")];
+        let s = vec![
+            one("a:\n  type: int\n"),
+            one("b:\n  type: str\n  default: x\n"),
+        ];
         let supplied: BTreeMap<String, J> = [("bb".to_string(), json!("y"))].into();
         let errs = resolve(&s, &supplied, &EnvPolicy::default()).expect_err("errors");
         assert_eq!(errs.len(), 2);
-        assert!(errs[0].message.contains("unknown parameter `bb`; did you mean `b`?"));
+        assert!(errs[0]
+            .message
+            .contains("unknown parameter `bb`; did you mean `b`?"));
         assert!(errs[1].message.contains("`a` is required"));
         let ok: BTreeMap<String, J> = [("a".to_string(), json!("3"))].into();
         let vals = resolve(&s, &ok, &EnvPolicy::default()).expect("ok");
-        assert_eq!(vals, [("a".to_string(), json!(3)), ("b".to_string(), json!("x"))].into());
+        assert_eq!(
+            vals,
+            [("a".to_string(), json!(3)), ("b".to_string(), json!("x"))].into()
+        );
     }
 
     #[test]
@@ -490,7 +602,11 @@ mod tests {
         let p = vec![one("p:\n  type: str\n  default: env(INLET_PARAM_TEST)\n")];
         let err = resolve(&p, &BTreeMap::new(), &EnvPolicy::default()).expect_err("not allowed");
         assert!(err[0].message.contains("--allow-env INLET_PARAM_TEST"));
-        let ok = resolve(&p, &BTreeMap::new(), &EnvPolicy::allow(["INLET_PARAM_TEST"]));
+        let ok = resolve(
+            &p,
+            &BTreeMap::new(),
+            &EnvPolicy::allow(["INLET_PARAM_TEST"]),
+        );
         assert_eq!(ok.expect("ok").get("p"), Some(&json!("v")));
     }
 }

@@ -1,7 +1,6 @@
 //! Catalog file -> [`CatalogFile`]: Intake v1, the hierarchical dialect, and Intake 2 listings.
 //! Every problem is collected with its position; nothing stops at the first.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -14,7 +13,14 @@ use super::template::Templater;
 use super::yaml::{self, Key, Node, Pos, Value};
 use crate::registry::{self, Resolved};
 
-const TOP_KEYS: &[&str] = &["sources", "metadata", "name", "description", "plugins", "version"];
+const TOP_KEYS: &[&str] = &[
+    "sources",
+    "metadata",
+    "name",
+    "description",
+    "plugins",
+    "version",
+];
 const ENTRY_KEYS: &[&str] = &[
     "driver",
     "description",
@@ -40,7 +46,15 @@ pub fn parse_catalog(path: &Path, text: &str, templater: &Templater) -> CatalogF
         version: 1,
         diagnostics: vec![],
     };
-    let (root, problems) = yaml::parse(text);
+    let mut streamed = vec![];
+    let (root, problems) = {
+        let mut p = FileParser {
+            cat: &mut cat,
+            d: &mut d,
+            templater,
+        };
+        yaml::parse_streaming(text, &mut |key, node| streamed.extend(p.entry(&key, &node)))
+    };
     for p in problems {
         d.error(p.pos, p.message);
     }
@@ -51,10 +65,20 @@ pub fn parse_catalog(path: &Path, text: &str, templater: &Templater) -> CatalogF
         ),
         None => {}
         Some(root) => match root.as_map() {
-            None => d.error(root.pos, format!("a catalog must be a mapping with `sources:`, not {}", root.kind())),
+            None => d.error(
+                root.pos,
+                format!(
+                    "a catalog must be a mapping with `sources:`, not {}",
+                    root.kind()
+                ),
+            ),
             Some(_) => {
-                let mut p = FileParser { cat: &mut cat, d: &mut d, templater };
-                p.top(&root);
+                let mut p = FileParser {
+                    cat: &mut cat,
+                    d: &mut d,
+                    templater,
+                };
+                p.top(&root, streamed);
                 warn_implicit(&cat.entries, &cat.parameters, &mut d);
             }
         },
@@ -65,7 +89,11 @@ pub fn parse_catalog(path: &Path, text: &str, templater: &Templater) -> CatalogF
 
 /// Real catalogs use names they never declare, expecting callers to pass them (Intake puts call
 /// kwargs into templates). Such a name becomes a required `str` parameter; say so once per use.
-fn warn_implicit(entries: &[Entry], catalog_params: &[super::params::ParamSpec], d: &mut Diagnostics) {
+fn warn_implicit(
+    entries: &[Entry],
+    catalog_params: &[super::params::ParamSpec],
+    d: &mut Diagnostics,
+) {
     for e in entries {
         for (var, pos) in &e.template_vars {
             let declared = |ps: &[super::params::ParamSpec]| ps.iter().any(|p| &p.name == var);
@@ -97,7 +125,8 @@ fn text_of(node: &Node) -> String {
 }
 
 impl FileParser<'_> {
-    fn top(&mut self, root: &Node) {
+    /// `entries`: the `sources:` entries, already parsed while the YAML was read.
+    fn top(&mut self, root: &Node, entries: Vec<Entry>) {
         if let Some(n) = root.get("name") {
             self.cat.name = Some(text_of(n));
         }
@@ -125,12 +154,18 @@ impl FileParser<'_> {
                 .iter()
                 .filter(|(k, _)| !TOP_KEYS.contains(&k.text.as_str()))
                 .collect();
-            self.cat.entries = groups.iter().filter_map(|(k, n)| self.group(k, n)).collect();
+            self.cat.entries = groups
+                .iter()
+                .filter_map(|(k, n)| self.group(k, n))
+                .collect();
             return;
         }
         for (k, _) in root.as_map().unwrap_or_default() {
             if k.text == "plugins" {
-                self.d.warn(k.pos, "`plugins` is ignored: Inlet's drivers are built in, no modules are imported");
+                self.d.warn(
+                    k.pos,
+                    "`plugins` is ignored: Inlet's drivers are built in, no modules are imported",
+                );
             } else if !TOP_KEYS.contains(&k.text.as_str()) {
                 self.unknown_key(k, TOP_KEYS, "at the top level");
             }
@@ -138,9 +173,7 @@ impl FileParser<'_> {
         match root.get("sources") {
             None => self.d.error(root.pos, "missing `sources:`: a catalog lists its entries under a top-level `sources:` mapping"),
             Some(s) => match &s.value {
-                Value::Map(items) => {
-                    self.cat.entries = items.iter().filter_map(|(k, n)| self.entry(k, n)).collect();
-                }
+                Value::Map(_) => self.cat.entries = entries,
                 Value::Seq(_) => self.d.error(
                     s.pos,
                     "`sources` is a list, the obsolete Intake form: write a mapping of entry name to \
@@ -156,7 +189,10 @@ impl FileParser<'_> {
         let hint = suggest(&k.text, known)
             .map(|s| format!("; did you mean `{s}`?"))
             .unwrap_or_default();
-        self.d.warn(k.pos, format!("unknown key `{}` {place} is ignored{hint}", k.text));
+        self.d.warn(
+            k.pos,
+            format!("unknown key `{}` {place} is ignored{hint}", k.text),
+        );
     }
 
     fn check_name(&mut self, k: &Key) -> bool {
@@ -184,12 +220,22 @@ impl FileParser<'_> {
             } else {
                 ""
             };
-            self.d.error(node.pos.max(key.pos), format!("entry `{}` must be a mapping with `driver:`, not {}{hint}", key.text, node.kind()));
+            self.d.error(
+                node.pos.max(key.pos),
+                format!(
+                    "entry `{}` must be a mapping with `driver:`, not {}{hint}",
+                    key.text,
+                    node.kind()
+                ),
+            );
             return None;
         };
         for (k, _) in fields {
             match k.text.as_str() {
-                "cache" => self.d.warn(k.pos, "`cache` is ignored: Inlet streams from the source and caches discovery itself"),
+                "cache" => self.d.warn(
+                    k.pos,
+                    "`cache` is ignored: Inlet streams from the source and caches discovery itself",
+                ),
                 t if ENTRY_KEYS.contains(&t) => {}
                 _ => self.unknown_key(k, ENTRY_KEYS, &format!("in entry `{}`", key.text)),
             }
@@ -199,13 +245,26 @@ impl FileParser<'_> {
             Some(a) if a.is_null() => J::Object(Map::new()),
             Some(a) if a.as_map().is_some() => a.to_json(),
             Some(a) => {
-                self.d.error(a.pos, format!("`args` of entry `{}` must be a mapping, not {}", key.text, a.kind()));
+                self.d.error(
+                    a.pos,
+                    format!(
+                        "`args` of entry `{}` must be a mapping, not {}",
+                        key.text,
+                        a.kind()
+                    ),
+                );
                 J::Object(Map::new())
             }
         };
         let (driver_written, driver, resolved, driver_args) = match node.get("driver") {
             None => {
-                self.d.error(key.pos, format!("entry `{}` has no `driver`: add e.g. `driver: parquet`", key.text));
+                self.d.error(
+                    key.pos,
+                    format!(
+                        "entry `{}` has no `driver`: add e.g. `driver: parquet`",
+                        key.text
+                    ),
+                );
                 return None;
             }
             Some(dn) => self.driver(dn)?,
@@ -213,14 +272,17 @@ impl FileParser<'_> {
         if let (J::Object(extra), J::Object(a)) = (driver_args, &mut args) {
             a.extend(extra);
         }
-        let mut template_vars = BTreeMap::new();
+        let mut template_vars = vec![];
         if let Some(a) = node.get("args") {
             self.scan_templates(a, &mut template_vars);
         }
         let direct_access = node.get("direct_access").map(|n| {
             let v = text_of(n);
             if !matches!(v.as_str(), "forbid" | "allow" | "force") {
-                self.d.warn(n.pos, format!("`direct_access: {v}` is not one of forbid, allow, force"));
+                self.d.warn(
+                    n.pos,
+                    format!("`direct_access: {v}` is not one of forbid, allow, force"),
+                );
             }
             v
         });
@@ -237,8 +299,13 @@ impl FileParser<'_> {
             driver,
             resolved,
             args,
-            metadata: node.get("metadata").map_or(J::Object(Map::new()), Node::to_json),
-            parameters: node.get("parameters").map(|p| parse_specs(p, self.d)).unwrap_or_default(),
+            metadata: node
+                .get("metadata")
+                .map_or(J::Object(Map::new()), Node::to_json),
+            parameters: node
+                .get("parameters")
+                .map(|p| parse_specs(p, self.d))
+                .unwrap_or_default(),
             template_vars,
             direct_access,
             status,
@@ -256,22 +323,37 @@ impl FileParser<'_> {
                 for i in items {
                     match i.as_str() {
                         Some(s) => candidates.push((s.to_string(), J::Null)),
-                        None => self.d.error(i.pos, format!("a driver list holds driver names, not {}", i.kind())),
+                        None => self.d.error(
+                            i.pos,
+                            format!("a driver list holds driver names, not {}", i.kind()),
+                        ),
                     }
                 }
             }
             Value::Map(items) => {
                 for (k, spec) in items {
                     match spec.get("class").and_then(Node::as_str) {
-                        Some(c) => candidates.push((c.to_string(), spec.get("args").map_or(J::Null, Node::to_json))),
-                        None => self.d.error(k.pos, format!("driver `{}` needs a `class:` naming the driver", k.text)),
+                        Some(c) => candidates.push((
+                            c.to_string(),
+                            spec.get("args").map_or(J::Null, Node::to_json),
+                        )),
+                        None => self.d.error(
+                            k.pos,
+                            format!("driver `{}` needs a `class:` naming the driver", k.text),
+                        ),
                     }
                 }
             }
             _ => {}
         }
         if candidates.is_empty() {
-            self.d.error(dn.pos, format!("`driver` must name a driver (a string, a list or a mapping), not {}", dn.kind()));
+            self.d.error(
+                dn.pos,
+                format!(
+                    "`driver` must name a driver (a string, a list or a mapping), not {}",
+                    dn.kind()
+                ),
+            );
             return None;
         }
         let chosen = candidates
@@ -280,16 +362,23 @@ impl FileParser<'_> {
             .or(candidates.first())
             .cloned()
             .unwrap_or_default();
-        Some((dn.to_json(), chosen.0.clone(), registry::resolve(&chosen.0), chosen.1))
+        Some((
+            dn.to_json(),
+            chosen.0.clone(),
+            registry::resolve(&chosen.0),
+            chosen.1,
+        ))
     }
 
     /// Checks every templated string of `args` and records the names they read.
-    fn scan_templates(&mut self, node: &Node, vars: &mut BTreeMap<String, Pos>) {
+    fn scan_templates(&mut self, node: &Node, vars: &mut Vec<(String, Pos)>) {
         match &node.value {
             Value::Str(s) if super::template::is_template(s) => match self.templater.inspect(s) {
                 Ok(names) => {
                     for n in names {
-                        vars.entry(n).or_insert(node.pos);
+                        if !vars.iter().any(|(v, _)| *v == n) {
+                            vars.push((n, node.pos));
+                        }
                     }
                 }
                 Err(e) => self.d.error(node.pos, e),
@@ -306,7 +395,14 @@ impl FileParser<'_> {
             return self.entry(key, node);
         }
         let Some(items) = node.as_map() else {
-            self.d.error(node.pos, format!("group `{}` must be a mapping of groups or entries, not {}", key.text, node.kind()));
+            self.d.error(
+                node.pos,
+                format!(
+                    "group `{}` must be a mapping of groups or entries, not {}",
+                    key.text,
+                    node.kind()
+                ),
+            );
             return None;
         };
         if !self.check_name(key) {
@@ -323,7 +419,9 @@ impl FileParser<'_> {
             dir: self.cat.dir.clone(),
             name: Some(key.text.clone()),
             description: description.clone(),
-            metadata: node.get("metadata").map_or(J::Object(Map::new()), Node::to_json),
+            metadata: node
+                .get("metadata")
+                .map_or(J::Object(Map::new()), Node::to_json),
             parameters: vec![],
             entries: children,
             version: 1,
@@ -340,7 +438,7 @@ impl FileParser<'_> {
             args: J::Object(Map::new()),
             metadata: inline.metadata.clone(),
             parameters: vec![],
-            template_vars: BTreeMap::new(),
+            template_vars: vec![],
             direct_access: None,
             status: Status::Ok,
             inline: Some(Arc::new(inline)),
@@ -353,7 +451,10 @@ impl FileParser<'_> {
         let data = root.get("data");
         let Some(entries) = root.get("entries").and_then(Node::as_map) else {
             if let Some(e) = root.get("entries").filter(|e| !e.is_null()) {
-                self.d.error(e.pos, format!("`entries` must be a mapping, not {}", e.kind()));
+                self.d.error(
+                    e.pos,
+                    format!("`entries` must be a mapping, not {}", e.kind()),
+                );
             }
             return;
         };
@@ -362,7 +463,9 @@ impl FileParser<'_> {
                 continue;
             }
             let reader = node.get("reader").map(text_of).unwrap_or_default();
-            let refused = find_strings(node).into_iter().find_map(|s| refuse_intake2_code(s).err());
+            let refused = find_strings(node)
+                .into_iter()
+                .find_map(|s| refuse_intake2_code(s).err());
             let data_ref = node
                 .get("kwargs")
                 .and_then(|k| k.get("data"))
@@ -387,21 +490,34 @@ impl FileParser<'_> {
                 Some((driver, J::Object(args), dd))
             });
             let (driver, args, status, description) = match (refused, mapped) {
-                (Some(why), _) => (reader.clone(), J::Object(Map::new()), Status::Unsupported(why), None),
+                (Some(why), _) => (
+                    reader.clone(),
+                    J::Object(Map::new()),
+                    Status::Unsupported(why),
+                    None,
+                ),
                 (None, Some((drv, args, dd))) => (
                     drv.to_string(),
                     args,
                     Status::Ok,
-                    dd.get("metadata").and_then(|m| m.get("description")).map(text_of),
+                    dd.get("metadata")
+                        .and_then(|m| m.get("description"))
+                        .map(text_of),
                 ),
                 (None, None) => (
                     reader.clone(),
                     J::Object(Map::new()),
-                    Status::Unsupported(format!("Intake 2 reader `{reader}` has no Inlet equivalent")),
+                    Status::Unsupported(format!(
+                        "Intake 2 reader `{reader}` has no Inlet equivalent"
+                    )),
                     None,
                 ),
             };
-            let resolved = if status.is_ok() { registry::resolve(&driver) } else { None };
+            let resolved = if status.is_ok() {
+                registry::resolve(&driver)
+            } else {
+                None
+            };
             self.cat.entries.push(Entry {
                 name: key.text.clone(),
                 pos: key.pos,
@@ -411,9 +527,11 @@ impl FileParser<'_> {
                 driver,
                 resolved,
                 args,
-                metadata: node.get("metadata").map_or(J::Object(Map::new()), Node::to_json),
+                metadata: node
+                    .get("metadata")
+                    .map_or(J::Object(Map::new()), Node::to_json),
                 parameters: vec![],
-                template_vars: BTreeMap::new(),
+                template_vars: vec![],
                 direct_access: None,
                 status,
                 inline: None,

@@ -17,9 +17,18 @@ pub fn is_secret_key(key: &str) -> bool {
         || k.ends_with("_key")
         || k.ends_with("-key")
         || k.ends_with("key_id")
-        || ["secret", "token", "password", "passwd", "credential", "sas", "signature", "authorization"]
-            .iter()
-            .any(|s| k.contains(s))
+        || [
+            "secret",
+            "token",
+            "password",
+            "passwd",
+            "credential",
+            "sas",
+            "signature",
+            "authorization",
+        ]
+        .iter()
+        .any(|s| k.contains(s))
 }
 
 /// A copy of `value` with every credential replaced by `***`, at any depth, including passwords
@@ -39,9 +48,11 @@ pub fn redact(value: &J) -> J {
                 .collect(),
         ),
         J::Array(items) => J::Array(items.iter().map(redact).collect()),
-        J::String(s) if s.contains("://") => {
-            J::String(URL_PASSWORD.replace_all(s, format!("${{1}}{REDACTED}@")).into_owned())
-        }
+        J::String(s) if s.contains("://") => J::String(
+            URL_PASSWORD
+                .replace_all(s, format!("${{1}}{REDACTED}@"))
+                .into_owned(),
+        ),
         other => other.clone(),
     }
 }
@@ -66,8 +77,14 @@ mod tests {
         assert_eq!(out["storage_options"]["secret"], "***");
         assert_eq!(out["storage_options"]["token"], "***");
         assert_eq!(out["storage_options"]["anon"], false);
-        assert_eq!(out["storage_options"]["client_kwargs"]["aws_secret_access_key"], "***");
-        assert_eq!(out["storage_options"]["client_kwargs"]["endpoint_url"], "http://h");
+        assert_eq!(
+            out["storage_options"]["client_kwargs"]["aws_secret_access_key"],
+            "***"
+        );
+        assert_eq!(
+            out["storage_options"]["client_kwargs"]["endpoint_url"],
+            "http://h"
+        );
         assert_eq!(out["password"], "***");
         assert_eq!(out["db"], "postgres://u:***@host/db");
         assert_eq!(out["columns"], json!(["a", "key"]));

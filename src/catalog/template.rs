@@ -135,7 +135,12 @@ impl Templater {
     }
 
     /// Renders every templated string inside `args` (recursively through lists and maps).
-    pub fn render(&self, args: &J, vars: &BTreeMap<String, J>, env: &EnvPolicy) -> Result<J, String> {
+    pub fn render(
+        &self,
+        args: &J,
+        vars: &BTreeMap<String, J>,
+        env: &EnvPolicy,
+    ) -> Result<J, String> {
         self.render_at(args, vars, env, "args")
     }
 
@@ -159,7 +164,12 @@ impl Templater {
             ),
             J::Object(map) => J::Object(
                 map.iter()
-                    .map(|(k, v)| Ok((k.clone(), self.render_at(v, vars, env, &format!("{path}.{k}"))?)))
+                    .map(|(k, v)| {
+                        Ok((
+                            k.clone(),
+                            self.render_at(v, vars, env, &format!("{path}.{k}"))?,
+                        ))
+                    })
                     .collect::<Result<_, String>>()?,
             ),
             other => other.clone(),
@@ -196,16 +206,16 @@ impl Templater {
                     Ok(None) => default.ok_or_else(|| {
                         Error::new(
                             ErrorKind::InvalidOperation,
-                            format!("environment variable `{name}` is not set and env() has no default"),
+                            format!(
+                                "environment variable `{name}` is not set and env() has no default"
+                            ),
                         )
                     }),
                 }
             },
         );
         let pre = preprocess(src);
-        let rendered = jenv
-            .render_str(&pre, vars)
-            .map_err(|e| describe(&e))?;
+        let rendered = jenv.render_str(&pre, vars).map_err(|e| describe(&e))?;
         Ok(J::String(rendered))
     }
 }
@@ -213,7 +223,7 @@ impl Templater {
 /// minijinja errors carry their cause in a chain; show the useful part only.
 fn describe(e: &Error) -> String {
     match e.detail() {
-        Some(detail) => format!("{detail}"),
+        Some(detail) => detail.to_string(),
         None => e.kind().to_string(),
     }
 }
@@ -283,8 +293,14 @@ fn pyformat(fmt: String, args: minijinja::Value) -> Result<String, Error> {
                 let n = as_f64(&value).ok_or_else(|| bad("%e needs a number"))?;
                 format!("{:.*e}", precision.unwrap_or(6), n)
             }
-            'x' => format!("{:x}", as_f64(&value).ok_or_else(|| bad("%x needs a number"))? as i64),
-            'o' => format!("{:o}", as_f64(&value).ok_or_else(|| bad("%o needs a number"))? as i64),
+            'x' => format!(
+                "{:x}",
+                as_f64(&value).ok_or_else(|| bad("%x needs a number"))? as i64
+            ),
+            'o' => format!(
+                "{:o}",
+                as_f64(&value).ok_or_else(|| bad("%o needs a number"))? as i64
+            ),
             's' | 'r' => {
                 let s = value.to_string();
                 match precision {
@@ -343,17 +359,35 @@ mod tests {
 
     #[test]
     fn catalog_dir_and_params_render() {
-        let out = render("{{ CATALOG_DIR }}/x_{{ part }}.csv", json!({"CATALOG_DIR": "/c", "part": "1"}));
+        let out = render(
+            "{{ CATALOG_DIR }}/x_{{ part }}.csv",
+            json!({"CATALOG_DIR": "/c", "part": "1"}),
+        );
         assert_eq!(out, Ok(json!("/c/x_1.csv")));
     }
 
     #[test]
     fn percent_format_expressions() {
-        assert_eq!(render("f_{{ '%02d' % id }}.tif", json!({"id": 3})), Ok(json!("f_03.tif")));
-        assert_eq!(render("{{ '%03d' % path }}", json!({"path": 7})), Ok(json!("007")));
-        assert_eq!(render("{{'%d' % year}}", json!({"year": 2019})), Ok(json!("2019")));
-        assert_eq!(render("{{ \"%s-%s\" % (a, b) }}", json!({"a": "x", "b": 2})), Ok(json!("x-2")));
-        assert_eq!(render("{{ '%.2f' % v }}", json!({"v": 1.5})), Ok(json!("1.50")));
+        assert_eq!(
+            render("f_{{ '%02d' % id }}.tif", json!({"id": 3})),
+            Ok(json!("f_03.tif"))
+        );
+        assert_eq!(
+            render("{{ '%03d' % path }}", json!({"path": 7})),
+            Ok(json!("007"))
+        );
+        assert_eq!(
+            render("{{'%d' % year}}", json!({"year": 2019})),
+            Ok(json!("2019"))
+        );
+        assert_eq!(
+            render("{{ \"%s-%s\" % (a, b) }}", json!({"a": "x", "b": 2})),
+            Ok(json!("x-2"))
+        );
+        assert_eq!(
+            render("{{ '%.2f' % v }}", json!({"v": 1.5})),
+            Ok(json!("1.50"))
+        );
     }
 
     #[test]
@@ -364,7 +398,10 @@ mod tests {
 
     #[test]
     fn exact_variable_keeps_native_type() {
-        assert_eq!(render("{{ cols }}", json!({"cols": ["a", "b"]})), Ok(json!(["a", "b"])));
+        assert_eq!(
+            render("{{ cols }}", json!({"cols": ["a", "b"]})),
+            Ok(json!(["a", "b"]))
+        );
         assert_eq!(render(" {{n}} ", json!({"n": 5})), Ok(json!(5)));
         assert_eq!(render("{{ flag }}", json!({"flag": true})), Ok(json!(true)));
         assert_eq!(render("x{{ n }}", json!({"n": 5})), Ok(json!("x5")));
@@ -405,15 +442,24 @@ mod tests {
         let t = Templater::default();
         let args = json!({"urlpath": ["{{a}}/1", "{{a}}/2"], "opts": {"k": "{{ a }}"}, "n": 3});
         let out = t.render(&args, &vars(json!({"a": "s3://b"})), &EnvPolicy::default());
-        assert_eq!(out, Ok(json!({"urlpath": ["s3://b/1", "s3://b/2"], "opts": {"k": "s3://b"}, "n": 3})));
+        assert_eq!(
+            out,
+            Ok(json!({"urlpath": ["s3://b/1", "s3://b/2"], "opts": {"k": "s3://b"}, "n": 3}))
+        );
     }
 
     #[test]
     fn inspect_lists_used_names_and_syntax_errors() {
         let t = Templater::default();
         let names = t.inspect("{{ CATALOG_DIR }}/{{ bucket }}/{{ env(HOME) }}/{{ '%02d' % id }}");
-        assert_eq!(names, Ok(["bucket", "id"].iter().map(|s| s.to_string()).collect()));
-        assert!(t.inspect("{{ a ").expect_err("syntax").starts_with("template error"));
+        assert_eq!(
+            names,
+            Ok(["bucket", "id"].iter().map(|s| s.to_string()).collect())
+        );
+        assert!(t
+            .inspect("{{ a ")
+            .expect_err("syntax")
+            .starts_with("template error"));
     }
 
     #[test]

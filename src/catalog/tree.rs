@@ -64,7 +64,7 @@ impl CatalogNode {
         let mut specs: Vec<ParamSpec> = self
             .inherited
             .iter()
-            .filter(|p| entry.template_vars.contains_key(&p.name))
+            .filter(|p| entry.template_vars.iter().any(|(v, _)| *v == p.name))
             .cloned()
             .collect();
         override_with(&mut specs, &self.file.parameters);
@@ -98,19 +98,47 @@ pub fn yaml_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = vec![];
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd.flatten() {
             let p = e.path();
             let hidden = e.file_name().to_string_lossy().starts_with('.');
             if p.is_dir() && !hidden {
                 stack.push(p);
-            } else if !hidden && matches!(p.extension().and_then(|x| x.to_str()), Some("yml" | "yaml")) {
+            } else if !hidden
+                && matches!(p.extension().and_then(|x| x.to_str()), Some("yml" | "yaml"))
+            {
                 out.push(p);
             }
         }
     }
     out.sort();
     out
+}
+
+/// Parses many files on all cores, keeping their order.
+fn load_files(files: &[(PathBuf, String)], templater: &Templater) -> Vec<CatalogFile> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(files.len().max(1));
+    let chunk = files.len().div_ceil(workers).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = files
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|(p, _)| load_file(p, templater))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
 }
 
 /// Reads and parses one file; an unreadable file is a diagnostic like any other.
@@ -134,8 +162,12 @@ impl Library {
         let templater = Templater::default();
         let mut roots: Vec<Arc<CatalogNode>> = vec![];
         let mut diags = vec![];
+        let mut found: Vec<(PathBuf, String)> = vec![];
         for given in paths {
-            let base = given.canonicalize().or_else(|_| std::path::absolute(given)).unwrap_or_else(|_| given.clone());
+            let base = given
+                .canonicalize()
+                .or_else(|_| std::path::absolute(given))
+                .unwrap_or_else(|_| given.clone());
             let files: Vec<(PathBuf, String)> = if base.is_dir() {
                 yaml_files(&base)
                     .into_iter()
@@ -146,36 +178,47 @@ impl Library {
                     })
                     .collect()
             } else {
-                let stem = base.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+                let stem = base
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 vec![(base.clone(), stem)]
             };
-            for (path, default_name) in files {
-                let file = load_file(&path, &templater);
-                diags.extend(file.diagnostics.iter().cloned());
-                if file.has_errors() {
-                    continue;
-                }
-                let name = file.name.clone().unwrap_or(default_name);
-                if let Some(other) = roots.iter().find(|r| r.name == name) {
-                    let mut d = Diagnostics::new(&path);
-                    d.error(Default::default(), format!(
+            found.extend(files);
+        }
+        for ((path, default_name), file) in found.iter().zip(load_files(&found, &templater)) {
+            diags.extend(file.diagnostics.iter().cloned());
+            if file.has_errors() {
+                continue;
+            }
+            let name = file.name.clone().unwrap_or_else(|| default_name.clone());
+            if let Some(other) = roots.iter().find(|r| r.name == name) {
+                let mut d = Diagnostics::new(path);
+                d.error(
+                    Default::default(),
+                    format!(
                         "catalog name `{name}` is already used by {}; set a different `name:` in one of them",
                         other.file.path.display()
-                    ));
-                    diags.extend(d.into_vec());
-                    continue;
-                }
-                roots.push(Arc::new(CatalogNode {
-                    name,
-                    chain: vec![path.canonicalize().unwrap_or(path.clone())],
-                    file: Arc::new(file),
-                    inherited: vec![],
-                    pinned: BTreeMap::new(),
-                }));
+                    ),
+                );
+                diags.extend(d.into_vec());
+                continue;
             }
+            roots.push(Arc::new(CatalogNode {
+                name,
+                chain: vec![path.canonicalize().unwrap_or_else(|_| path.clone())],
+                file: Arc::new(file),
+                inherited: vec![],
+                pinned: BTreeMap::new(),
+            }));
         }
         roots.sort_by(|a, b| a.name.cmp(&b.name));
-        let lib = Library { roots, templater, env, nested: Mutex::new(HashMap::new()) };
+        let lib = Library {
+            roots,
+            templater,
+            env,
+            nested: Mutex::new(HashMap::new()),
+        };
         (lib, diags)
     }
 
@@ -186,7 +229,10 @@ impl Library {
     /// Resolves a dotted name (`catalog.entry`, `parent.child.entry`), opening nested catalogs
     /// on the way. Names with dots in them are matched longest first.
     pub fn find(&self, dotted: &str) -> Result<Found, CatalogError> {
-        let not_found = |hint: String| CatalogError::NotFound { name: dotted.to_string(), hint };
+        let not_found = |hint: String| CatalogError::NotFound {
+            name: dotted.to_string(),
+            hint,
+        };
         let root = self
             .roots
             .iter()
@@ -201,7 +247,9 @@ impl Library {
                 })
             })?;
         let mut node = root.clone();
-        let mut rest = dotted[root.name.len()..].trim_start_matches('.').to_string();
+        let mut rest = dotted[root.name.len()..]
+            .trim_start_matches('.')
+            .to_string();
         loop {
             if rest.is_empty() {
                 return Ok(Found::Catalog(node));
@@ -215,7 +263,8 @@ impl Library {
                 .max_by_key(|(_, e)| e.name.len())
                 .map(|(i, _)| i)
                 .ok_or_else(|| {
-                    let names: Vec<&str> = node.file.entries.iter().map(|e| e.name.as_str()).collect();
+                    let names: Vec<&str> =
+                        node.file.entries.iter().map(|e| e.name.as_str()).collect();
                     let first = rest.split('.').next().unwrap_or(&rest);
                     not_found(match super::diag::suggest(first, &names) {
                         Some(s) => format!("; did you mean `{}.{s}`?", node.name),
@@ -228,7 +277,10 @@ impl Library {
                 if remaining.is_empty() {
                     return Ok(Found::Source(node, idx));
                 }
-                return Err(not_found(format!("; `{}.{}` is a source, not a catalog", node.name, entry.name)));
+                return Err(not_found(format!(
+                    "; `{}.{}` is a source, not a catalog",
+                    node.name, entry.name
+                )));
             }
             node = self.child(&node, idx)?;
             rest = remaining;
@@ -236,13 +288,20 @@ impl Library {
     }
 
     /// Opens the nested catalog of entry `idx` of `parent` (cached after the first time).
-    pub fn child(&self, parent: &Arc<CatalogNode>, idx: usize) -> Result<Arc<CatalogNode>, CatalogError> {
+    pub fn child(
+        &self,
+        parent: &Arc<CatalogNode>,
+        idx: usize,
+    ) -> Result<Arc<CatalogNode>, CatalogError> {
         let entry = &parent.file.entries[idx];
         let name = format!("{}.{}", parent.name, entry.name);
         if let Some(n) = self.nested.lock().ok().and_then(|m| m.get(&name).cloned()) {
             return Ok(n);
         }
-        let fail = |reason: String| CatalogError::Nested { name: name.clone(), reason };
+        let fail = |reason: String| CatalogError::Nested {
+            name: name.clone(),
+            reason,
+        };
         let node = if let Some(inline) = &entry.inline {
             CatalogNode {
                 name: name.clone(),
@@ -257,7 +316,11 @@ impl Library {
             let mut chain = parent.chain.clone();
             for f in &files {
                 if let Some(at) = parent.chain.iter().position(|c| c == f) {
-                    let cycle: Vec<String> = parent.chain[at..].iter().chain([f]).map(|p| p.display().to_string()).collect();
+                    let cycle: Vec<String> = parent.chain[at..]
+                        .iter()
+                        .chain([f])
+                        .map(|p| p.display().to_string())
+                        .collect();
                     return Err(fail(format!("catalog cycle: {}", cycle.join(" -> "))));
                 }
                 chain.push(f.clone());
@@ -269,16 +332,27 @@ impl Library {
                 let mut d = Diagnostics::new(&parent.file.path);
                 override_with(&mut inherited, &params::parse_specs(&node, &mut d));
                 if d.has_errors() {
-                    let msgs: Vec<String> = d.into_vec().iter().map(|x| x.message.clone()).collect();
+                    let msgs: Vec<String> =
+                        d.into_vec().iter().map(|x| x.message.clone()).collect();
                     return Err(fail(format!("`user_parameters`: {}", msgs.join("; "))));
                 }
             }
             let pinned = match args.get("parameters") {
                 None | Some(J::Null) => BTreeMap::new(),
                 Some(J::Object(m)) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-                Some(_) => return Err(fail("`parameters` must map child parameter names to values".into())),
+                Some(_) => {
+                    return Err(fail(
+                        "`parameters` must map child parameter names to values".into(),
+                    ))
+                }
             };
-            CatalogNode { name: name.clone(), file: Arc::new(file), inherited, pinned, chain }
+            CatalogNode {
+                name: name.clone(),
+                file: Arc::new(file),
+                inherited,
+                pinned,
+                chain,
+            }
         };
         let node = Arc::new(node);
         if let Ok(mut m) = self.nested.lock() {
@@ -291,18 +365,31 @@ impl Library {
     fn nested_files(&self, args: &J, entry: &Entry) -> Result<Vec<PathBuf>, String> {
         let patterns: Vec<String> = match args.get("path") {
             Some(J::String(s)) => vec![s.clone()],
-            Some(J::Array(items)) => items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect(),
-            _ => return Err("a nested catalog needs `path:` (a YAML file, a glob or a list)".into()),
+            Some(J::Array(items)) => items
+                .iter()
+                .filter_map(|i| i.as_str().map(str::to_string))
+                .collect(),
+            _ => {
+                return Err("a nested catalog needs `path:` (a YAML file, a glob or a list)".into())
+            }
         };
         let mut files = vec![];
         for p in patterns {
             if p.contains("://") {
-                return Err(format!("`{p}` is remote: nested catalogs are read from local files only"));
+                return Err(format!(
+                    "`{p}` is remote: nested catalogs are read from local files only"
+                ));
             }
-            let full = if Path::new(&p).is_absolute() { PathBuf::from(&p) } else { entry.dir.join(&p) };
-            let globbed = entry.resolved == Some(Resolved::YamlFilesCatalog) && p.contains(['*', '?', '[']);
+            let full = if Path::new(&p).is_absolute() {
+                PathBuf::from(&p)
+            } else {
+                entry.dir.join(&p)
+            };
+            let globbed =
+                entry.resolved == Some(Resolved::YamlFilesCatalog) && p.contains(['*', '?', '[']);
             if globbed {
-                let matches = glob::glob(&full.to_string_lossy()).map_err(|e| format!("bad glob `{p}`: {e}"))?;
+                let matches = glob::glob(&full.to_string_lossy())
+                    .map_err(|e| format!("bad glob `{p}`: {e}"))?;
                 let mut found: Vec<PathBuf> = matches.flatten().collect();
                 found.sort();
                 files.extend(found);
@@ -315,7 +402,10 @@ impl Library {
         }
         files
             .into_iter()
-            .map(|f| f.canonicalize().map_err(|e| format!("cannot open `{}`: {e}", f.display())))
+            .map(|f| {
+                f.canonicalize()
+                    .map_err(|e| format!("cannot open `{}`: {e}", f.display()))
+            })
             .collect()
     }
 
@@ -326,8 +416,15 @@ impl Library {
         for f in files {
             let file = load_file(f, &self.templater);
             if file.has_errors() {
-                let first = file.diagnostics.iter().find(|d| d.severity == super::diag::Severity::Error);
-                return Err(format!("{} has errors; first: {}", f.display(), first.map(|d| d.to_string()).unwrap_or_default()));
+                let first = file
+                    .diagnostics
+                    .iter()
+                    .find(|d| d.severity == super::diag::Severity::Error);
+                return Err(format!(
+                    "{} has errors; first: {}",
+                    f.display(),
+                    first.map(|d| d.to_string()).unwrap_or_default()
+                ));
             }
             parsed.push(file);
         }
@@ -348,7 +445,11 @@ impl Library {
         for file in parsed {
             for mut e in file.entries {
                 if merged.entry(&e.name).is_some() {
-                    return Err(format!("entry `{}` appears in more than one file ({})", e.name, file.path.display()));
+                    return Err(format!(
+                        "entry `{}` appears in more than one file ({})",
+                        e.name,
+                        file.path.display()
+                    ));
                 }
                 let mut own = file.parameters.clone();
                 override_with(&mut own, &e.parameters);
@@ -372,7 +473,9 @@ impl Library {
             .filter(|k| node.pinned.contains_key(*k))
             .map(|k| FieldError {
                 name: k.clone(),
-                message: format!("parameter `{k}` is fixed by the parent catalog and cannot be set"),
+                message: format!(
+                    "parameter `{k}` is fixed by the parent catalog and cannot be set"
+                ),
             })
             .collect();
         if !pinned_errors.is_empty() {
@@ -382,8 +485,14 @@ impl Library {
         let values = params::resolve(&specs, supplied, &self.env).map_err(CatalogError::Params)?;
         let mut vars = node.pinned.clone();
         vars.extend(values.clone());
-        vars.insert("CATALOG_DIR".into(), J::String(entry.dir.to_string_lossy().into_owned()));
-        let args = self.templater.render(&entry.args, &vars, &self.env).map_err(CatalogError::Render)?;
+        vars.insert(
+            "CATALOG_DIR".into(),
+            J::String(entry.dir.to_string_lossy().into_owned()),
+        );
+        let args = self
+            .templater
+            .render(&entry.args, &vars, &self.env)
+            .map_err(CatalogError::Render)?;
         Ok((args, values))
     }
 }
@@ -402,7 +511,15 @@ impl Node {
             J::Array(items) => Value::Seq(items.iter().map(|i| Node::from_json(i, pos)).collect()),
             J::Object(m) => Value::Map(
                 m.iter()
-                    .map(|(k, v)| (super::yaml::Key { text: k.clone(), pos }, Node::from_json(v, pos)))
+                    .map(|(k, v)| {
+                        (
+                            super::yaml::Key {
+                                text: k.clone(),
+                                pos,
+                            },
+                            Node::from_json(v, pos),
+                        )
+                    })
                     .collect(),
             ),
         };

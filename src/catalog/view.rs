@@ -26,7 +26,11 @@ pub struct EntrySummary {
 pub fn summary(node: &CatalogNode, entry: &Entry) -> EntrySummary {
     EntrySummary {
         name: format!("{}.{}", node.name, entry.name),
-        kind: if entry.is_catalog() { "catalog" } else { "source" },
+        kind: if entry.is_catalog() {
+            "catalog"
+        } else {
+            "source"
+        },
         driver: entry.driver.clone(),
         description: entry.summary().to_string(),
         status: entry.status.to_string(),
@@ -89,7 +93,11 @@ pub fn describe(
     Ok(SourceDescription {
         name: format!("{}.{}", node.name, entry.name),
         catalog: node.name.clone(),
-        kind: if entry.is_catalog() { "catalog" } else { "source" },
+        kind: if entry.is_catalog() {
+            "catalog"
+        } else {
+            "source"
+        },
         driver: DriverView {
             written: entry.driver_written.clone(),
             resolved: entry.resolved.map(resolved_name),
@@ -100,6 +108,11 @@ pub fn describe(
         args,
         args_error,
         status: entry.status.to_string(),
-        location: format!("{}:{}:{}", node.file.path.display(), entry.pos.line, entry.pos.col),
+        location: format!(
+            "{}:{}:{}",
+            node.file.path.display(),
+            entry.pos.line,
+            entry.pos.col
+        ),
     })
 }

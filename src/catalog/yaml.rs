@@ -131,7 +131,27 @@ pub struct YamlProblem {
 /// Parses one document. Returns the root (None for an empty file) and every problem found:
 /// duplicate keys are reported all at once; a syntax error stops the parse where it occurs.
 pub fn parse(text: &str) -> (Option<Node>, Vec<YamlProblem>) {
-    let mut builder = Builder::default();
+    parse_with(text, None)
+}
+
+/// Like [`parse`], but each entry of a top-level `sources:` mapping is handed to `on_entry` as
+/// soon as it is complete and replaced by a null in the tree, so a 100,000-entry catalog never
+/// holds its whole YAML tree and its parsed model at once.
+pub fn parse_streaming(
+    text: &str,
+    on_entry: &mut dyn FnMut(Key, Node),
+) -> (Option<Node>, Vec<YamlProblem>) {
+    parse_with(text, Some(on_entry))
+}
+
+fn parse_with<'a>(
+    text: &str,
+    sink: Option<&'a mut dyn FnMut(Key, Node)>,
+) -> (Option<Node>, Vec<YamlProblem>) {
+    let mut builder = Builder {
+        sink,
+        ..Builder::default()
+    };
     let mut parser = Parser::new_from_str(text);
     if let Err(e) = parser.load(&mut builder, false) {
         builder.problems.push(YamlProblem {
@@ -145,21 +165,51 @@ pub fn parse(text: &str) -> (Option<Node>, Vec<YamlProblem>) {
 
 enum Frame {
     Seq(Pos, usize, Vec<Node>),
-    Map(Pos, usize, Vec<(Key, Node)>, Option<Key>),
+    /// Keys seen so far are indexed once a mapping grows, so duplicate checks stay linear.
+    Map(
+        Pos,
+        usize,
+        Vec<(Key, Node)>,
+        Option<Key>,
+        HashMap<String, Pos>,
+    ),
 }
 
 #[derive(Default)]
-struct Builder {
+struct Builder<'a> {
+    sink: Option<&'a mut dyn FnMut(Key, Node)>,
     stack: Vec<Frame>,
     anchors: HashMap<usize, Node>,
     root: Option<Node>,
     problems: Vec<YamlProblem>,
 }
 
-impl Builder {
+impl Builder<'_> {
     fn push_node(&mut self, node: Node, anchor: usize) {
         if anchor > 0 {
             self.anchors.insert(anchor, node.clone());
+        }
+        let streamed = self.sink.is_some()
+            && self.stack.len() == 2
+            && matches!(&self.stack[0], Frame::Map(_, _, _, Some(k), _) if k.text == "sources")
+            && matches!(&self.stack[1], Frame::Map(_, _, _, Some(_), _));
+        let mut node = node;
+        if streamed {
+            if let (Some(sink), Some(Frame::Map(_, _, _, Some(key), _))) =
+                (self.sink.as_mut(), self.stack.last())
+            {
+                let pos = node.pos;
+                sink(
+                    key.clone(),
+                    std::mem::replace(
+                        &mut node,
+                        Node {
+                            pos,
+                            value: Value::Null,
+                        },
+                    ),
+                );
+            }
         }
         match self.stack.last_mut() {
             None => {
@@ -168,7 +218,7 @@ impl Builder {
                 }
             }
             Some(Frame::Seq(_, _, items)) => items.push(node),
-            Some(Frame::Map(_, _, entries, pending)) => match pending.take() {
+            Some(Frame::Map(_, _, entries, pending, seen)) => match pending.take() {
                 None => {
                     *pending = Some(Key {
                         text: scalar_text(&node),
@@ -176,15 +226,30 @@ impl Builder {
                     })
                 }
                 Some(key) => {
-                    if let Some((first, _)) = entries.iter().find(|(k, _)| k.text == key.text) {
-                        self.problems.push(YamlProblem {
+                    let first = if entries.len() < 16 {
+                        entries
+                            .iter()
+                            .find(|(k, _)| k.text == key.text)
+                            .map(|(k, _)| k.pos)
+                    } else {
+                        if seen.is_empty() {
+                            seen.extend(entries.iter().map(|(k, _)| (k.text.clone(), k.pos)));
+                        }
+                        seen.get(&key.text).copied()
+                    };
+                    match first {
+                        Some(first) => self.problems.push(YamlProblem {
                             pos: key.pos,
                             message: format!(
                                 "duplicate key `{}` (first defined at line {}, column {}); \
                                  remove or rename one of them",
-                                key.text, first.pos.line, first.pos.col
+                                key.text, first.line, first.col
                             ),
-                        });
+                        }),
+                        None if entries.len() >= 16 => {
+                            seen.insert(key.text.clone(), key.pos);
+                        }
+                        None => {}
                     }
                     entries.push((key, node));
                 }
@@ -205,7 +270,7 @@ fn scalar_text(node: &Node) -> String {
     }
 }
 
-impl MarkedEventReceiver for Builder {
+impl MarkedEventReceiver for Builder<'_> {
     fn on_event(&mut self, ev: Event, mark: Marker) {
         let pos = Pos::from_marker(mark);
         match ev {
@@ -216,7 +281,8 @@ impl MarkedEventReceiver for Builder {
             }
             Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq(pos, anchor, vec![])),
             Event::MappingStart(anchor, _) => {
-                self.stack.push(Frame::Map(pos, anchor, vec![], None))
+                self.stack
+                    .push(Frame::Map(pos, anchor, vec![], None, HashMap::new()))
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 let (node, anchor) = match self.stack.pop() {
@@ -227,7 +293,7 @@ impl MarkedEventReceiver for Builder {
                         },
                         a,
                     ),
-                    Some(Frame::Map(p, a, entries, _)) => (
+                    Some(Frame::Map(p, a, entries, _, _)) => (
                         Node {
                             pos: p,
                             value: Value::Map(entries),
@@ -362,7 +428,10 @@ mod tests {
         let n = root("a: yes\nb: '1'\nc: 1e5\nd: 1.5\ne: ~\nf: 0x10\ng: -3\nh: True\n");
         assert_eq!(n.get("a").map(|v| &v.value), Some(&Value::Bool(true)));
         assert_eq!(n.get("b").map(|v| &v.value), Some(&Value::Str("1".into())));
-        assert_eq!(n.get("c").map(|v| &v.value), Some(&Value::Str("1e5".into())));
+        assert_eq!(
+            n.get("c").map(|v| &v.value),
+            Some(&Value::Str("1e5".into()))
+        );
         assert_eq!(n.get("d").map(|v| &v.value), Some(&Value::Float(1.5)));
         assert_eq!(n.get("e").map(|v| &v.value), Some(&Value::Null));
         assert_eq!(n.get("f").map(|v| &v.value), Some(&Value::Int(16)));
@@ -375,7 +444,9 @@ mod tests {
         let (_, problems) = parse("a: 1\nb: 2\na: 3\nm:\n  x: 1\n  x: 2\n");
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert_eq!(problems[0].pos, Pos { line: 3, col: 1 });
-        assert!(problems[0].message.contains("first defined at line 1, column 1"));
+        assert!(problems[0]
+            .message
+            .contains("first defined at line 1, column 1"));
         assert_eq!(problems[1].pos, Pos { line: 6, col: 3 });
     }
 
@@ -396,8 +467,34 @@ mod tests {
     }
 
     #[test]
+    fn streaming_hands_over_source_entries_and_still_checks_duplicates() {
+        let mut seen = vec![];
+        let text =
+            "metadata: {a: 1}\nsources:\n  x: {driver: csv}\n  y: null\n  x: {driver: csv}\n";
+        let (root, problems) = parse_streaming(text, &mut |k, n| seen.push((k.text, n.pos.line)));
+        assert_eq!(
+            seen,
+            [
+                ("x".to_string(), 3),
+                ("y".to_string(), 4),
+                ("x".to_string(), 5)
+            ]
+        );
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        let root = root.expect("root");
+        assert!(root
+            .get("sources")
+            .and_then(|s| s.get("x"))
+            .is_some_and(Node::is_null));
+        assert!(root.get("metadata").and_then(|m| m.get("a")).is_some());
+    }
+
+    #[test]
     fn aliases_copy_the_anchored_value() {
         let n = root("a: &x {k: 1}\nb: *x\n");
-        assert_eq!(n.get("b").and_then(|b| b.get("k")).map(|v| &v.value), Some(&Value::Int(1)));
+        assert_eq!(
+            n.get("b").and_then(|b| b.get("k")).map(|v| &v.value),
+            Some(&Value::Int(1))
+        );
     }
 }
