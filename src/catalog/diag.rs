@@ -73,6 +73,11 @@ impl Diagnostics {
         });
     }
 
+    /// Takes over the problems another collector found in the same file.
+    pub fn absorb(&mut self, other: Diagnostics) {
+        self.items.extend(other.items);
+    }
+
     pub fn has_errors(&self) -> bool {
         self.items.iter().any(|d| d.severity == Severity::Error)
     }

@@ -31,13 +31,13 @@ const ENTRY_KEYS: &[&str] = &[
     "cache",
 ];
 
-/// Parses one catalog file's text. `path` is used for diagnostics and `CATALOG_DIR`.
-pub fn parse_catalog(path: &Path, text: &str, templater: &Templater) -> CatalogFile {
-    let dir: Arc<Path> = Arc::from(path.parent().unwrap_or(Path::new(".")));
-    let mut d = Diagnostics::new(path);
-    let mut cat = CatalogFile {
+/// Above this size, YAML parsing and entry conversion run on two threads (a pipeline).
+const PIPELINE_BYTES: usize = 1 << 20;
+
+fn empty_catalog(path: &Path) -> CatalogFile {
+    CatalogFile {
         path: path.to_path_buf(),
-        dir,
+        dir: Arc::from(path.parent().unwrap_or(Path::new("."))),
         name: None,
         description: None,
         metadata: J::Object(Map::new()),
@@ -45,16 +45,58 @@ pub fn parse_catalog(path: &Path, text: &str, templater: &Templater) -> CatalogF
         entries: vec![],
         version: 1,
         diagnostics: vec![],
-    };
-    let mut streamed = vec![];
-    let (root, problems) = {
+    }
+}
+
+/// Parses the YAML, converting each `sources:` entry as soon as the parser completes it.
+fn parse_entries(
+    path: &Path,
+    text: &str,
+    templater: &Templater,
+    d: &mut Diagnostics,
+) -> (Option<Node>, Vec<yaml::YamlProblem>, Vec<Entry>) {
+    let mut scratch = empty_catalog(path);
+    if text.len() < PIPELINE_BYTES {
+        let mut entries = vec![];
         let mut p = FileParser {
-            cat: &mut cat,
-            d: &mut d,
+            cat: &mut scratch,
+            d,
             templater,
         };
-        yaml::parse_streaming(text, &mut |key, node| streamed.extend(p.entry(&key, &node)))
-    };
+        let (root, problems) =
+            yaml::parse_streaming(text, &mut |key, node| entries.extend(p.entry(&key, &node)));
+        return (root, problems, entries);
+    }
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(Key, Node)>(4096);
+    std::thread::scope(|scope| {
+        let worker = scope.spawn(move || {
+            let mut wd = Diagnostics::new(path);
+            let mut p = FileParser {
+                cat: &mut scratch,
+                d: &mut wd,
+                templater,
+            };
+            let entries: Vec<Entry> = rx.iter().filter_map(|(k, n)| p.entry(&k, &n)).collect();
+            (entries, wd)
+        });
+        let (root, problems) = yaml::parse_streaming(text, &mut |key, node| {
+            // The receiver only stops when this function returns: a send cannot fail earlier.
+            let _ = tx.send((key, node));
+        });
+        drop(tx);
+        let (entries, wd) = worker
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        d.absorb(wd);
+        (root, problems, entries)
+    })
+}
+
+/// Parses one catalog file's text. `path` is used for diagnostics and `CATALOG_DIR`.
+pub fn parse_catalog(path: &Path, text: &str, templater: &Templater) -> CatalogFile {
+    let mut d = Diagnostics::new(path);
+    let mut cat = empty_catalog(path);
+    let (root, problems, streamed) = parse_entries(path, text, templater, &mut d);
     for p in problems {
         d.error(p.pos, p.message);
     }
