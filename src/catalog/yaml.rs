@@ -144,9 +144,9 @@ pub fn parse_streaming(
     parse_with(text, Some(on_entry))
 }
 
-fn parse_with<'a>(
+fn parse_with(
     text: &str,
-    sink: Option<&'a mut dyn FnMut(Key, Node)>,
+    sink: Option<&mut dyn FnMut(Key, Node)>,
 ) -> (Option<Node>, Vec<YamlProblem>) {
     let mut builder = Builder {
         sink,
@@ -177,7 +177,7 @@ enum Frame {
 
 #[derive(Default)]
 struct Builder<'a> {
-    sink: Option<&'a mut dyn FnMut(Key, Node)>,
+    sink: Option<&mut dyn FnMut(Key, Node)>,
     stack: Vec<Frame>,
     anchors: HashMap<usize, Node>,
     root: Option<Node>,
