@@ -177,7 +177,7 @@ enum Frame {
 
 #[derive(Default)]
 struct Builder<'a> {
-    sink: Option<&mut dyn FnMut(Key, Node)>,
+    sink: Option<&'a mut dyn FnMut(Key, Node)>,
     stack: Vec<Frame>,
     anchors: HashMap<usize, Node>,
     root: Option<Node>,
