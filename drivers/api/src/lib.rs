@@ -1,1 +1,75 @@
+//! The Inlet driver contract.
+//!
+//! A [`Driver`] turns rendered catalog `args` into a [`Source`]; a source [`discovers`](Source::discover)
+//! its schema and partitions from metadata only, and [`reads`](Source::read) record batches as a
+//! stream. Drivers know nothing of HTTP, SQL or catalogs; storage resolution (URLs, globs,
+//! `storage_options`, confinement) lives here, once, in [`storage`].
+//!
+//! Registration is explicit: the service builds a [`Registry`], so a third-party crate can add a
+//! driver by calling [`Registry::register`] without touching the service.
 #![forbid(unsafe_code)]
+
+pub mod args;
+mod error;
+mod model;
+pub mod storage;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+
+pub use error::{DriverError, Result};
+pub use model::{ColumnStatistics, Discovery, FileInfo, Limits, OpenContext, Partition, ReadRequest};
+
+/// A stream of record batches; an error ends it.
+pub type BatchStream = BoxStream<'static, Result<RecordBatch>>;
+
+/// A data format plugin.
+#[async_trait]
+pub trait Driver: Send + Sync + 'static {
+    /// The name catalogs resolve to (`parquet`, `csv`, ...).
+    fn name(&self) -> &'static str;
+
+    /// Opens a source from rendered args. Cheap: no data is read until `discover` or `read`.
+    async fn open(&self, args: &serde_json::Map<String, serde_json::Value>, ctx: &OpenContext) -> Result<Arc<dyn Source>>;
+}
+
+/// One opened dataset.
+#[async_trait]
+pub trait Source: Send + Sync {
+    /// Schema, partitions and sizes from metadata only (footers, headers, listings). Cached by
+    /// the source: calling it again is free.
+    async fn discover(&self) -> Result<Arc<Discovery>>;
+
+    /// Streams the requested partitions (all when `partitions` is None) batch by batch.
+    async fn read(&self, request: ReadRequest) -> Result<BatchStream>;
+}
+
+/// The drivers a service offers, by name.
+#[derive(Default, Clone)]
+pub struct Registry {
+    drivers: BTreeMap<&'static str, Arc<dyn Driver>>,
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds (or replaces) a driver under its name.
+    pub fn register(&mut self, driver: Arc<dyn Driver>) -> &mut Self {
+        self.drivers.insert(driver.name(), driver);
+        self
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<dyn Driver>> {
+        self.drivers.get(name).cloned()
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.drivers.keys().copied()
+    }
+}

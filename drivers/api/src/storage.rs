@@ -1,0 +1,543 @@
+//! Where data lives: `urlpath` (a string, a list, a glob, a directory) + fsspec `storage_options`
+//! -> one object store and a sorted list of objects. Local sources are confined to their
+//! catalog's directory and operator-allowed prefixes. This is the only place drivers resolve
+//! storage.
+
+use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Once};
+
+use futures::TryStreamExt;
+use object_store::aws::AmazonS3Builder;
+use object_store::azure::MicrosoftAzureBuilder;
+use object_store::gcp::GoogleCloudStorageBuilder;
+use object_store::http::HttpBuilder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjectPath;
+use object_store::{ClientOptions, ObjectMeta, ObjectStore, ObjectStoreExt};
+use serde_json::{Map, Value as J};
+use url::Url;
+
+use crate::args::strings;
+use crate::{DriverError, FileInfo, Result};
+
+/// Resolves urlpaths for every source of a service; holds the operator's allowed prefixes.
+#[derive(Debug, Clone, Default)]
+pub struct StorageResolver {
+    allowed: Vec<PathBuf>,
+}
+
+/// The objects behind one source, all in one store.
+#[derive(Debug, Clone)]
+pub struct Files {
+    pub store: Arc<dyn ObjectStore>,
+    /// `s3://bucket`, `https://host:port`, or empty for local files: prefixed to locations for display.
+    base: String,
+    pub objects: Vec<ObjectMeta>,
+}
+
+impl Files {
+    /// How a user would write the object's location: `s3://bucket/key` or `/abs/path`.
+    pub fn display(&self, meta: &ObjectMeta) -> String {
+        if self.base.is_empty() {
+            format!("/{}", meta.location)
+        } else {
+            format!("{}/{}", self.base, meta.location)
+        }
+    }
+
+    pub fn file_infos(&self) -> Vec<FileInfo> {
+        self.objects
+            .iter()
+            .map(|m| FileInfo {
+                location: self.display(m),
+                size: m.size,
+                etag: m.e_tag.clone(),
+                last_modified: Some(m.last_modified.to_rfc3339()),
+            })
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scheme {
+    S3,
+    Gcs,
+    Azure,
+    Http,
+}
+
+/// One parsed urlpath.
+enum Location {
+    Local(PathBuf),
+    Remote { scheme: Scheme, base: String, bucket: String, key: String, url: Url },
+}
+
+const GLOB_CHARS: [char; 3] = ['*', '?', '['];
+
+fn ensure_tls_provider() {
+    static ONCE: Once = Once::new();
+    // reqwest is built without a default crypto provider (to avoid aws-lc's C build): use ring.
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+impl StorageResolver {
+    /// `allowed`: directories local sources may read besides their catalog's directory.
+    pub fn new(allowed: impl IntoIterator<Item = PathBuf>) -> Self {
+        StorageResolver {
+            allowed: allowed.into_iter().map(|p| p.canonicalize().unwrap_or(p)).collect(),
+        }
+    }
+
+    /// Expands `urlpath` into objects, sorted; each file is at least one partition downstream.
+    pub async fn resolve(&self, urlpath: &J, storage_options: Option<&J>, catalog_dir: &Path) -> Result<Files> {
+        let raw = strings("urlpath", urlpath)?;
+        if raw.is_empty() || raw.iter().any(|s| s.trim().is_empty()) {
+            return Err(DriverError::bad_arg("urlpath", "is empty: point it at a file, a directory or a glob"));
+        }
+        let opts = match storage_options {
+            None | Some(J::Null) => Map::new(),
+            Some(J::Object(m)) => m.clone(),
+            Some(other) => return Err(DriverError::bad_arg("storage_options", format!("must be a mapping, got {other}"))),
+        };
+        let locations = raw.iter().map(|s| parse_location(s, catalog_dir)).collect::<Result<Vec<_>>>()?;
+        match &locations[0] {
+            Location::Local(_) => {
+                if let Some(k) = opts.keys().next() {
+                    return Err(DriverError::bad_arg(
+                        &format!("storage_options.{k}"),
+                        "local files take no storage options; remove it",
+                    ));
+                }
+                self.resolve_local(&locations, catalog_dir)
+            }
+            Location::Remote { scheme, base, bucket, .. } => {
+                let (scheme, base, bucket) = (*scheme, base.clone(), bucket.clone());
+                if locations.iter().any(|l| !matches!(l, Location::Remote { base: b, .. } if *b == base)) {
+                    return Err(DriverError::bad_arg("urlpath", "all paths of one source must be in the same bucket or server"));
+                }
+                ensure_tls_provider();
+                let store = build_store(scheme, &bucket, &base, &opts)?;
+                let mut objects = vec![];
+                for loc in &locations {
+                    if let Location::Remote { key, url, .. } = loc {
+                        objects.extend(expand_remote(&store, scheme, key, url).await?);
+                    }
+                }
+                Ok(Files { store, base, objects })
+            }
+        }
+    }
+
+    fn resolve_local(&self, locations: &[Location], catalog_dir: &Path) -> Result<Files> {
+        let catalog_root = catalog_dir.canonicalize().unwrap_or_else(|_| catalog_dir.to_path_buf());
+        let roots: Vec<&Path> = std::iter::once(catalog_root.as_path()).chain(self.allowed.iter().map(PathBuf::as_path)).collect();
+        let rule = |p: &Path| {
+            format!(
+                "`{}` is outside the catalog directory `{}`: a local source may only read under its \
+                 catalog's directory or a prefix the operator allowed (--allow-path)",
+                p.display(),
+                catalog_root.display()
+            )
+        };
+        let mut files = vec![];
+        for loc in locations {
+            let Location::Local(path) = loc else {
+                return Err(DriverError::bad_arg("urlpath", "cannot mix local paths and URLs in one source"));
+            };
+            // Lexical check first: `..` may not climb out, whether or not the target exists.
+            if !roots.iter().any(|r| path.starts_with(r)) {
+                return Err(DriverError::Denied(rule(path)));
+            }
+            files.extend(expand_local(path)?);
+        }
+        let mut objects = vec![];
+        for f in files {
+            // Then the real path: a symlink must not lead out either.
+            let real = f.canonicalize().map_err(|e| DriverError::Io(format!("`{}`: {e}", f.display())))?;
+            if !roots.iter().any(|r| real.starts_with(r)) {
+                return Err(DriverError::Denied(format!(
+                    "`{}` is a symlink to `{}`, {}",
+                    f.display(),
+                    real.display(),
+                    rule(&real).split_once(": ").map_or("", |(_, rest)| rest)
+                )));
+            }
+            let meta = std::fs::metadata(&real).map_err(|e| DriverError::Io(format!("`{}`: {e}", real.display())))?;
+            let modified = meta.modified().ok().map(chrono_time).unwrap_or_default();
+            objects.push(ObjectMeta {
+                location: ObjectPath::from_absolute_path(&real)
+                    .map_err(|e| DriverError::bad_arg("urlpath", e.to_string()))?,
+                last_modified: modified,
+                size: meta.len(),
+                e_tag: Some(format!("{:x}-{:x}", modified.timestamp_micros(), meta.len())),
+                version: None,
+            });
+        }
+        Ok(Files { store: Arc::new(LocalFileSystem::new()), base: String::new(), objects })
+    }
+}
+
+fn chrono_time(t: std::time::SystemTime) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from(t)
+}
+
+fn parse_location(raw: &str, catalog_dir: &Path) -> Result<Location> {
+    let s = raw.trim();
+    for marker in ["::", "reference://", "filecache", "simplecache", "blockcache"] {
+        if s.contains(marker) {
+            return Err(DriverError::Unsupported(format!(
+                "fsspec URL `{s}` (chained or reference filesystems) cannot be read by Inlet; \
+                 point urlpath at the data itself"
+            )));
+        }
+    }
+    let Some((scheme, _)) = s.split_once("://") else {
+        return Ok(Location::Local(normalize(&catalog_dir.join(s))));
+    };
+    let url = Url::parse(s).map_err(|e| DriverError::bad_arg("urlpath", format!("`{s}` is not a valid URL: {e}")))?;
+    let scheme = match scheme.to_ascii_lowercase().as_str() {
+        "file" => {
+            let p = url.to_file_path().map_err(|_| DriverError::bad_arg("urlpath", format!("`{s}` is not a local file URL")))?;
+            return Ok(Location::Local(normalize(&p)));
+        }
+        "s3" | "s3a" => Scheme::S3,
+        "gs" | "gcs" => Scheme::Gcs,
+        "az" | "abfs" | "abfss" | "adl" => Scheme::Azure,
+        "http" | "https" => Scheme::Http,
+        other => return Err(DriverError::Unsupported(format!("URL scheme `{other}://` in `{s}`; supported: local paths, file, s3, gs/gcs, az/abfs, http(s)"))),
+    };
+    let host = url.host_str().unwrap_or_default().to_string();
+    if host.is_empty() {
+        return Err(DriverError::bad_arg("urlpath", format!("`{s}` has no bucket or host (expected e.g. s3://bucket/key)")));
+    }
+    let (bucket, base) = match scheme {
+        Scheme::Http => {
+            let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+            (host.clone(), format!("{}://{host}{port}", url.scheme()))
+        }
+        _ => (host.clone(), format!("{}://{host}", url.scheme())),
+    };
+    let key = percent_decode(url.path().trim_start_matches('/'));
+    Ok(Location::Remote { scheme, base, bucket, key, url })
+}
+
+fn percent_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
+}
+
+/// Removes `.` and resolves `..` without touching the file system.
+fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+fn hidden(name: &str) -> bool {
+    name.starts_with('.') || name.starts_with('_')
+}
+
+fn expand_local(path: &Path) -> Result<Vec<PathBuf>> {
+    let text = path.to_string_lossy();
+    if text.contains(GLOB_CHARS) {
+        let paths = glob::glob(&text).map_err(|e| DriverError::bad_arg("urlpath", format!("bad glob `{text}`: {e}")))?;
+        let mut found: Vec<PathBuf> = paths.flatten().filter(|p| p.is_file()).collect();
+        found.sort();
+        if found.is_empty() {
+            return Err(DriverError::NotFound(format!("glob `{text}` matches no file")));
+        }
+        return Ok(found);
+    }
+    if path.is_dir() {
+        let mut found = vec![];
+        let mut stack = vec![path.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            let rd = std::fs::read_dir(&d).map_err(|e| DriverError::Io(format!("`{}`: {e}", d.display())))?;
+            for e in rd.flatten() {
+                if hidden(&e.file_name().to_string_lossy()) {
+                    continue;
+                }
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    found.push(p);
+                }
+            }
+        }
+        found.sort();
+        if found.is_empty() {
+            return Err(DriverError::NotFound(format!("directory `{}` has no data files", path.display())));
+        }
+        return Ok(found);
+    }
+    if !path.exists() {
+        return Err(DriverError::NotFound(format!("`{}` does not exist: check the urlpath", path.display())));
+    }
+    Ok(vec![path.to_path_buf()])
+}
+
+async fn expand_remote(store: &Arc<dyn ObjectStore>, scheme: Scheme, key: &str, url: &Url) -> Result<Vec<ObjectMeta>> {
+    let shown = url.as_str();
+    if let Some(first) = key.find(GLOB_CHARS) {
+        if scheme == Scheme::Http {
+            return Err(DriverError::Unsupported(format!(
+                "glob `{shown}` over plain HTTP (servers do not list files): list the URLs instead"
+            )));
+        }
+        let prefix = key[..first].rsplit_once('/').map(|(p, _)| p).unwrap_or("");
+        let pattern = glob::Pattern::new(key).map_err(|e| DriverError::bad_arg("urlpath", format!("bad glob `{shown}`: {e}")))?;
+        let opts = glob::MatchOptions { require_literal_separator: true, ..Default::default() };
+        let mut found: Vec<ObjectMeta> = list(store, prefix, shown)
+            .await?
+            .into_iter()
+            .filter(|m| pattern.matches_with(m.location.as_ref(), opts))
+            .collect();
+        found.sort_by(|a, b| a.location.cmp(&b.location));
+        if found.is_empty() {
+            return Err(DriverError::NotFound(format!("glob `{shown}` matches no object")));
+        }
+        return Ok(found);
+    }
+    let path = ObjectPath::from(key.trim_end_matches('/'));
+    if !key.ends_with('/') {
+        match store.head(&path).await {
+            Ok(meta) => return Ok(vec![meta]),
+            Err(object_store::Error::NotFound { .. }) if scheme != Scheme::Http => {}
+            Err(e) => return Err(DriverError::from_store(shown, e)),
+        }
+    }
+    // A directory: every object under the prefix.
+    let mut found: Vec<ObjectMeta> = list(store, key.trim_end_matches('/'), shown)
+        .await?
+        .into_iter()
+        .filter(|m| m.location.filename().is_some_and(|n| !hidden(n)))
+        .collect();
+    found.sort_by(|a, b| a.location.cmp(&b.location));
+    if found.is_empty() {
+        return Err(DriverError::NotFound(format!("`{shown}` does not exist: check the urlpath")));
+    }
+    Ok(found)
+}
+
+async fn list(store: &Arc<dyn ObjectStore>, prefix: &str, shown: &str) -> Result<Vec<ObjectMeta>> {
+    let prefix = (!prefix.is_empty()).then(|| ObjectPath::from(prefix));
+    store.list(prefix.as_ref()).try_collect().await.map_err(|e| DriverError::from_store(shown, e))
+}
+
+/// fsspec options as one flat view: `client_kwargs.endpoint_url` reads as `endpoint_url`.
+fn flatten_options(opts: &Map<String, J>, accepted: &[&str]) -> Result<Vec<(String, J)>> {
+    let mut out = vec![];
+    for (k, v) in opts {
+        if k == "client_kwargs" {
+            let inner = v.as_object().ok_or_else(|| DriverError::bad_arg("storage_options.client_kwargs", "must be a mapping"))?;
+            for (ik, iv) in inner {
+                let name = match ik.as_str() {
+                    "endpoint_url" => "endpoint_url",
+                    "region_name" => "region",
+                    _ => return Err(unknown_option(&format!("client_kwargs.{ik}"), accepted)),
+                };
+                out.push((name.to_string(), iv.clone()));
+            }
+        } else if accepted.contains(&k.as_str()) {
+            out.push((k.clone(), v.clone()));
+        } else {
+            return Err(unknown_option(k, accepted));
+        }
+    }
+    Ok(out)
+}
+
+fn unknown_option(key: &str, accepted: &[&str]) -> DriverError {
+    DriverError::bad_arg(
+        &format!("storage_options.{key}"),
+        format!("unknown storage option; this storage accepts: {}", accepted.join(", ")),
+    )
+}
+
+fn truthy(key: &str, v: &J) -> Result<bool> {
+    match v {
+        J::Bool(b) => Ok(*b),
+        J::String(s) if matches!(s.to_ascii_lowercase().as_str(), "true" | "1" | "yes") => Ok(true),
+        J::String(s) if matches!(s.to_ascii_lowercase().as_str(), "false" | "0" | "no") => Ok(false),
+        other => Err(DriverError::bad_arg(&format!("storage_options.{key}"), format!("expected true or false, got {other}"))),
+    }
+}
+
+fn text(key: &str, v: &J) -> Result<String> {
+    v.as_str()
+        .map(str::to_string)
+        .ok_or_else(|| DriverError::bad_arg(&format!("storage_options.{key}"), format!("expected a string, got {v}")))
+}
+
+fn config_error(e: object_store::Error) -> DriverError {
+    DriverError::bad_arg("storage_options", e.to_string())
+}
+
+fn build_store(scheme: Scheme, bucket: &str, base: &str, opts: &Map<String, J>) -> Result<Arc<dyn ObjectStore>> {
+    match scheme {
+        Scheme::S3 => {
+            let accepted = ["anon", "requester_pays", "key", "secret", "token", "endpoint_url", "region", "client_kwargs"];
+            let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
+            let mut region = None;
+            for (k, v) in flatten_options(opts, &accepted)? {
+                b = match k.as_str() {
+                    "anon" => b.with_skip_signature(truthy(&k, &v)?),
+                    "requester_pays" => b.with_request_payer(truthy(&k, &v)?),
+                    "key" => b.with_access_key_id(text(&k, &v)?),
+                    "secret" => b.with_secret_access_key(text(&k, &v)?),
+                    "token" => b.with_token(text(&k, &v)?),
+                    "endpoint_url" => {
+                        let e = text(&k, &v)?;
+                        b.with_allow_http(e.starts_with("http://")).with_endpoint(e)
+                    }
+                    "region" => {
+                        region = Some(text(&k, &v)?);
+                        b
+                    }
+                    _ => b,
+                };
+            }
+            let region = region.or_else(|| std::env::var("AWS_REGION").ok()).unwrap_or_else(|| "us-east-1".into());
+            Ok(Arc::new(b.with_region(region).build().map_err(config_error)?))
+        }
+        Scheme::Gcs => {
+            let accepted = ["anon", "token", "project", "requester_pays"];
+            let mut b = GoogleCloudStorageBuilder::from_env().with_bucket_name(bucket);
+            for (k, v) in flatten_options(opts, &accepted)? {
+                b = match k.as_str() {
+                    "anon" => b.with_skip_signature(truthy(&k, &v)?),
+                    "token" => match v.as_str() {
+                        Some("anon") => b.with_skip_signature(true),
+                        // `cloud`, `google_default`: the environment's default credentials.
+                        Some("cloud" | "google_default") | None => b,
+                        Some(path) => b.with_service_account_path(path),
+                    },
+                    _ => b,
+                };
+            }
+            Ok(Arc::new(b.build().map_err(config_error)?))
+        }
+        Scheme::Azure => {
+            let accepted = ["anon", "account_name", "account_key", "sas_token"];
+            let (container, account) = match bucket.split_once('@') {
+                Some((c, host)) => (c.to_string(), host.split('.').next().map(str::to_string)),
+                None => (bucket.to_string(), None),
+            };
+            let mut b = MicrosoftAzureBuilder::from_env().with_container_name(container);
+            if let Some(a) = account {
+                b = b.with_account(a);
+            }
+            for (k, v) in flatten_options(opts, &accepted)? {
+                b = match k.as_str() {
+                    "anon" => b.with_skip_signature(truthy(&k, &v)?),
+                    "account_name" => b.with_account(text(&k, &v)?),
+                    "account_key" => b.with_access_key(text(&k, &v)?),
+                    "sas_token" => {
+                        let t = text(&k, &v)?;
+                        let pairs = url::form_urlencoded::parse(t.trim_start_matches('?').as_bytes()).into_owned().collect::<Vec<_>>();
+                        b.with_sas_authorization(pairs)
+                    }
+                    _ => b,
+                };
+            }
+            Ok(Arc::new(b.build().map_err(config_error)?))
+        }
+        Scheme::Http => {
+            flatten_options(opts, &[])?;
+            let b = HttpBuilder::new().with_url(base).with_client_options(ClientOptions::new().with_allow_http(true));
+            Ok(Arc::new(b.build().map_err(config_error)?))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime")
+    }
+
+    fn tree() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tmp");
+        let cat = dir.path().join("cat");
+        std::fs::create_dir_all(cat.join("data/sub")).expect("mkdir");
+        for f in ["data/b.csv", "data/a.csv", "data/sub/c.csv", "data/_SUCCESS", "outside.csv"] {
+            let p = if f == "outside.csv" { dir.path().join(f) } else { cat.join(f) };
+            std::fs::write(p, "x\n1\n").expect("write");
+        }
+        dir
+    }
+
+    fn names(files: &Files) -> Vec<String> {
+        files.objects.iter().map(|m| m.location.filename().unwrap_or_default().to_string()).collect()
+    }
+
+    #[test]
+    fn local_globs_lists_and_directories_expand_sorted() {
+        let dir = tree();
+        let cat = dir.path().join("cat");
+        let r = StorageResolver::default();
+        let rt = rt();
+        let glob = rt.block_on(r.resolve(&json!("data/*.csv"), None, &cat)).expect("glob");
+        assert_eq!(names(&glob), ["a.csv", "b.csv"]);
+        let d = rt.block_on(r.resolve(&json!("data"), None, &cat)).expect("dir");
+        assert_eq!(names(&d), ["a.csv", "b.csv", "c.csv"], "hidden _SUCCESS skipped, recursive, sorted");
+        let list = rt.block_on(r.resolve(&json!(["data/b.csv", "data/a.csv"]), None, &cat)).expect("list");
+        assert_eq!(names(&list), ["b.csv", "a.csv"], "a list keeps its order");
+        let url = format!("file://{}/data/a.csv", cat.display());
+        assert_eq!(names(&rt.block_on(r.resolve(&json!(url), None, &cat)).expect("file url")), ["a.csv"]);
+    }
+
+    #[test]
+    fn escapes_are_refused_naming_the_rule() {
+        let dir = tree();
+        let cat = dir.path().join("cat");
+        let rt = rt();
+        let r = StorageResolver::default();
+        let err = rt.block_on(r.resolve(&json!("../outside.csv"), None, &cat)).expect_err("dotdot");
+        assert!(matches!(&err, DriverError::Denied(m) if m.contains("outside the catalog directory")), "{err}");
+        let abs = dir.path().join("outside.csv");
+        let err = rt.block_on(r.resolve(&json!(abs.to_string_lossy()), None, &cat)).expect_err("absolute");
+        assert!(matches!(err, DriverError::Denied(_)));
+        std::os::unix::fs::symlink(&abs, cat.join("data/link.csv")).expect("symlink");
+        let err = rt.block_on(r.resolve(&json!("data/link.csv"), None, &cat)).expect_err("symlink");
+        assert!(matches!(&err, DriverError::Denied(m) if m.contains("is a symlink to")), "{err}");
+        let allowed = StorageResolver::new([dir.path().to_path_buf()]);
+        assert!(rt.block_on(allowed.resolve(&json!("../outside.csv"), None, &cat)).is_ok(), "an allowed prefix opens it");
+    }
+
+    #[test]
+    fn bad_urlpaths_and_options_are_typed_errors() {
+        let dir = tree();
+        let cat = dir.path().join("cat");
+        let rt = rt();
+        let r = StorageResolver::default();
+        let missing = rt.block_on(r.resolve(&json!("data/nope.csv"), None, &cat)).expect_err("missing");
+        assert!(matches!(missing, DriverError::NotFound(_)));
+        for chained in ["filecache::s3://b/k", "reference://", "simplecache::https://h/x"] {
+            let e = rt.block_on(r.resolve(&json!(chained), None, &cat)).expect_err("chained");
+            assert!(matches!(e, DriverError::Unsupported(_)), "{chained}: {e}");
+        }
+        let opts = json!({"anon": true, "client_kwargs": {"verify": false}});
+        let e = rt.block_on(r.resolve(&json!("s3://b/k.csv"), Some(&opts), &cat)).expect_err("unknown option");
+        assert!(matches!(&e, DriverError::BadArg { arg, .. } if arg == "storage_options.client_kwargs.verify"), "{e}");
+        let e = rt.block_on(r.resolve(&json!("s3://b/k.csv"), Some(&json!({"profile": "x"})), &cat)).expect_err("unknown");
+        assert!(e.to_string().contains("storage_options.profile") && e.to_string().contains("accepts: anon"), "{e}");
+        let e = rt.block_on(r.resolve(&json!("ftp://h/x"), None, &cat)).expect_err("scheme");
+        assert!(matches!(e, DriverError::Unsupported(_)));
+        let e = rt.block_on(r.resolve(&json!(["s3://a/x", "s3://b/y"]), None, &cat)).expect_err("two buckets");
+        assert!(matches!(e, DriverError::BadArg { .. }));
+    }
+}
