@@ -14,7 +14,10 @@ pub struct Args<'a> {
 
 impl<'a> Args<'a> {
     pub fn new(map: &'a Map<String, J>) -> Self {
-        Args { map, used: RefCell::new(vec![]) }
+        Args {
+            map,
+            used: RefCell::new(vec![]),
+        }
     }
 
     pub fn get(&self, key: &'a str) -> Option<&'a J> {
@@ -26,7 +29,10 @@ impl<'a> Args<'a> {
         match self.get(key) {
             None => Ok(None),
             Some(J::String(s)) => Ok(Some(s)),
-            Some(other) => Err(DriverError::bad_arg(key, format!("expected a string, got {other}"))),
+            Some(other) => Err(DriverError::bad_arg(
+                key,
+                format!("expected a string, got {other}"),
+            )),
         }
     }
 
@@ -34,7 +40,10 @@ impl<'a> Args<'a> {
         match self.get(key) {
             None => Ok(None),
             Some(J::Bool(b)) => Ok(Some(*b)),
-            Some(other) => Err(DriverError::bad_arg(key, format!("expected true or false, got {other}"))),
+            Some(other) => Err(DriverError::bad_arg(
+                key,
+                format!("expected true or false, got {other}"),
+            )),
         }
     }
 
@@ -45,7 +54,9 @@ impl<'a> Args<'a> {
                 .as_u64()
                 .and_then(|n| usize::try_from(n).ok())
                 .map(Some)
-                .ok_or_else(|| DriverError::bad_arg(key, format!("expected a non-negative integer, got {v}"))),
+                .ok_or_else(|| {
+                    DriverError::bad_arg(key, format!("expected a non-negative integer, got {v}"))
+                }),
         }
     }
 
@@ -80,6 +91,9 @@ pub fn strings(key: &str, v: &J) -> Result<Vec<String>> {
                     .ok_or_else(|| DriverError::bad_arg(key, format!("expected strings, got {i}")))
             })
             .collect(),
-        other => Err(DriverError::bad_arg(key, format!("expected a string or a list of strings, got {other}"))),
+        other => Err(DriverError::bad_arg(
+            key,
+            format!("expected a string or a list of strings, got {other}"),
+        )),
     }
 }

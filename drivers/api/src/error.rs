@@ -30,11 +30,17 @@ pub type Result<T, E = DriverError> = std::result::Result<T, E>;
 
 impl DriverError {
     pub fn bad_arg(arg: &str, message: impl Into<String>) -> Self {
-        DriverError::BadArg { arg: arg.to_string(), message: message.into() }
+        DriverError::BadArg {
+            arg: arg.to_string(),
+            message: message.into(),
+        }
     }
 
     pub fn corrupt(location: impl Into<String>, message: impl std::fmt::Display) -> Self {
-        DriverError::Corrupt { location: location.into(), message: message.to_string() }
+        DriverError::Corrupt {
+            location: location.into(),
+            message: message.to_string(),
+        }
     }
 
     /// Maps an object_store error for `what` (a URL or path shown to the user).
@@ -43,9 +49,10 @@ impl DriverError {
             object_store::Error::NotFound { .. } => {
                 DriverError::NotFound(format!("`{what}` does not exist: check the urlpath"))
             }
-            object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. } => {
-                DriverError::Io(format!("access to `{what}` was denied: check the credentials in storage_options ({e})"))
-            }
+            object_store::Error::PermissionDenied { .. }
+            | object_store::Error::Unauthenticated { .. } => DriverError::Io(format!(
+                "access to `{what}` was denied: check the credentials in storage_options ({e})"
+            )),
             other => DriverError::Io(format!("`{what}`: {other}")),
         }
     }

@@ -22,7 +22,9 @@ use async_trait::async_trait;
 use futures::stream::BoxStream;
 
 pub use error::{DriverError, Result};
-pub use model::{ColumnStatistics, Discovery, FileInfo, Limits, OpenContext, Partition, ReadRequest};
+pub use model::{
+    ColumnStatistics, Discovery, FileInfo, Limits, OpenContext, Partition, ReadRequest,
+};
 
 /// A stream of record batches; an error ends it.
 pub type BatchStream = BoxStream<'static, Result<RecordBatch>>;
@@ -34,7 +36,11 @@ pub trait Driver: Send + Sync + 'static {
     fn name(&self) -> &'static str;
 
     /// Opens a source from rendered args. Cheap: no data is read until `discover` or `read`.
-    async fn open(&self, args: &serde_json::Map<String, serde_json::Value>, ctx: &OpenContext) -> Result<Arc<dyn Source>>;
+    async fn open(
+        &self,
+        args: &serde_json::Map<String, serde_json::Value>,
+        ctx: &OpenContext,
+    ) -> Result<Arc<dyn Source>>;
 }
 
 /// One opened dataset.
@@ -72,4 +78,30 @@ impl Registry {
     pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.drivers.keys().copied()
     }
+}
+
+/// Ends `stream` after `limit` rows, slicing the last batch; drivers use it so that `limit` also
+/// stops the reading underneath (the stream is dropped, nothing more is fetched).
+pub fn limit_stream(stream: BatchStream, limit: Option<usize>) -> BatchStream {
+    use futures::StreamExt;
+    let Some(limit) = limit else { return stream };
+    futures::stream::unfold((stream, limit), |(mut stream, remaining)| async move {
+        if remaining == 0 {
+            return None;
+        }
+        match stream.next().await? {
+            Ok(batch) => {
+                let take = batch.num_rows().min(remaining);
+                let batch = if take < batch.num_rows() {
+                    batch.slice(0, take)
+                } else {
+                    batch
+                };
+                Some((Ok(batch), (stream, remaining - take)))
+            }
+            // After an error nothing follows: the consumer must see the stream end in error.
+            Err(e) => Some((Err(e), (futures::stream::empty().boxed(), 0))),
+        }
+    })
+    .boxed()
 }

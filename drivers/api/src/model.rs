@@ -19,7 +19,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { discovery_concurrency: 16, inference_rows: 1000 }
+        Limits {
+            discovery_concurrency: 16,
+            inference_rows: 1000,
+        }
     }
 }
 
@@ -101,7 +104,12 @@ pub struct ReadRequest {
 
 impl Default for ReadRequest {
     fn default() -> Self {
-        ReadRequest { partitions: None, projection: None, limit: None, batch_size: 64 * 1024 }
+        ReadRequest {
+            partitions: None,
+            projection: None,
+            limit: None,
+            batch_size: 64 * 1024,
+        }
     }
 }
 
@@ -116,7 +124,11 @@ impl Discovery {
                     self.partitions.get(*id).ok_or_else(|| {
                         crate::DriverError::bad_arg(
                             "partition",
-                            format!("no partition {id}: this source has {} (0..{})", self.partitions.len(), self.partitions.len()),
+                            format!(
+                                "no partition {id}: this source has {} (0..{})",
+                                self.partitions.len(),
+                                self.partitions.len()
+                            ),
                         )
                     })
                 })
@@ -126,12 +138,22 @@ impl Discovery {
 
     /// Indices of the projected columns in the schema, checked by name.
     pub fn projection_indices(&self, request: &ReadRequest) -> crate::Result<Option<Vec<usize>>> {
-        let Some(cols) = &request.projection else { return Ok(None) };
+        let Some(cols) = &request.projection else {
+            return Ok(None);
+        };
         cols.iter()
             .map(|c| {
                 self.schema.index_of(c).map_err(|_| {
-                    let names: Vec<&str> = self.schema.fields().iter().map(|f| f.name().as_str()).collect();
-                    crate::DriverError::bad_arg("columns", format!("unknown column `{c}`; columns: {}", names.join(", ")))
+                    let names: Vec<&str> = self
+                        .schema
+                        .fields()
+                        .iter()
+                        .map(|f| f.name().as_str())
+                        .collect();
+                    crate::DriverError::bad_arg(
+                        "columns",
+                        format!("unknown column `{c}`; columns: {}", names.join(", ")),
+                    )
                 })
             })
             .collect::<crate::Result<Vec<usize>>>()

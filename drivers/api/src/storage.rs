@@ -36,6 +36,19 @@ pub struct Files {
 }
 
 impl Files {
+    /// Objects already resolved elsewhere (tests, embedding applications).
+    pub fn new(
+        store: Arc<dyn ObjectStore>,
+        base: impl Into<String>,
+        objects: Vec<ObjectMeta>,
+    ) -> Self {
+        Files {
+            store,
+            base: base.into(),
+            objects,
+        }
+    }
+
     /// How a user would write the object's location: `s3://bucket/key` or `/abs/path`.
     pub fn display(&self, meta: &ObjectMeta) -> String {
         if self.base.is_empty() {
@@ -69,7 +82,13 @@ enum Scheme {
 /// One parsed urlpath.
 enum Location {
     Local(PathBuf),
-    Remote { scheme: Scheme, base: String, bucket: String, key: String, url: Url },
+    Remote {
+        scheme: Scheme,
+        base: String,
+        bucket: String,
+        key: String,
+        url: Url,
+    },
 }
 
 const GLOB_CHARS: [char; 3] = ['*', '?', '['];
@@ -86,22 +105,41 @@ impl StorageResolver {
     /// `allowed`: directories local sources may read besides their catalog's directory.
     pub fn new(allowed: impl IntoIterator<Item = PathBuf>) -> Self {
         StorageResolver {
-            allowed: allowed.into_iter().map(|p| p.canonicalize().unwrap_or(p)).collect(),
+            allowed: allowed
+                .into_iter()
+                .map(|p| p.canonicalize().unwrap_or(p))
+                .collect(),
         }
     }
 
     /// Expands `urlpath` into objects, sorted; each file is at least one partition downstream.
-    pub async fn resolve(&self, urlpath: &J, storage_options: Option<&J>, catalog_dir: &Path) -> Result<Files> {
+    pub async fn resolve(
+        &self,
+        urlpath: &J,
+        storage_options: Option<&J>,
+        catalog_dir: &Path,
+    ) -> Result<Files> {
         let raw = strings("urlpath", urlpath)?;
         if raw.is_empty() || raw.iter().any(|s| s.trim().is_empty()) {
-            return Err(DriverError::bad_arg("urlpath", "is empty: point it at a file, a directory or a glob"));
+            return Err(DriverError::bad_arg(
+                "urlpath",
+                "is empty: point it at a file, a directory or a glob",
+            ));
         }
         let opts = match storage_options {
             None | Some(J::Null) => Map::new(),
             Some(J::Object(m)) => m.clone(),
-            Some(other) => return Err(DriverError::bad_arg("storage_options", format!("must be a mapping, got {other}"))),
+            Some(other) => {
+                return Err(DriverError::bad_arg(
+                    "storage_options",
+                    format!("must be a mapping, got {other}"),
+                ))
+            }
         };
-        let locations = raw.iter().map(|s| parse_location(s, catalog_dir)).collect::<Result<Vec<_>>>()?;
+        let locations = raw
+            .iter()
+            .map(|s| parse_location(s, catalog_dir))
+            .collect::<Result<Vec<_>>>()?;
         match &locations[0] {
             Location::Local(_) => {
                 if let Some(k) = opts.keys().next() {
@@ -112,10 +150,21 @@ impl StorageResolver {
                 }
                 self.resolve_local(&locations, catalog_dir)
             }
-            Location::Remote { scheme, base, bucket, .. } => {
+            Location::Remote {
+                scheme,
+                base,
+                bucket,
+                ..
+            } => {
                 let (scheme, base, bucket) = (*scheme, base.clone(), bucket.clone());
-                if locations.iter().any(|l| !matches!(l, Location::Remote { base: b, .. } if *b == base)) {
-                    return Err(DriverError::bad_arg("urlpath", "all paths of one source must be in the same bucket or server"));
+                if locations
+                    .iter()
+                    .any(|l| !matches!(l, Location::Remote { base: b, .. } if *b == base))
+                {
+                    return Err(DriverError::bad_arg(
+                        "urlpath",
+                        "all paths of one source must be in the same bucket or server",
+                    ));
                 }
                 ensure_tls_provider();
                 let store = build_store(scheme, &bucket, &base, &opts)?;
@@ -125,14 +174,22 @@ impl StorageResolver {
                         objects.extend(expand_remote(&store, scheme, key, url).await?);
                     }
                 }
-                Ok(Files { store, base, objects })
+                Ok(Files {
+                    store,
+                    base,
+                    objects,
+                })
             }
         }
     }
 
     fn resolve_local(&self, locations: &[Location], catalog_dir: &Path) -> Result<Files> {
-        let catalog_root = catalog_dir.canonicalize().unwrap_or_else(|_| catalog_dir.to_path_buf());
-        let roots: Vec<&Path> = std::iter::once(catalog_root.as_path()).chain(self.allowed.iter().map(PathBuf::as_path)).collect();
+        let catalog_root = catalog_dir
+            .canonicalize()
+            .unwrap_or_else(|_| catalog_dir.to_path_buf());
+        let roots: Vec<&Path> = std::iter::once(catalog_root.as_path())
+            .chain(self.allowed.iter().map(PathBuf::as_path))
+            .collect();
         let rule = |p: &Path| {
             format!(
                 "`{}` is outside the catalog directory `{}`: a local source may only read under its \
@@ -144,7 +201,10 @@ impl StorageResolver {
         let mut files = vec![];
         for loc in locations {
             let Location::Local(path) = loc else {
-                return Err(DriverError::bad_arg("urlpath", "cannot mix local paths and URLs in one source"));
+                return Err(DriverError::bad_arg(
+                    "urlpath",
+                    "cannot mix local paths and URLs in one source",
+                ));
             };
             // Lexical check first: `..` may not climb out, whether or not the target exists.
             if !roots.iter().any(|r| path.starts_with(r)) {
@@ -155,7 +215,9 @@ impl StorageResolver {
         let mut objects = vec![];
         for f in files {
             // Then the real path: a symlink must not lead out either.
-            let real = f.canonicalize().map_err(|e| DriverError::Io(format!("`{}`: {e}", f.display())))?;
+            let real = f
+                .canonicalize()
+                .map_err(|e| DriverError::Io(format!("`{}`: {e}", f.display())))?;
             if !roots.iter().any(|r| real.starts_with(r)) {
                 return Err(DriverError::Denied(format!(
                     "`{}` is a symlink to `{}`, {}",
@@ -164,18 +226,27 @@ impl StorageResolver {
                     rule(&real).split_once(": ").map_or("", |(_, rest)| rest)
                 )));
             }
-            let meta = std::fs::metadata(&real).map_err(|e| DriverError::Io(format!("`{}`: {e}", real.display())))?;
+            let meta = std::fs::metadata(&real)
+                .map_err(|e| DriverError::Io(format!("`{}`: {e}", real.display())))?;
             let modified = meta.modified().ok().map(chrono_time).unwrap_or_default();
             objects.push(ObjectMeta {
                 location: ObjectPath::from_absolute_path(&real)
                     .map_err(|e| DriverError::bad_arg("urlpath", e.to_string()))?,
                 last_modified: modified,
                 size: meta.len(),
-                e_tag: Some(format!("{:x}-{:x}", modified.timestamp_micros(), meta.len())),
+                e_tag: Some(format!(
+                    "{:x}-{:x}",
+                    modified.timestamp_micros(),
+                    meta.len()
+                )),
                 version: None,
             });
         }
-        Ok(Files { store: Arc::new(LocalFileSystem::new()), base: String::new(), objects })
+        Ok(Files {
+            store: Arc::new(LocalFileSystem::new()),
+            base: String::new(),
+            objects,
+        })
     }
 }
 
@@ -185,7 +256,13 @@ fn chrono_time(t: std::time::SystemTime) -> chrono::DateTime<chrono::Utc> {
 
 fn parse_location(raw: &str, catalog_dir: &Path) -> Result<Location> {
     let s = raw.trim();
-    for marker in ["::", "reference://", "filecache", "simplecache", "blockcache"] {
+    for marker in [
+        "::",
+        "reference://",
+        "filecache",
+        "simplecache",
+        "blockcache",
+    ] {
         if s.contains(marker) {
             return Err(DriverError::Unsupported(format!(
                 "fsspec URL `{s}` (chained or reference filesystems) cannot be read by Inlet; \
@@ -196,7 +273,8 @@ fn parse_location(raw: &str, catalog_dir: &Path) -> Result<Location> {
     let Some((scheme, _)) = s.split_once("://") else {
         return Ok(Location::Local(normalize(&catalog_dir.join(s))));
     };
-    let url = Url::parse(s).map_err(|e| DriverError::bad_arg("urlpath", format!("`{s}` is not a valid URL: {e}")))?;
+    let url = Url::parse(s)
+        .map_err(|e| DriverError::bad_arg("urlpath", format!("`{s}` is not a valid URL: {e}")))?;
     let scheme = match scheme.to_ascii_lowercase().as_str() {
         "file" => {
             let p = url.to_file_path().map_err(|_| DriverError::bad_arg("urlpath", format!("`{s}` is not a local file URL")))?;
@@ -210,7 +288,10 @@ fn parse_location(raw: &str, catalog_dir: &Path) -> Result<Location> {
     };
     let host = url.host_str().unwrap_or_default().to_string();
     if host.is_empty() {
-        return Err(DriverError::bad_arg("urlpath", format!("`{s}` has no bucket or host (expected e.g. s3://bucket/key)")));
+        return Err(DriverError::bad_arg(
+            "urlpath",
+            format!("`{s}` has no bucket or host (expected e.g. s3://bucket/key)"),
+        ));
     }
     let (bucket, base) = match scheme {
         Scheme::Http => {
@@ -220,11 +301,19 @@ fn parse_location(raw: &str, catalog_dir: &Path) -> Result<Location> {
         _ => (host.clone(), format!("{}://{host}", url.scheme())),
     };
     let key = percent_decode(url.path().trim_start_matches('/'));
-    Ok(Location::Remote { scheme, base, bucket, key, url })
+    Ok(Location::Remote {
+        scheme,
+        base,
+        bucket,
+        key,
+        url,
+    })
 }
 
 fn percent_decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// Removes `.` and resolves `..` without touching the file system.
@@ -249,11 +338,14 @@ fn hidden(name: &str) -> bool {
 fn expand_local(path: &Path) -> Result<Vec<PathBuf>> {
     let text = path.to_string_lossy();
     if text.contains(GLOB_CHARS) {
-        let paths = glob::glob(&text).map_err(|e| DriverError::bad_arg("urlpath", format!("bad glob `{text}`: {e}")))?;
+        let paths = glob::glob(&text)
+            .map_err(|e| DriverError::bad_arg("urlpath", format!("bad glob `{text}`: {e}")))?;
         let mut found: Vec<PathBuf> = paths.flatten().filter(|p| p.is_file()).collect();
         found.sort();
         if found.is_empty() {
-            return Err(DriverError::NotFound(format!("glob `{text}` matches no file")));
+            return Err(DriverError::NotFound(format!(
+                "glob `{text}` matches no file"
+            )));
         }
         return Ok(found);
     }
@@ -261,7 +353,8 @@ fn expand_local(path: &Path) -> Result<Vec<PathBuf>> {
         let mut found = vec![];
         let mut stack = vec![path.to_path_buf()];
         while let Some(d) = stack.pop() {
-            let rd = std::fs::read_dir(&d).map_err(|e| DriverError::Io(format!("`{}`: {e}", d.display())))?;
+            let rd = std::fs::read_dir(&d)
+                .map_err(|e| DriverError::Io(format!("`{}`: {e}", d.display())))?;
             for e in rd.flatten() {
                 if hidden(&e.file_name().to_string_lossy()) {
                     continue;
@@ -276,17 +369,28 @@ fn expand_local(path: &Path) -> Result<Vec<PathBuf>> {
         }
         found.sort();
         if found.is_empty() {
-            return Err(DriverError::NotFound(format!("directory `{}` has no data files", path.display())));
+            return Err(DriverError::NotFound(format!(
+                "directory `{}` has no data files",
+                path.display()
+            )));
         }
         return Ok(found);
     }
     if !path.exists() {
-        return Err(DriverError::NotFound(format!("`{}` does not exist: check the urlpath", path.display())));
+        return Err(DriverError::NotFound(format!(
+            "`{}` does not exist: check the urlpath",
+            path.display()
+        )));
     }
     Ok(vec![path.to_path_buf()])
 }
 
-async fn expand_remote(store: &Arc<dyn ObjectStore>, scheme: Scheme, key: &str, url: &Url) -> Result<Vec<ObjectMeta>> {
+async fn expand_remote(
+    store: &Arc<dyn ObjectStore>,
+    scheme: Scheme,
+    key: &str,
+    url: &Url,
+) -> Result<Vec<ObjectMeta>> {
     let shown = url.as_str();
     if let Some(first) = key.find(GLOB_CHARS) {
         if scheme == Scheme::Http {
@@ -295,8 +399,12 @@ async fn expand_remote(store: &Arc<dyn ObjectStore>, scheme: Scheme, key: &str, 
             )));
         }
         let prefix = key[..first].rsplit_once('/').map(|(p, _)| p).unwrap_or("");
-        let pattern = glob::Pattern::new(key).map_err(|e| DriverError::bad_arg("urlpath", format!("bad glob `{shown}`: {e}")))?;
-        let opts = glob::MatchOptions { require_literal_separator: true, ..Default::default() };
+        let pattern = glob::Pattern::new(key)
+            .map_err(|e| DriverError::bad_arg("urlpath", format!("bad glob `{shown}`: {e}")))?;
+        let opts = glob::MatchOptions {
+            require_literal_separator: true,
+            ..Default::default()
+        };
         let mut found: Vec<ObjectMeta> = list(store, prefix, shown)
             .await?
             .into_iter()
@@ -304,7 +412,9 @@ async fn expand_remote(store: &Arc<dyn ObjectStore>, scheme: Scheme, key: &str, 
             .collect();
         found.sort_by(|a, b| a.location.cmp(&b.location));
         if found.is_empty() {
-            return Err(DriverError::NotFound(format!("glob `{shown}` matches no object")));
+            return Err(DriverError::NotFound(format!(
+                "glob `{shown}` matches no object"
+            )));
         }
         return Ok(found);
     }
@@ -324,14 +434,20 @@ async fn expand_remote(store: &Arc<dyn ObjectStore>, scheme: Scheme, key: &str, 
         .collect();
     found.sort_by(|a, b| a.location.cmp(&b.location));
     if found.is_empty() {
-        return Err(DriverError::NotFound(format!("`{shown}` does not exist: check the urlpath")));
+        return Err(DriverError::NotFound(format!(
+            "`{shown}` does not exist: check the urlpath"
+        )));
     }
     Ok(found)
 }
 
 async fn list(store: &Arc<dyn ObjectStore>, prefix: &str, shown: &str) -> Result<Vec<ObjectMeta>> {
     let prefix = (!prefix.is_empty()).then(|| ObjectPath::from(prefix));
-    store.list(prefix.as_ref()).try_collect().await.map_err(|e| DriverError::from_store(shown, e))
+    store
+        .list(prefix.as_ref())
+        .try_collect()
+        .await
+        .map_err(|e| DriverError::from_store(shown, e))
 }
 
 /// fsspec options as one flat view: `client_kwargs.endpoint_url` reads as `endpoint_url`.
@@ -339,7 +455,9 @@ fn flatten_options(opts: &Map<String, J>, accepted: &[&str]) -> Result<Vec<(Stri
     let mut out = vec![];
     for (k, v) in opts {
         if k == "client_kwargs" {
-            let inner = v.as_object().ok_or_else(|| DriverError::bad_arg("storage_options.client_kwargs", "must be a mapping"))?;
+            let inner = v.as_object().ok_or_else(|| {
+                DriverError::bad_arg("storage_options.client_kwargs", "must be a mapping")
+            })?;
             for (ik, iv) in inner {
                 let name = match ik.as_str() {
                     "endpoint_url" => "endpoint_url",
@@ -360,7 +478,10 @@ fn flatten_options(opts: &Map<String, J>, accepted: &[&str]) -> Result<Vec<(Stri
 fn unknown_option(key: &str, accepted: &[&str]) -> DriverError {
     DriverError::bad_arg(
         &format!("storage_options.{key}"),
-        format!("unknown storage option; this storage accepts: {}", accepted.join(", ")),
+        format!(
+            "unknown storage option; this storage accepts: {}",
+            accepted.join(", ")
+        ),
     )
 }
 
@@ -368,25 +489,47 @@ fn truthy(key: &str, v: &J) -> Result<bool> {
     match v {
         J::Bool(b) => Ok(*b),
         J::String(s) if matches!(s.to_ascii_lowercase().as_str(), "true" | "1" | "yes") => Ok(true),
-        J::String(s) if matches!(s.to_ascii_lowercase().as_str(), "false" | "0" | "no") => Ok(false),
-        other => Err(DriverError::bad_arg(&format!("storage_options.{key}"), format!("expected true or false, got {other}"))),
+        J::String(s) if matches!(s.to_ascii_lowercase().as_str(), "false" | "0" | "no") => {
+            Ok(false)
+        }
+        other => Err(DriverError::bad_arg(
+            &format!("storage_options.{key}"),
+            format!("expected true or false, got {other}"),
+        )),
     }
 }
 
 fn text(key: &str, v: &J) -> Result<String> {
-    v.as_str()
-        .map(str::to_string)
-        .ok_or_else(|| DriverError::bad_arg(&format!("storage_options.{key}"), format!("expected a string, got {v}")))
+    v.as_str().map(str::to_string).ok_or_else(|| {
+        DriverError::bad_arg(
+            &format!("storage_options.{key}"),
+            format!("expected a string, got {v}"),
+        )
+    })
 }
 
 fn config_error(e: object_store::Error) -> DriverError {
     DriverError::bad_arg("storage_options", e.to_string())
 }
 
-fn build_store(scheme: Scheme, bucket: &str, base: &str, opts: &Map<String, J>) -> Result<Arc<dyn ObjectStore>> {
+fn build_store(
+    scheme: Scheme,
+    bucket: &str,
+    base: &str,
+    opts: &Map<String, J>,
+) -> Result<Arc<dyn ObjectStore>> {
     match scheme {
         Scheme::S3 => {
-            let accepted = ["anon", "requester_pays", "key", "secret", "token", "endpoint_url", "region", "client_kwargs"];
+            let accepted = [
+                "anon",
+                "requester_pays",
+                "key",
+                "secret",
+                "token",
+                "endpoint_url",
+                "region",
+                "client_kwargs",
+            ];
             let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
             let mut region = None;
             for (k, v) in flatten_options(opts, &accepted)? {
@@ -407,8 +550,12 @@ fn build_store(scheme: Scheme, bucket: &str, base: &str, opts: &Map<String, J>) 
                     _ => b,
                 };
             }
-            let region = region.or_else(|| std::env::var("AWS_REGION").ok()).unwrap_or_else(|| "us-east-1".into());
-            Ok(Arc::new(b.with_region(region).build().map_err(config_error)?))
+            let region = region
+                .or_else(|| std::env::var("AWS_REGION").ok())
+                .unwrap_or_else(|| "us-east-1".into());
+            Ok(Arc::new(
+                b.with_region(region).build().map_err(config_error)?,
+            ))
         }
         Scheme::Gcs => {
             let accepted = ["anon", "token", "project", "requester_pays"];
@@ -444,7 +591,10 @@ fn build_store(scheme: Scheme, bucket: &str, base: &str, opts: &Map<String, J>) 
                     "account_key" => b.with_access_key(text(&k, &v)?),
                     "sas_token" => {
                         let t = text(&k, &v)?;
-                        let pairs = url::form_urlencoded::parse(t.trim_start_matches('?').as_bytes()).into_owned().collect::<Vec<_>>();
+                        let pairs =
+                            url::form_urlencoded::parse(t.trim_start_matches('?').as_bytes())
+                                .into_owned()
+                                .collect::<Vec<_>>();
                         b.with_sas_authorization(pairs)
                     }
                     _ => b,
@@ -454,7 +604,9 @@ fn build_store(scheme: Scheme, bucket: &str, base: &str, opts: &Map<String, J>) 
         }
         Scheme::Http => {
             flatten_options(opts, &[])?;
-            let b = HttpBuilder::new().with_url(base).with_client_options(ClientOptions::new().with_allow_http(true));
+            let b = HttpBuilder::new()
+                .with_url(base)
+                .with_client_options(ClientOptions::new().with_allow_http(true));
             Ok(Arc::new(b.build().map_err(config_error)?))
         }
     }
@@ -466,22 +618,39 @@ mod tests {
     use serde_json::json;
 
     fn rt() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime")
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
     }
 
     fn tree() -> tempfile::TempDir {
         let dir = tempfile::tempdir().expect("tmp");
         let cat = dir.path().join("cat");
         std::fs::create_dir_all(cat.join("data/sub")).expect("mkdir");
-        for f in ["data/b.csv", "data/a.csv", "data/sub/c.csv", "data/_SUCCESS", "outside.csv"] {
-            let p = if f == "outside.csv" { dir.path().join(f) } else { cat.join(f) };
+        for f in [
+            "data/b.csv",
+            "data/a.csv",
+            "data/sub/c.csv",
+            "data/_SUCCESS",
+            "outside.csv",
+        ] {
+            let p = if f == "outside.csv" {
+                dir.path().join(f)
+            } else {
+                cat.join(f)
+            };
             std::fs::write(p, "x\n1\n").expect("write");
         }
         dir
     }
 
     fn names(files: &Files) -> Vec<String> {
-        files.objects.iter().map(|m| m.location.filename().unwrap_or_default().to_string()).collect()
+        files
+            .objects
+            .iter()
+            .map(|m| m.location.filename().unwrap_or_default().to_string())
+            .collect()
     }
 
     #[test]
@@ -490,14 +659,30 @@ mod tests {
         let cat = dir.path().join("cat");
         let r = StorageResolver::default();
         let rt = rt();
-        let glob = rt.block_on(r.resolve(&json!("data/*.csv"), None, &cat)).expect("glob");
+        let glob = rt
+            .block_on(r.resolve(&json!("data/*.csv"), None, &cat))
+            .expect("glob");
         assert_eq!(names(&glob), ["a.csv", "b.csv"]);
-        let d = rt.block_on(r.resolve(&json!("data"), None, &cat)).expect("dir");
-        assert_eq!(names(&d), ["a.csv", "b.csv", "c.csv"], "hidden _SUCCESS skipped, recursive, sorted");
-        let list = rt.block_on(r.resolve(&json!(["data/b.csv", "data/a.csv"]), None, &cat)).expect("list");
+        let d = rt
+            .block_on(r.resolve(&json!("data"), None, &cat))
+            .expect("dir");
+        assert_eq!(
+            names(&d),
+            ["a.csv", "b.csv", "c.csv"],
+            "hidden _SUCCESS skipped, recursive, sorted"
+        );
+        let list = rt
+            .block_on(r.resolve(&json!(["data/b.csv", "data/a.csv"]), None, &cat))
+            .expect("list");
         assert_eq!(names(&list), ["b.csv", "a.csv"], "a list keeps its order");
         let url = format!("file://{}/data/a.csv", cat.display());
-        assert_eq!(names(&rt.block_on(r.resolve(&json!(url), None, &cat)).expect("file url")), ["a.csv"]);
+        assert_eq!(
+            names(
+                &rt.block_on(r.resolve(&json!(url), None, &cat))
+                    .expect("file url")
+            ),
+            ["a.csv"]
+        );
     }
 
     #[test]
@@ -506,16 +691,32 @@ mod tests {
         let cat = dir.path().join("cat");
         let rt = rt();
         let r = StorageResolver::default();
-        let err = rt.block_on(r.resolve(&json!("../outside.csv"), None, &cat)).expect_err("dotdot");
-        assert!(matches!(&err, DriverError::Denied(m) if m.contains("outside the catalog directory")), "{err}");
+        let err = rt
+            .block_on(r.resolve(&json!("../outside.csv"), None, &cat))
+            .expect_err("dotdot");
+        assert!(
+            matches!(&err, DriverError::Denied(m) if m.contains("outside the catalog directory")),
+            "{err}"
+        );
         let abs = dir.path().join("outside.csv");
-        let err = rt.block_on(r.resolve(&json!(abs.to_string_lossy()), None, &cat)).expect_err("absolute");
+        let err = rt
+            .block_on(r.resolve(&json!(abs.to_string_lossy()), None, &cat))
+            .expect_err("absolute");
         assert!(matches!(err, DriverError::Denied(_)));
         std::os::unix::fs::symlink(&abs, cat.join("data/link.csv")).expect("symlink");
-        let err = rt.block_on(r.resolve(&json!("data/link.csv"), None, &cat)).expect_err("symlink");
-        assert!(matches!(&err, DriverError::Denied(m) if m.contains("is a symlink to")), "{err}");
+        let err = rt
+            .block_on(r.resolve(&json!("data/link.csv"), None, &cat))
+            .expect_err("symlink");
+        assert!(
+            matches!(&err, DriverError::Denied(m) if m.contains("is a symlink to")),
+            "{err}"
+        );
         let allowed = StorageResolver::new([dir.path().to_path_buf()]);
-        assert!(rt.block_on(allowed.resolve(&json!("../outside.csv"), None, &cat)).is_ok(), "an allowed prefix opens it");
+        assert!(
+            rt.block_on(allowed.resolve(&json!("../outside.csv"), None, &cat))
+                .is_ok(),
+            "an allowed prefix opens it"
+        );
     }
 
     #[test]
@@ -524,20 +725,43 @@ mod tests {
         let cat = dir.path().join("cat");
         let rt = rt();
         let r = StorageResolver::default();
-        let missing = rt.block_on(r.resolve(&json!("data/nope.csv"), None, &cat)).expect_err("missing");
+        let missing = rt
+            .block_on(r.resolve(&json!("data/nope.csv"), None, &cat))
+            .expect_err("missing");
         assert!(matches!(missing, DriverError::NotFound(_)));
-        for chained in ["filecache::s3://b/k", "reference://", "simplecache::https://h/x"] {
-            let e = rt.block_on(r.resolve(&json!(chained), None, &cat)).expect_err("chained");
+        for chained in [
+            "filecache::s3://b/k",
+            "reference://",
+            "simplecache::https://h/x",
+        ] {
+            let e = rt
+                .block_on(r.resolve(&json!(chained), None, &cat))
+                .expect_err("chained");
             assert!(matches!(e, DriverError::Unsupported(_)), "{chained}: {e}");
         }
         let opts = json!({"anon": true, "client_kwargs": {"verify": false}});
-        let e = rt.block_on(r.resolve(&json!("s3://b/k.csv"), Some(&opts), &cat)).expect_err("unknown option");
-        assert!(matches!(&e, DriverError::BadArg { arg, .. } if arg == "storage_options.client_kwargs.verify"), "{e}");
-        let e = rt.block_on(r.resolve(&json!("s3://b/k.csv"), Some(&json!({"profile": "x"})), &cat)).expect_err("unknown");
-        assert!(e.to_string().contains("storage_options.profile") && e.to_string().contains("accepts: anon"), "{e}");
-        let e = rt.block_on(r.resolve(&json!("ftp://h/x"), None, &cat)).expect_err("scheme");
+        let e = rt
+            .block_on(r.resolve(&json!("s3://b/k.csv"), Some(&opts), &cat))
+            .expect_err("unknown option");
+        assert!(
+            matches!(&e, DriverError::BadArg { arg, .. } if arg == "storage_options.client_kwargs.verify"),
+            "{e}"
+        );
+        let e = rt
+            .block_on(r.resolve(&json!("s3://b/k.csv"), Some(&json!({"profile": "x"})), &cat))
+            .expect_err("unknown");
+        assert!(
+            e.to_string().contains("storage_options.profile")
+                && e.to_string().contains("accepts: anon"),
+            "{e}"
+        );
+        let e = rt
+            .block_on(r.resolve(&json!("ftp://h/x"), None, &cat))
+            .expect_err("scheme");
         assert!(matches!(e, DriverError::Unsupported(_)));
-        let e = rt.block_on(r.resolve(&json!(["s3://a/x", "s3://b/y"]), None, &cat)).expect_err("two buckets");
+        let e = rt
+            .block_on(r.resolve(&json!(["s3://a/x", "s3://b/y"]), None, &cat))
+            .expect_err("two buckets");
         assert!(matches!(e, DriverError::BadArg { .. }));
     }
 }

@@ -1,0 +1,374 @@
+//! Parquet driver: partitions are row groups (file x row group); discovery reads footers only,
+//! concurrently with a bound; reads push projection, row-group selection and limit into
+//! `parquet`'s async reader over object_store.
+#![forbid(unsafe_code)]
+
+mod reader;
+
+use reader::ObjectReader;
+
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{Field, Schema, SchemaRef, SortOptions};
+use async_trait::async_trait;
+use futures::{StreamExt, TryStreamExt};
+use inlet_driver::args::Args;
+use inlet_driver::storage::Files;
+use inlet_driver::{
+    limit_stream, BatchStream, ColumnStatistics, Discovery, Driver, DriverError, Limits,
+    OpenContext, Partition, ReadRequest, Result, Source,
+};
+use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
+use parquet::errors::ParquetError;
+
+/// The `parquet` driver (also Intake's `intake_parquet.source.ParquetSource`).
+pub struct ParquetDriver;
+
+#[async_trait]
+impl Driver for ParquetDriver {
+    fn name(&self) -> &'static str {
+        "parquet"
+    }
+
+    async fn open(
+        &self,
+        args: &serde_json::Map<String, serde_json::Value>,
+        ctx: &OpenContext,
+    ) -> Result<Arc<dyn Source>> {
+        let a = Args::new(args);
+        let urlpath = a
+            .get("urlpath")
+            .ok_or_else(|| DriverError::bad_arg("urlpath", "is required"))?;
+        let storage_options = a.get("storage_options");
+        let columns = a.strings("columns")?;
+        // intake-parquet's engine choice (pyarrow/fastparquet) and pandas index have no meaning here.
+        let _ = (a.get("engine"), a.get("index"));
+        let warnings = a.unused("parquet");
+        let files = ctx
+            .storage
+            .resolve(urlpath, storage_options, &ctx.catalog_dir)
+            .await?;
+        Ok(ParquetDriver::source(files, columns, &ctx.limits, warnings))
+    }
+}
+
+impl ParquetDriver {
+    /// A source over files that are already resolved; `columns` restricts what it exposes.
+    pub fn source(
+        files: Files,
+        columns: Option<Vec<String>>,
+        limits: &Limits,
+        warnings: Vec<String>,
+    ) -> Arc<dyn Source> {
+        Arc::new(ParquetSource {
+            files,
+            columns,
+            concurrency: limits.discovery_concurrency.max(1),
+            warnings,
+            state: tokio::sync::OnceCell::new(),
+        })
+    }
+}
+
+struct ParquetSource {
+    files: Files,
+    /// The catalog's `columns` arg: the source exposes only these.
+    columns: Option<Vec<String>>,
+    concurrency: usize,
+    warnings: Vec<String>,
+    state: tokio::sync::OnceCell<Arc<State>>,
+}
+
+/// Footers of every file, and what they add up to.
+struct State {
+    footers: Vec<ArrowReaderMetadata>,
+    discovery: Arc<Discovery>,
+}
+
+fn parquet_error(location: &str, e: ParquetError) -> DriverError {
+    match e {
+        ParquetError::External(inner) => match inner.downcast::<object_store::Error>() {
+            Ok(store) => DriverError::from_store(location, *store),
+            Err(other) => DriverError::Io(format!("`{location}`: {other}")),
+        },
+        other => DriverError::corrupt(
+            location,
+            format!("{other}; the file is not valid Parquet (truncated or damaged?)"),
+        ),
+    }
+}
+
+/// Same column names and types in the same order; nullability is unified (either nullable).
+fn unify(first: &Schema, first_at: &str, other: &Schema, other_at: &str) -> Result<Schema> {
+    let describe = |s: &Schema| {
+        s.fields()
+            .iter()
+            .map(|f| format!("{}: {}", f.name(), f.data_type()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let same = first.fields().len() == other.fields().len()
+        && first
+            .fields()
+            .iter()
+            .zip(other.fields())
+            .all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type());
+    if !same {
+        return Err(DriverError::Incompatible(format!(
+            "`{other_at}` has schema {{{}}} but `{first_at}` has {{{}}}: the files of one source must have the same columns and types",
+            describe(other),
+            describe(first)
+        )));
+    }
+    let fields: Vec<Field> = first
+        .fields()
+        .iter()
+        .zip(other.fields())
+        .map(|(a, b)| {
+            a.as_ref()
+                .clone()
+                .with_nullable(a.is_nullable() || b.is_nullable())
+        })
+        .collect();
+    Ok(Schema::new_with_metadata(fields, first.metadata().clone()))
+}
+
+/// The smallest (or largest) value of per-row-group statistics, formatted for display.
+fn extreme(values: &ArrayRef, descending: bool) -> Option<String> {
+    let opts = SortOptions {
+        descending,
+        nulls_first: false,
+    };
+    let idx = arrow_ord::sort::sort_to_indices(values, Some(opts), Some(1)).ok()?;
+    let i = usize::try_from(*idx.values().first()?).ok()?;
+    if values.is_null(i) {
+        return None;
+    }
+    let fmt =
+        arrow_cast::display::ArrayFormatter::try_new(values.as_ref(), &Default::default()).ok()?;
+    Some(fmt.value(i).to_string())
+}
+
+fn statistics(schema: &Schema, footers: &[ArrowReaderMetadata]) -> Vec<ColumnStatistics> {
+    schema
+        .fields()
+        .iter()
+        .filter(|f| !f.data_type().is_nested())
+        .map(|field| {
+            let mut nulls: Option<u64> = Some(0);
+            let mut mins: Vec<ArrayRef> = vec![];
+            let mut maxes: Vec<ArrayRef> = vec![];
+            for footer in footers {
+                let md = footer.metadata();
+                let Ok(conv) = StatisticsConverter::try_new(
+                    field.name(),
+                    footer.schema(),
+                    md.file_metadata().schema_descr(),
+                ) else {
+                    nulls = None;
+                    continue;
+                };
+                let groups = md.row_groups();
+                match conv.row_group_null_counts(groups.iter()) {
+                    Ok(counts) if arrow_array::Array::null_count(&counts) == 0 => {
+                        nulls = nulls.map(|n| n + counts.values().iter().sum::<u64>());
+                    }
+                    _ => nulls = None,
+                }
+                mins.extend(conv.row_group_mins(groups.iter()).ok());
+                maxes.extend(conv.row_group_maxes(groups.iter()).ok());
+            }
+            let concat = |arrays: &[ArrayRef]| {
+                let refs: Vec<&dyn arrow_array::Array> =
+                    arrays.iter().map(|a| a.as_ref()).collect();
+                arrow_select::concat::concat(&refs).ok()
+            };
+            ColumnStatistics {
+                column: field.name().clone(),
+                null_count: nulls,
+                min: concat(&mins).and_then(|a| extreme(&a, false)),
+                max: concat(&maxes).and_then(|a| extreme(&a, true)),
+            }
+        })
+        .collect()
+}
+
+impl ParquetSource {
+    async fn state(&self) -> Result<Arc<State>> {
+        self.state.get_or_try_init(|| self.load()).await.cloned()
+    }
+
+    async fn footer(&self, index: usize) -> Result<ArrowReaderMetadata> {
+        let meta = &self.files.objects[index];
+        let at = self.files.display(meta);
+        let mut reader =
+            ObjectReader::new(self.files.store.clone(), meta.location.clone(), meta.size);
+        ArrowReaderMetadata::load_async(&mut reader, ArrowReaderOptions::new())
+            .await
+            .map_err(|e| parquet_error(&at, e))
+    }
+
+    async fn load(&self) -> Result<Arc<State>> {
+        let footers: Vec<ArrowReaderMetadata> = futures::stream::iter(0..self.files.objects.len())
+            .map(|i| self.footer(i))
+            .buffered(self.concurrency)
+            .try_collect()
+            .await?;
+        let locations: Vec<String> = self
+            .files
+            .objects
+            .iter()
+            .map(|m| self.files.display(m))
+            .collect();
+        let mut schema = footers[0].schema().as_ref().clone();
+        for (f, at) in footers.iter().zip(&locations).skip(1) {
+            schema = unify(&schema, &locations[0], f.schema(), at)?;
+        }
+        if let Some(cols) = &self.columns {
+            let indices = cols
+                .iter()
+                .map(|c| {
+                    schema.index_of(c).map_err(|_| {
+                        DriverError::bad_arg(
+                            "columns",
+                            format!("the catalog names column `{c}`, which the data does not have"),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            schema = schema
+                .project(&indices)
+                .map_err(|e| DriverError::bad_arg("columns", e.to_string()))?;
+        }
+        let mut partitions = vec![];
+        for (file, footer) in footers.iter().enumerate() {
+            let name = self.files.objects[file]
+                .location
+                .filename()
+                .unwrap_or_default()
+                .to_string();
+            for (rg, g) in footer.metadata().row_groups().iter().enumerate() {
+                partitions.push(Partition {
+                    id: partitions.len(),
+                    label: format!("{name}#rg{rg}"),
+                    file,
+                    estimated_rows: u64::try_from(g.num_rows()).ok(),
+                    estimated_bytes: u64::try_from(g.compressed_size()).ok(),
+                });
+            }
+        }
+        let total_rows = partitions
+            .iter()
+            .map(|p| p.estimated_rows.unwrap_or(0))
+            .sum();
+        let mut metadata = serde_json::Map::new();
+        if let Some(writer) = footers[0].metadata().file_metadata().created_by() {
+            metadata.insert("created_by".into(), writer.into());
+        }
+        metadata.insert("files".into(), footers.len().into());
+        metadata.insert("row_groups".into(), partitions.len().into());
+        let discovery = Discovery {
+            statistics: statistics(&schema, &footers),
+            schema: Arc::new(schema),
+            total_rows: Some(total_rows),
+            total_bytes: Some(self.files.objects.iter().map(|m| m.size).sum()),
+            files: self.files.file_infos(),
+            partitions,
+            metadata,
+            warnings: self.warnings.clone(),
+        };
+        Ok(Arc::new(State {
+            footers,
+            discovery: Arc::new(discovery),
+        }))
+    }
+}
+
+#[async_trait]
+impl Source for ParquetSource {
+    async fn discover(&self) -> Result<Arc<Discovery>> {
+        Ok(self.state().await?.discovery.clone())
+    }
+
+    async fn read(&self, request: ReadRequest) -> Result<BatchStream> {
+        let state = self.state().await?;
+        let d = &state.discovery;
+        let columns: Vec<usize> = match d.projection_indices(&request)? {
+            Some(idx) => idx,
+            None => (0..d.schema.fields().len()).collect(),
+        };
+        let out_schema: SchemaRef = Arc::new(
+            d.schema
+                .project(&columns)
+                .map_err(|e| DriverError::bad_arg("columns", e.to_string()))?,
+        );
+        let names: Vec<String> = out_schema
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        // Consecutive row groups of one file are read by one reader.
+        let mut groups: Vec<(usize, Vec<usize>)> = vec![];
+        let first_rg: Vec<usize> = (0..state.footers.len())
+            .map(|f| d.partitions.iter().position(|p| p.file == f).unwrap_or(0))
+            .collect();
+        for p in d.select(&request)? {
+            let rg = p.id - first_rg[p.file];
+            match groups.last_mut() {
+                Some((f, rgs)) if *f == p.file => rgs.push(rg),
+                _ => groups.push((p.file, vec![rg])),
+            }
+        }
+        let store = self.files.store.clone();
+        let objects = self.files.objects.clone();
+        let locations: Vec<String> = objects.iter().map(|m| self.files.display(m)).collect();
+        let (batch_size, limit) = (request.batch_size.max(1), request.limit);
+        let stream = futures::stream::iter(groups)
+            .then(move |(file, rgs)| {
+                let footer = state.footers[file].clone();
+                let reader = ObjectReader::new(
+                    store.clone(),
+                    objects[file].location.clone(),
+                    objects[file].size,
+                );
+                let at = locations[file].clone();
+                let (names, out_schema) = (names.clone(), out_schema.clone());
+                async move {
+                    let file_schema = footer.schema().clone();
+                    let roots: Vec<usize> = names
+                        .iter()
+                        .filter_map(|n| file_schema.index_of(n).ok())
+                        .collect();
+                    let mask = ProjectionMask::roots(
+                        footer.metadata().file_metadata().schema_descr(),
+                        roots,
+                    );
+                    let mut builder =
+                        ParquetRecordBatchStreamBuilder::new_with_metadata(reader, footer)
+                            .with_projection(mask)
+                            .with_row_groups(rgs)
+                            .with_batch_size(batch_size);
+                    if let Some(l) = limit {
+                        builder = builder.with_limit(l);
+                    }
+                    let stream = builder.build().map_err(|e| parquet_error(&at, e))?;
+                    // Re-label batches with the source schema (unified nullability, one schema
+                    // for the whole stream).
+                    Ok::<_, DriverError>(stream.map(move |b| {
+                        match b {
+                            Ok(batch) => {
+                                RecordBatch::try_new(out_schema.clone(), batch.columns().to_vec())
+                                    .map_err(|e| DriverError::corrupt(at.clone(), e))
+                            }
+                            Err(e) => Err(parquet_error(&at, e)),
+                        }
+                    }))
+                }
+            })
+            .try_flatten();
+        Ok(limit_stream(stream.boxed(), limit))
+    }
+}
