@@ -13,6 +13,8 @@ pub mod args;
 mod error;
 mod model;
 pub mod storage;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -342,6 +342,14 @@ impl Source for ParquetSource {
                         .iter()
                         .filter_map(|n| file_schema.index_of(n).ok())
                         .collect();
+                    // The reader yields projected columns in file order; `order` maps them back
+                    // to the order the request asked for.
+                    let mut sorted = roots.clone();
+                    sorted.sort_unstable();
+                    let order: Vec<usize> = roots
+                        .iter()
+                        .filter_map(|r| sorted.binary_search(r).ok())
+                        .collect();
                     let mask = ProjectionMask::roots(
                         footer.metadata().file_metadata().schema_descr(),
                         roots,
@@ -359,10 +367,11 @@ impl Source for ParquetSource {
                     // for the whole stream).
                     Ok::<_, DriverError>(stream.map(move |b| {
                         match b {
-                            Ok(batch) => {
-                                RecordBatch::try_new(out_schema.clone(), batch.columns().to_vec())
-                                    .map_err(|e| DriverError::corrupt(at.clone(), e))
-                            }
+                            Ok(batch) => RecordBatch::try_new(
+                                out_schema.clone(),
+                                order.iter().map(|&i| batch.column(i).clone()).collect(),
+                            )
+                            .map_err(|e| DriverError::corrupt(at.clone(), e)),
                             Err(e) => Err(parquet_error(&at, e)),
                         }
                     }))
