@@ -3,4 +3,6 @@
 
 pub mod catalog;
 pub mod cli;
+pub mod encode;
 pub mod registry;
+pub mod service;

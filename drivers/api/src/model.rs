@@ -160,3 +160,17 @@ impl Discovery {
             .map(Some)
     }
 }
+
+impl Discovery {
+    /// The schema a read with `request` produces.
+    pub fn projected_schema(&self, request: &ReadRequest) -> crate::Result<SchemaRef> {
+        match self.projection_indices(request)? {
+            None => Ok(self.schema.clone()),
+            Some(idx) => self
+                .schema
+                .project(&idx)
+                .map(Arc::new)
+                .map_err(|e| crate::DriverError::bad_arg("columns", e.to_string())),
+        }
+    }
+}

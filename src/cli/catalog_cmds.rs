@@ -1,151 +1,16 @@
-//! The `inlet` command line: validate, ls, describe.
+//! Commands on catalogs: validate, ls, describe.
 
-use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::{json, Value as J};
 
+use super::{parse_params, print_json, report_load, CatalogArgs, Format};
 use crate::catalog::tree::load_file;
 use crate::catalog::view::{self, EntrySummary};
-use crate::catalog::{Diagnostic, EnvPolicy, Found, Library, Severity};
+use crate::catalog::{Diagnostic, Found, Library, Severity};
 
-#[derive(Parser, Debug)]
-#[command(
-    name = "inlet",
-    version,
-    about = "Serve Intake-style YAML catalogs as Arrow"
-)]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-#[derive(Subcommand, Debug)]
-pub enum Command {
-    /// Check catalog files: every error and warning with file:line:col.
-    Validate {
-        /// Catalog files or directories of YAML files.
-        #[arg(required = true)]
-        paths: Vec<PathBuf>,
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
-        /// Fail on warnings too.
-        #[arg(long)]
-        strict: bool,
-    },
-    /// List catalogs and entries by dotted name.
-    Ls {
-        #[command(flatten)]
-        catalogs: CatalogArgs,
-        /// Only what is under this dotted name (a catalog or a nested catalog).
-        prefix: Option<String>,
-        /// Descend into nested catalogs.
-        #[arg(short, long)]
-        recursive: bool,
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
-    },
-    /// Show one catalog or source: driver, parameters, args rendered with the parameters.
-    Describe {
-        /// Dotted name, e.g. `example.trips` or `parent.child.entry`.
-        name: String,
-        #[command(flatten)]
-        catalogs: CatalogArgs,
-        /// A parameter value, `name=value` (repeatable).
-        #[arg(long = "param", value_name = "NAME=VALUE")]
-        params: Vec<String>,
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
-    },
-}
-
-#[derive(Args, Debug, Clone)]
-pub struct CatalogArgs {
-    /// Catalog file or directory (repeatable). Default: `$INLET_CATALOGS`, else `./catalogs`.
-    #[arg(
-        long = "catalog",
-        value_name = "PATH",
-        env = "INLET_CATALOGS",
-        value_delimiter = ','
-    )]
-    pub catalogs: Vec<PathBuf>,
-    /// Environment variables that catalogs may read with env() (repeatable).
-    #[arg(
-        long = "allow-env",
-        value_name = "NAME",
-        env = "INLET_ALLOW_ENV",
-        value_delimiter = ','
-    )]
-    pub allow_env: Vec<String>,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    Text,
-    Json,
-}
-
-impl CatalogArgs {
-    fn open(&self) -> Result<(Library, Vec<Diagnostic>), String> {
-        let paths = if self.catalogs.is_empty() {
-            vec![PathBuf::from("catalogs")]
-        } else {
-            self.catalogs.clone()
-        };
-        for p in &paths {
-            if !p.exists() {
-                return Err(format!(
-                    "catalog path `{}` does not exist: pass --catalog PATH or set INLET_CATALOGS",
-                    p.display()
-                ));
-            }
-        }
-        Ok(Library::open(
-            &paths,
-            EnvPolicy::allow(self.allow_env.iter().cloned()),
-        ))
-    }
-}
-
-pub fn run(cli: Cli) -> ExitCode {
-    let result = match cli.command {
-        Command::Validate {
-            paths,
-            format,
-            strict,
-        } => validate(&paths, format, strict),
-        Command::Ls {
-            catalogs,
-            prefix,
-            recursive,
-            format,
-        } => ls(&catalogs, prefix.as_deref(), recursive, format),
-        Command::Describe {
-            name,
-            catalogs,
-            params,
-            format,
-        } => describe(&catalogs, &name, &params, format),
-    };
-    match result {
-        Ok(code) => code,
-        Err(msg) => {
-            eprintln!("error: {msg}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn print_json(v: &J) -> Result<(), String> {
-    let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, v).map_err(|e| e.to_string())?;
-    writeln!(out).map_err(|e| e.to_string())
-}
-
-fn validate(paths: &[PathBuf], format: Format, strict: bool) -> Result<ExitCode, String> {
+pub(super) fn validate(paths: &[PathBuf], format: Format, strict: bool) -> Result<ExitCode, String> {
     let templater = crate::catalog::template::Templater::default();
     let mut files = vec![];
     for p in paths {
@@ -186,20 +51,7 @@ fn validate(paths: &[PathBuf], format: Format, strict: bool) -> Result<ExitCode,
     })
 }
 
-/// Prints load problems of the catalogs being served; errors make the command fail.
-fn report_load(diags: &[Diagnostic]) -> bool {
-    let mut failed = false;
-    for d in diags.iter().filter(|d| d.severity == Severity::Error) {
-        eprintln!("{d}");
-        failed = true;
-    }
-    if failed {
-        eprintln!("(catalogs with errors are skipped; `inlet validate` shows every problem)");
-    }
-    failed
-}
-
-fn ls(
+pub(super) fn ls(
     args: &CatalogArgs,
     prefix: Option<&str>,
     recursive: bool,
@@ -295,30 +147,31 @@ fn list_into(
     }
 }
 
-fn parse_params(params: &[String]) -> Result<BTreeMap<String, J>, String> {
-    params
-        .iter()
-        .map(|p| match p.split_once('=') {
-            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), J::String(v.to_string()))),
-            _ => Err(format!("--param `{p}` must be NAME=VALUE")),
-        })
-        .collect()
-}
-
-fn describe(
+pub(super) async fn describe(
     args: &CatalogArgs,
     name: &str,
     params: &[String],
     format: Format,
 ) -> Result<ExitCode, String> {
     let supplied = parse_params(params)?;
-    let (lib, diags) = args.open()?;
-    report_load(&diags);
+    let svc = args.service()?;
+    let lib = &svc.library;
     let value = match lib.find(name).map_err(|e| e.to_string())? {
         Found::Source(node, idx) => {
-            let d = view::describe(&lib, &node, &node.file.entries[idx], &supplied)
-                .map_err(|e| e.to_string())?;
-            serde_json::to_value(d).map_err(|e| e.to_string())?
+            let entry = &node.file.entries[idx];
+            let d = view::describe(lib, &node, entry, &supplied).map_err(|e| e.to_string())?;
+            let mut value = serde_json::to_value(d).map_err(|e| e.to_string())?;
+            // What the data says about itself, when it can be reached.
+            if entry.status.is_ok() && !entry.is_catalog() {
+                let key_value = match svc.discover(name, &supplied).await {
+                    Ok((_, discovery)) => ("discovery", crate::service::discovery_json(&discovery)),
+                    Err(e) => ("discovery_error", J::String(e.to_string())),
+                };
+                if let Some(map) = value.as_object_mut() {
+                    map.insert(key_value.0.to_string(), key_value.1);
+                }
+            }
+            value
         }
         Found::Catalog(node) => {
             let entries: Vec<EntrySummary> = node

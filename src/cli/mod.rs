@@ -1,0 +1,175 @@
+//! The `inlet` command line.
+
+mod catalog_cmds;
+mod data_cmds;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde_json::Value as J;
+
+use crate::catalog::{Diagnostic, EnvPolicy, Library, Severity};
+use crate::service::Service;
+
+#[derive(Parser, Debug)]
+#[command(name = "inlet", version, about = "Serve Intake-style YAML catalogs as Arrow")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Check catalog files: every error and warning with file:line:col.
+    Validate {
+        /// Catalog files or directories of YAML files.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Fail on warnings too.
+        #[arg(long)]
+        strict: bool,
+    },
+    /// List catalogs and entries by dotted name.
+    Ls {
+        #[command(flatten)]
+        catalogs: CatalogArgs,
+        /// Only what is under this dotted name (a catalog or a nested catalog).
+        prefix: Option<String>,
+        /// Descend into nested catalogs.
+        #[arg(short, long)]
+        recursive: bool,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Show one catalog or source: driver, parameters, rendered args, discovered schema and partitions.
+    Describe {
+        /// Dotted name, e.g. `example.trips` or `parent.child.entry`.
+        name: String,
+        #[command(flatten)]
+        catalogs: CatalogArgs,
+        /// A parameter value, `name=value` (repeatable).
+        #[arg(long = "param", value_name = "NAME=VALUE")]
+        params: Vec<String>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Read a source and write it to a file (format by extension) or stdout (`-o -`: Arrow IPC).
+    Fetch(data_cmds::FetchArgs),
+    /// Print the first rows of a source as a table.
+    Head {
+        name: String,
+        #[command(flatten)]
+        catalogs: CatalogArgs,
+        /// A parameter value, `name=value` (repeatable).
+        #[arg(long = "param", value_name = "NAME=VALUE")]
+        params: Vec<String>,
+        /// How many rows.
+        #[arg(short = 'n', long = "rows", default_value_t = 10)]
+        rows: usize,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CatalogArgs {
+    /// Catalog file or directory (repeatable). Default: `$INLET_CATALOGS`, else `./catalogs`.
+    #[arg(long = "catalog", value_name = "PATH", env = "INLET_CATALOGS", value_delimiter = ',')]
+    pub catalogs: Vec<PathBuf>,
+    /// Environment variables that catalogs may read with env() (repeatable).
+    #[arg(long = "allow-env", value_name = "NAME", env = "INLET_ALLOW_ENV", value_delimiter = ',')]
+    pub allow_env: Vec<String>,
+    /// Directories local sources may read besides their catalog's directory (repeatable).
+    #[arg(long = "allow-path", value_name = "DIR", env = "INLET_ALLOW_PATHS", value_delimiter = ',')]
+    pub allow_paths: Vec<PathBuf>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+impl CatalogArgs {
+    fn open(&self) -> Result<(Library, Vec<Diagnostic>), String> {
+        let paths = if self.catalogs.is_empty() { vec![PathBuf::from("catalogs")] } else { self.catalogs.clone() };
+        for p in &paths {
+            if !p.exists() {
+                return Err(format!(
+                    "catalog path `{}` does not exist: pass --catalog PATH or set INLET_CATALOGS",
+                    p.display()
+                ));
+            }
+        }
+        Ok(Library::open(&paths, EnvPolicy::allow(self.allow_env.iter().cloned())))
+    }
+
+    /// The service over these catalogs; load errors are printed and the broken files skipped.
+    fn service(&self) -> Result<Service, String> {
+        let (library, diags) = self.open()?;
+        report_load(&diags);
+        Ok(Service::new(library, self.allow_paths.clone()))
+    }
+}
+
+pub fn run(cli: Cli) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command {
+        Command::Validate { paths, format, strict } => catalog_cmds::validate(&paths, format, strict),
+        Command::Ls { catalogs, prefix, recursive, format } => {
+            catalog_cmds::ls(&catalogs, prefix.as_deref(), recursive, format)
+        }
+        Command::Describe { name, catalogs, params, format } => {
+            runtime.block_on(catalog_cmds::describe(&catalogs, &name, &params, format))
+        }
+        Command::Fetch(args) => runtime.block_on(data_cmds::fetch(args)),
+        Command::Head { name, catalogs, params, rows } => {
+            runtime.block_on(data_cmds::head(&catalogs, &name, &params, rows))
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub(super) fn print_json(v: &J) -> Result<(), String> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, v).map_err(|e| e.to_string())?;
+    writeln!(out).map_err(|e| e.to_string())
+}
+
+/// Prints load problems of the catalogs being served; errors make the command fail.
+pub(super) fn report_load(diags: &[Diagnostic]) -> bool {
+    let mut failed = false;
+    for d in diags.iter().filter(|d| d.severity == Severity::Error) {
+        eprintln!("{d}");
+        failed = true;
+    }
+    if failed {
+        eprintln!("(catalogs with errors are skipped; `inlet validate` shows every problem)");
+    }
+    failed
+}
+
+pub(super) fn parse_params(params: &[String]) -> Result<BTreeMap<String, J>, String> {
+    params
+        .iter()
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), J::String(v.to_string()))),
+            _ => Err(format!("--param `{p}` must be NAME=VALUE")),
+        })
+        .collect()
+}

@@ -1,0 +1,175 @@
+//! Record batches -> bytes in the formats Inlet offers: Arrow IPC stream, Parquet, CSV, NDJSON.
+//! One writer per format, written batch by batch, so nothing is materialised.
+
+use std::io::Write;
+use std::path::Path;
+
+use arrow_array::RecordBatch;
+use arrow_schema::{ArrowError, SchemaRef};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Arrow,
+    Parquet,
+    Csv,
+    Ndjson,
+}
+
+impl Format {
+    pub fn from_name(name: &str) -> Option<Format> {
+        Some(match name.to_ascii_lowercase().as_str() {
+            "arrow" | "arrows" | "ipc" => Format::Arrow,
+            "parquet" | "pq" => Format::Parquet,
+            "csv" => Format::Csv,
+            "ndjson" | "jsonl" | "json" => Format::Ndjson,
+            _ => return None,
+        })
+    }
+
+    /// From a file name's extension (`out.arrow`, `out.parquet`, ...).
+    pub fn from_path(path: &Path) -> Option<Format> {
+        path.extension().and_then(|e| e.to_str()).and_then(Format::from_name)
+    }
+
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Format::Arrow => "application/vnd.apache.arrow.stream",
+            Format::Parquet => "application/vnd.apache.parquet",
+            Format::Csv => "text/csv",
+            Format::Ndjson => "application/x-ndjson",
+        }
+    }
+}
+
+/// Writes batches in one format; `finish` writes the trailer (an Arrow end-of-stream marker, a
+/// Parquet footer). A stream that failed is never finished: the output must not look complete.
+pub trait BatchWriter: Send {
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), ArrowError>;
+    fn finish(self: Box<Self>) -> Result<(), ArrowError>;
+}
+
+struct Ipc<W: Write>(arrow_ipc::writer::StreamWriter<W>);
+struct Pq<W: Write + Send>(parquet::arrow::ArrowWriter<W>);
+struct Csv<W: Write>(arrow_csv::Writer<W>);
+struct Ndjson<W: Write>(arrow_json::LineDelimitedWriter<W>);
+
+impl<W: Write + Send> BatchWriter for Ipc<W> {
+    fn write(&mut self, b: &RecordBatch) -> Result<(), ArrowError> {
+        self.0.write(b)?;
+        self.0.flush()
+    }
+    fn finish(mut self: Box<Self>) -> Result<(), ArrowError> {
+        self.0.finish()
+    }
+}
+
+impl<W: Write + Send> BatchWriter for Pq<W> {
+    fn write(&mut self, b: &RecordBatch) -> Result<(), ArrowError> {
+        self.0.write(b).map_err(|e| ArrowError::ExternalError(Box::new(e)))
+    }
+    fn finish(self: Box<Self>) -> Result<(), ArrowError> {
+        self.0.close().map(|_| ()).map_err(|e| ArrowError::ExternalError(Box::new(e)))
+    }
+}
+
+impl<W: Write + Send> BatchWriter for Csv<W> {
+    fn write(&mut self, b: &RecordBatch) -> Result<(), ArrowError> {
+        self.0.write(b)
+    }
+    fn finish(self: Box<Self>) -> Result<(), ArrowError> {
+        let mut inner = self.0.into_inner();
+        inner.flush().map_err(ArrowError::from)
+    }
+}
+
+impl<W: Write + Send> BatchWriter for Ndjson<W> {
+    fn write(&mut self, b: &RecordBatch) -> Result<(), ArrowError> {
+        self.0.write(b)
+    }
+    fn finish(mut self: Box<Self>) -> Result<(), ArrowError> {
+        self.0.finish()
+    }
+}
+
+/// A writer of `format` over `out`. `ipc_options` lets callers pick IPC buffer compression.
+pub fn writer<W: Write + Send + 'static>(
+    format: Format,
+    out: W,
+    schema: &SchemaRef,
+    ipc_options: Option<arrow_ipc::writer::IpcWriteOptions>,
+) -> Result<Box<dyn BatchWriter>, ArrowError> {
+    Ok(match format {
+        Format::Arrow => {
+            let opts = ipc_options.unwrap_or_default();
+            Box::new(Ipc(arrow_ipc::writer::StreamWriter::try_new_with_options(out, schema, opts)?))
+        }
+        Format::Parquet => {
+            let props = parquet::file::properties::WriterProperties::builder()
+                .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
+                .build();
+            let w = parquet::arrow::ArrowWriter::try_new(out, schema.clone(), Some(props))
+                .map_err(|e| ArrowError::ExternalError(Box::new(e)))?;
+            Box::new(Pq(w))
+        }
+        Format::Csv => Box::new(Csv(arrow_csv::WriterBuilder::new().with_header(true).build(out))),
+        Format::Ndjson => Box::new(Ndjson(arrow_json::LineDelimitedWriter::new(out))),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{Int64Array, StringArray};
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().map_err(|_| std::io::Error::other("poisoned"))?.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn batch() -> RecordBatch {
+        RecordBatch::try_from_iter([
+            ("n", Arc::new(Int64Array::from(vec![1, 2])) as _),
+            ("s", Arc::new(StringArray::from(vec![Some("a,b"), None])) as _),
+        ])
+        .expect("batch")
+    }
+
+    fn encode(format: Format) -> Vec<u8> {
+        let out = Shared::default();
+        let b = batch();
+        let mut w = writer(format, out.clone(), &b.schema(), None).expect("writer");
+        w.write(&b).expect("write");
+        w.finish().expect("finish");
+        let bytes = out.0.lock().expect("lock").clone();
+        bytes
+    }
+
+    #[test]
+    fn each_format_round_trips_or_reads_as_text() {
+        let ipc = encode(Format::Arrow);
+        let reader = arrow_ipc::reader::StreamReader::try_new(std::io::Cursor::new(ipc), None).expect("ipc");
+        let batches: Vec<RecordBatch> = reader.collect::<Result<_, _>>().expect("batches");
+        assert_eq!(batches, vec![batch()]);
+        let pq = encode(Format::Parquet);
+        let r = parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(bytes::Bytes::from(pq), 1024).expect("pq");
+        assert_eq!(r.collect::<Result<Vec<_>, _>>().expect("read"), vec![batch()]);
+        assert_eq!(String::from_utf8(encode(Format::Csv)).expect("utf8"), "n,s\n1,\"a,b\"\n2,\n");
+        assert_eq!(String::from_utf8(encode(Format::Ndjson)).expect("utf8"), "{\"n\":1,\"s\":\"a,b\"}\n{\"n\":2}\n");
+    }
+
+    #[test]
+    fn formats_by_name_and_extension() {
+        assert_eq!(Format::from_path(Path::new("x.parquet")), Some(Format::Parquet));
+        assert_eq!(Format::from_path(Path::new("x.arrow")), Some(Format::Arrow));
+        assert_eq!(Format::from_path(Path::new("x.ndjson")), Some(Format::Ndjson));
+        assert_eq!(Format::from_name("xlsx"), None);
+    }
+}

@@ -1,0 +1,103 @@
+//! Real servers on loopback for integration tests: an S3 server (moto) and a static HTTP file
+//! server with Range support. Each is stopped when its guard drops.
+
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The test venv's python (`INLET_PYTHON`, else `target/pyenv/bin/python`).
+pub fn python() -> PathBuf {
+    let p = std::env::var_os("INLET_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/pyenv/bin/python"));
+    assert!(p.exists(), "no test python at {}: run `bash scripts/pyenv.sh` (or `bash scripts/test.sh`)", p.display());
+    p
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+fn wait_for(addr: SocketAddr, what: &str, child: &mut Child) {
+    let start = Instant::now();
+    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited before listening: {status}");
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "{what} did not start listening on {addr}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A moto S3 server on a free loopback port, or the one named by `INLET_TEST_S3_ENDPOINT`.
+pub struct S3Server {
+    pub endpoint: String,
+    child: Option<Child>,
+}
+
+impl S3Server {
+    pub fn start() -> S3Server {
+        if let Ok(endpoint) = std::env::var("INLET_TEST_S3_ENDPOINT") {
+            return S3Server { endpoint, child: None };
+        }
+        let port = free_port();
+        let mut child = Command::new(python())
+            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto");
+        wait_for(SocketAddr::from(([127, 0, 0, 1], port)), "moto", &mut child);
+        S3Server { endpoint: format!("http://127.0.0.1:{port}"), child: Some(child) }
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A static file server over `root` (axum + tower-http ServeDir: HEAD and Range requests).
+pub struct HttpServer {
+    pub base: String,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl HttpServer {
+    pub async fn start(root: &Path) -> HttpServer {
+        let app = axum::Router::new().fallback_service(tower_http::services::ServeDir::new(root));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        HttpServer { base: format!("http://{addr}"), shutdown: Some(tx) }
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Writes a catalog file into `dir` and returns its path.
+pub fn write_catalog(dir: &Path, name: &str, yaml: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, yaml).expect("write catalog");
+    p
+}
