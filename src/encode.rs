@@ -28,7 +28,9 @@ impl Format {
 
     /// From a file name's extension (`out.arrow`, `out.parquet`, ...).
     pub fn from_path(path: &Path) -> Option<Format> {
-        path.extension().and_then(|e| e.to_str()).and_then(Format::from_name)
+        path.extension()
+            .and_then(|e| e.to_str())
+            .and_then(Format::from_name)
     }
 
     pub fn media_type(self) -> &'static str {
@@ -65,10 +67,15 @@ impl<W: Write + Send> BatchWriter for Ipc<W> {
 
 impl<W: Write + Send> BatchWriter for Pq<W> {
     fn write(&mut self, b: &RecordBatch) -> Result<(), ArrowError> {
-        self.0.write(b).map_err(|e| ArrowError::ExternalError(Box::new(e)))
+        self.0
+            .write(b)
+            .map_err(|e| ArrowError::ExternalError(Box::new(e)))
     }
     fn finish(self: Box<Self>) -> Result<(), ArrowError> {
-        self.0.close().map(|_| ()).map_err(|e| ArrowError::ExternalError(Box::new(e)))
+        self.0
+            .close()
+            .map(|_| ())
+            .map_err(|e| ArrowError::ExternalError(Box::new(e)))
     }
 }
 
@@ -101,7 +108,9 @@ pub fn writer<W: Write + Send + 'static>(
     Ok(match format {
         Format::Arrow => {
             let opts = ipc_options.unwrap_or_default();
-            Box::new(Ipc(arrow_ipc::writer::StreamWriter::try_new_with_options(out, schema, opts)?))
+            Box::new(Ipc(arrow_ipc::writer::StreamWriter::try_new_with_options(
+                out, schema, opts,
+            )?))
         }
         Format::Parquet => {
             let props = parquet::file::properties::WriterProperties::builder()
@@ -111,7 +120,9 @@ pub fn writer<W: Write + Send + 'static>(
                 .map_err(|e| ArrowError::ExternalError(Box::new(e)))?;
             Box::new(Pq(w))
         }
-        Format::Csv => Box::new(Csv(arrow_csv::WriterBuilder::new().with_header(true).build(out))),
+        Format::Csv => Box::new(Csv(arrow_csv::WriterBuilder::new()
+            .with_header(true)
+            .build(out))),
         Format::Ndjson => Box::new(Ndjson(arrow_json::LineDelimitedWriter::new(out))),
     })
 }
@@ -126,7 +137,10 @@ mod tests {
     struct Shared(Arc<Mutex<Vec<u8>>>);
     impl Write for Shared {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().map_err(|_| std::io::Error::other("poisoned"))?.extend_from_slice(buf);
+            self.0
+                .lock()
+                .map_err(|_| std::io::Error::other("poisoned"))?
+                .extend_from_slice(buf);
             Ok(buf.len())
         }
         fn flush(&mut self) -> std::io::Result<()> {
@@ -137,7 +151,10 @@ mod tests {
     fn batch() -> RecordBatch {
         RecordBatch::try_from_iter([
             ("n", Arc::new(Int64Array::from(vec![1, 2])) as _),
-            ("s", Arc::new(StringArray::from(vec![Some("a,b"), None])) as _),
+            (
+                "s",
+                Arc::new(StringArray::from(vec![Some("a,b"), None])) as _,
+            ),
         ])
         .expect("batch")
     }
@@ -155,21 +172,41 @@ mod tests {
     #[test]
     fn each_format_round_trips_or_reads_as_text() {
         let ipc = encode(Format::Arrow);
-        let reader = arrow_ipc::reader::StreamReader::try_new(std::io::Cursor::new(ipc), None).expect("ipc");
+        let reader =
+            arrow_ipc::reader::StreamReader::try_new(std::io::Cursor::new(ipc), None).expect("ipc");
         let batches: Vec<RecordBatch> = reader.collect::<Result<_, _>>().expect("batches");
         assert_eq!(batches, vec![batch()]);
         let pq = encode(Format::Parquet);
-        let r = parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(bytes::Bytes::from(pq), 1024).expect("pq");
-        assert_eq!(r.collect::<Result<Vec<_>, _>>().expect("read"), vec![batch()]);
-        assert_eq!(String::from_utf8(encode(Format::Csv)).expect("utf8"), "n,s\n1,\"a,b\"\n2,\n");
-        assert_eq!(String::from_utf8(encode(Format::Ndjson)).expect("utf8"), "{\"n\":1,\"s\":\"a,b\"}\n{\"n\":2}\n");
+        let r = parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(
+            bytes::Bytes::from(pq),
+            1024,
+        )
+        .expect("pq");
+        assert_eq!(
+            r.collect::<Result<Vec<_>, _>>().expect("read"),
+            vec![batch()]
+        );
+        assert_eq!(
+            String::from_utf8(encode(Format::Csv)).expect("utf8"),
+            "n,s\n1,\"a,b\"\n2,\n"
+        );
+        assert_eq!(
+            String::from_utf8(encode(Format::Ndjson)).expect("utf8"),
+            "{\"n\":1,\"s\":\"a,b\"}\n{\"n\":2}\n"
+        );
     }
 
     #[test]
     fn formats_by_name_and_extension() {
-        assert_eq!(Format::from_path(Path::new("x.parquet")), Some(Format::Parquet));
+        assert_eq!(
+            Format::from_path(Path::new("x.parquet")),
+            Some(Format::Parquet)
+        );
         assert_eq!(Format::from_path(Path::new("x.arrow")), Some(Format::Arrow));
-        assert_eq!(Format::from_path(Path::new("x.ndjson")), Some(Format::Ndjson));
+        assert_eq!(
+            Format::from_path(Path::new("x.ndjson")),
+            Some(Format::Ndjson)
+        );
         assert_eq!(Format::from_name("xlsx"), None);
     }
 }

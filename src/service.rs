@@ -68,18 +68,27 @@ impl Service {
     }
 
     /// Renders the entry with `params` and opens it with its driver.
-    pub async fn open(&self, name: &str, params: &BTreeMap<String, J>) -> Result<Opened, ServiceError> {
+    pub async fn open(
+        &self,
+        name: &str,
+        params: &BTreeMap<String, J>,
+    ) -> Result<Opened, ServiceError> {
         let (node, idx) = self.entry(name)?;
         let entry: &Entry = &node.file.entries[idx];
-        let unavailable = |status: String| ServiceError::Unavailable { name: name.to_string(), status };
+        let unavailable = |status: String| ServiceError::Unavailable {
+            name: name.to_string(),
+            status,
+        };
         if !entry.status.is_ok() {
             return Err(unavailable(entry.status.to_string()));
         }
         let driver = match entry.resolved {
-            Some(Resolved::Source(d)) => self
-                .drivers
-                .get(d)
-                .ok_or_else(|| unavailable(format!("unsupported driver: {} (not built into this server yet)", entry.driver)))?,
+            Some(Resolved::Source(d)) => self.drivers.get(d).ok_or_else(|| {
+                unavailable(format!(
+                    "unsupported driver: {} (not built into this server yet)",
+                    entry.driver
+                ))
+            })?,
             _ => return Err(ServiceError::NotASource(name.to_string())),
         };
         let (args, values) = self.library.render(&node, entry, params)?;
@@ -87,13 +96,25 @@ impl Service {
             J::Object(m) => m,
             _ => serde_json::Map::new(),
         };
-        let ctx = OpenContext { catalog_dir: entry.dir.to_path_buf(), storage: self.storage.clone(), limits: self.limits.clone() };
+        let ctx = OpenContext {
+            catalog_dir: entry.dir.to_path_buf(),
+            storage: self.storage.clone(),
+            limits: self.limits.clone(),
+        };
         let source = driver.open(&args, &ctx).await?;
-        Ok(Opened { name: name.to_string(), source, params: values })
+        Ok(Opened {
+            name: name.to_string(),
+            source,
+            params: values,
+        })
     }
 
     /// Opens and discovers in one step.
-    pub async fn discover(&self, name: &str, params: &BTreeMap<String, J>) -> Result<(Opened, Arc<Discovery>), ServiceError> {
+    pub async fn discover(
+        &self,
+        name: &str,
+        params: &BTreeMap<String, J>,
+    ) -> Result<(Opened, Arc<Discovery>), ServiceError> {
         let opened = self.open(name, params).await?;
         let discovery = opened.source.discover().await?;
         Ok((opened, discovery))

@@ -16,7 +16,12 @@ fn inlet(args: &[&str]) -> Output {
 }
 
 fn ok(o: &Output) -> String {
-    assert!(o.status.success(), "exit {:?}\nstderr: {}", o.status.code(), String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstderr: {}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
@@ -53,25 +58,68 @@ fn fetch_writes_each_format_by_extension() {
     let common = ["--catalog", cat.as_str(), "--allow-path", fx.as_str()];
 
     let out = dir.path().join("t.arrow");
-    ok(&inlet(&[&["fetch", "fx.types", "-o", out.to_str().expect("utf8")], &common[..]].concat()));
-    let reader = arrow_ipc::reader::StreamReader::try_new(std::fs::File::open(&out).expect("out"), None).expect("ipc");
-    assert_same(&concat(reader.collect::<Result<_, _>>().expect("batches")), &want, "fetch .arrow");
+    ok(&inlet(
+        &[
+            &["fetch", "fx.types", "-o", out.to_str().expect("utf8")],
+            &common[..],
+        ]
+        .concat(),
+    ));
+    let reader =
+        arrow_ipc::reader::StreamReader::try_new(std::fs::File::open(&out).expect("out"), None)
+            .expect("ipc");
+    assert_same(
+        &concat(reader.collect::<Result<_, _>>().expect("batches")),
+        &want,
+        "fetch .arrow",
+    );
 
     let out = dir.path().join("t.parquet");
-    ok(&inlet(&[&["fetch", "fx.types", "-o", out.to_str().expect("utf8")], &common[..]].concat()));
+    ok(&inlet(
+        &[
+            &["fetch", "fx.types", "-o", out.to_str().expect("utf8")],
+            &common[..],
+        ]
+        .concat(),
+    ));
     let file = std::fs::File::open(&out).expect("out");
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).expect("pq").build().expect("reader");
-    assert_same(&concat(reader.collect::<Result<_, _>>().expect("batches")), &want, "fetch .parquet");
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .expect("pq")
+        .build()
+        .expect("reader");
+    assert_same(
+        &concat(reader.collect::<Result<_, _>>().expect("batches")),
+        &want,
+        "fetch .parquet",
+    );
 
     let out = dir.path().join("t.csv");
-    let args = ["fetch", "fx.types", "--columns", "id,string", "--limit", "3", "-o", out.to_str().expect("utf8")];
+    let args = [
+        "fetch",
+        "fx.types",
+        "--columns",
+        "id,string",
+        "--limit",
+        "3",
+        "-o",
+        out.to_str().expect("utf8"),
+    ];
     ok(&inlet(&[&args[..], &common[..]].concat()));
     let text = std::fs::read_to_string(&out).expect("csv");
     assert_eq!(text.lines().count(), 4, "header + 3 rows:\n{text}");
     assert!(text.starts_with("id,string\n"), "{text}");
 
     let out = dir.path().join("t.ndjson");
-    let args = ["fetch", "fx.types", "--columns", "id", "--partition", "2", "-o", out.to_str().expect("utf8")];
+    let args = [
+        "fetch",
+        "fx.types",
+        "--columns",
+        "id",
+        "--partition",
+        "2",
+        "-o",
+        out.to_str().expect("utf8"),
+    ];
     ok(&inlet(&[&args[..], &common[..]].concat()));
     let text = std::fs::read_to_string(&out).expect("ndjson");
     assert_eq!(text.lines().count(), 2_500);
@@ -83,7 +131,8 @@ fn fetch_to_stdout_is_an_arrow_stream() {
     let o = inlet(&["fetch", "example.trips", "--limit", "1000", "-o", "-"]);
     let bytes = o.stdout.clone();
     ok(&o);
-    let reader = arrow_ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes), None).expect("ipc stream");
+    let reader = arrow_ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes), None)
+        .expect("ipc stream");
     let batch = concat(reader.collect::<Result<_, _>>().expect("batches"));
     assert_eq!(batch.num_rows(), 1000);
     assert_eq!(batch.schema().field(0).name(), "trip_id");
@@ -95,22 +144,52 @@ fn a_failed_fetch_leaves_no_file_and_exits_1() {
     let cat = fixture_catalog(dir.path());
     let fx = fixtures().to_string_lossy().into_owned();
     let out = dir.path().join("bad.parquet");
-    let o = inlet(&["fetch", "fx.corrupt", "--catalog", &cat, "--allow-path", &fx, "-o", out.to_str().expect("utf8")]);
+    let o = inlet(&[
+        "fetch",
+        "fx.corrupt",
+        "--catalog",
+        &cat,
+        "--allow-path",
+        &fx,
+        "-o",
+        out.to_str().expect("utf8"),
+    ]);
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("corrupt data in") && err.contains("corrupt_page.parquet"), "{err}");
-    assert!(!out.exists() && !dir.path().join("bad.parquet.partial").exists(), "no output left behind");
+    assert!(
+        err.contains("corrupt data in") && err.contains("corrupt_page.parquet"),
+        "{err}"
+    );
+    assert!(
+        !out.exists() && !dir.path().join("bad.parquet.partial").exists(),
+        "no output left behind"
+    );
     // Without --allow-path the fixtures are outside the catalog's directory.
-    let o = inlet(&["fetch", "fx.types", "--catalog", &cat, "-o", out.to_str().expect("utf8")]);
+    let o = inlet(&[
+        "fetch",
+        "fx.types",
+        "--catalog",
+        &cat,
+        "-o",
+        out.to_str().expect("utf8"),
+    ]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("outside the catalog directory"));
-    let o = inlet(&["fetch", "example.trips", "-o", dir.path().join("x.xlsx").to_str().expect("utf8")]);
+    let o = inlet(&[
+        "fetch",
+        "example.trips",
+        "-o",
+        dir.path().join("x.xlsx").to_str().expect("utf8"),
+    ]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("use .arrow, .parquet, .csv or .ndjson"));
 }
 
 #[test]
 fn head_prints_a_table_and_describe_shows_discovery() {
     let out = ok(&inlet(&["head", "example.trips", "-n", "3"]));
-    assert!(out.contains("| trip_id |") && out.contains("(3 of 20000 rows)"), "{out}");
+    assert!(
+        out.contains("| trip_id |") && out.contains("(3 of 20000 rows)"),
+        "{out}"
+    );
     let out = ok(&inlet(&["describe", "example.trips", "--format", "json"]));
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
     let d = &v["discovery"];

@@ -10,7 +10,11 @@ use crate::catalog::tree::load_file;
 use crate::catalog::view::{self, EntrySummary};
 use crate::catalog::{Diagnostic, Found, Library, Severity};
 
-pub(super) fn validate(paths: &[PathBuf], format: Format, strict: bool) -> Result<ExitCode, String> {
+pub(super) fn validate(
+    paths: &[PathBuf],
+    format: Format,
+    strict: bool,
+) -> Result<ExitCode, String> {
     let templater = crate::catalog::template::Templater::default();
     let mut files = vec![];
     for p in paths {

@@ -38,7 +38,10 @@ pub struct FetchArgs {
 /// Writes to `<out>.partial` and renames at the end, so a failed fetch never leaves a file that
 /// looks complete.
 fn partial_path(out: &Path) -> PathBuf {
-    let mut name = out.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = out
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(".partial");
     out.with_file_name(name)
 }
@@ -49,25 +52,38 @@ pub(super) async fn fetch(args: FetchArgs) -> Result<ExitCode, String> {
         Format::Arrow
     } else {
         Format::from_path(&args.output).ok_or_else(|| {
-            format!("cannot tell the format of `{}`: use .arrow, .parquet, .csv or .ndjson", args.output.display())
+            format!(
+                "cannot tell the format of `{}`: use .arrow, .parquet, .csv or .ndjson",
+                args.output.display()
+            )
         })?
     };
     let params = parse_params(&args.params)?;
     let svc = args.catalogs.service()?;
-    let (opened, discovery) = svc.discover(&args.name, &params).await.map_err(|e| e.to_string())?;
+    let (opened, discovery) = svc
+        .discover(&args.name, &params)
+        .await
+        .map_err(|e| e.to_string())?;
     let request = ReadRequest {
         partitions: (!args.partitions.is_empty()).then(|| args.partitions.clone()),
         projection: args.columns.clone(),
         limit: args.limit,
         ..ReadRequest::default()
     };
-    let schema = discovery.projected_schema(&request).map_err(|e| e.to_string())?;
-    let mut stream = opened.source.read(request.clone()).await.map_err(|e| e.to_string())?;
+    let schema = discovery
+        .projected_schema(&request)
+        .map_err(|e| e.to_string())?;
+    let mut stream = opened
+        .source
+        .read(request.clone())
+        .await
+        .map_err(|e| e.to_string())?;
     let partial = partial_path(&args.output);
     let out: Box<dyn Write + Send> = if to_stdout {
         Box::new(std::io::stdout())
     } else {
-        let file = std::fs::File::create(&partial).map_err(|e| format!("cannot write `{}`: {e}", partial.display()))?;
+        let file = std::fs::File::create(&partial)
+            .map_err(|e| format!("cannot write `{}`: {e}", partial.display()))?;
         Box::new(std::io::BufWriter::new(file))
     };
     let mut writer = encode::writer(format, out, &schema, None).map_err(|e| e.to_string())?;
@@ -83,8 +99,10 @@ pub(super) async fn fetch(args: FetchArgs) -> Result<ExitCode, String> {
             None => indicatif::ProgressBar::new_spinner(),
         };
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} {wide_bar} {human_pos}/{human_len} rows {per_sec} {eta}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {wide_bar} {human_pos}/{human_len} rows {per_sec} {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         bar
     });
@@ -113,27 +131,55 @@ pub(super) async fn fetch(args: FetchArgs) -> Result<ExitCode, String> {
         if !to_stdout {
             let _ = std::fs::remove_file(&partial);
         }
-        return Err(format!("reading `{}` failed after {rows} rows: {e}", args.name));
+        return Err(format!(
+            "reading `{}` failed after {rows} rows: {e}",
+            args.name
+        ));
     }
     writer.finish().map_err(|e| e.to_string())?;
     if !to_stdout {
-        std::fs::rename(&partial, &args.output).map_err(|e| format!("cannot write `{}`: {e}", args.output.display()))?;
+        std::fs::rename(&partial, &args.output)
+            .map_err(|e| format!("cannot write `{}`: {e}", args.output.display()))?;
         eprintln!("wrote {rows} rows to {}", args.output.display());
     }
     Ok(ExitCode::SUCCESS)
 }
 
-pub(super) async fn head(catalogs: &CatalogArgs, name: &str, params: &[String], rows: usize) -> Result<ExitCode, String> {
+pub(super) async fn head(
+    catalogs: &CatalogArgs,
+    name: &str,
+    params: &[String],
+    rows: usize,
+) -> Result<ExitCode, String> {
     let params = parse_params(params)?;
     let svc = catalogs.service()?;
-    let (opened, discovery) = svc.discover(name, &params).await.map_err(|e| e.to_string())?;
-    let request = ReadRequest { limit: Some(rows), batch_size: rows.max(1), ..ReadRequest::default() };
-    let stream = opened.source.read(request).await.map_err(|e| e.to_string())?;
-    let batches: Vec<_> = stream.collect::<Vec<_>>().await.into_iter().collect::<Result<_, _>>().map_err(|e| e.to_string())?;
+    let (opened, discovery) = svc
+        .discover(name, &params)
+        .await
+        .map_err(|e| e.to_string())?;
+    let request = ReadRequest {
+        limit: Some(rows),
+        batch_size: rows.max(1),
+        ..ReadRequest::default()
+    };
+    let stream = opened
+        .source
+        .read(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    let batches: Vec<_> = stream
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
     let table = arrow_cast::pretty::pretty_format_batches(&batches).map_err(|e| e.to_string())?;
     println!("{table}");
     if let Some(total) = discovery.total_rows {
-        println!("({} of {total} rows)", batches.iter().map(|b| b.num_rows()).sum::<usize>());
+        println!(
+            "({} of {total} rows)",
+            batches.iter().map(|b| b.num_rows()).sum::<usize>()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

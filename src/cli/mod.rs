@@ -15,7 +15,11 @@ use crate::catalog::{Diagnostic, EnvPolicy, Library, Severity};
 use crate::service::Service;
 
 #[derive(Parser, Debug)]
-#[command(name = "inlet", version, about = "Serve Intake-style YAML catalogs as Arrow")]
+#[command(
+    name = "inlet",
+    version,
+    about = "Serve Intake-style YAML catalogs as Arrow"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -77,13 +81,28 @@ pub enum Command {
 #[derive(Args, Debug, Clone)]
 pub struct CatalogArgs {
     /// Catalog file or directory (repeatable). Default: `$INLET_CATALOGS`, else `./catalogs`.
-    #[arg(long = "catalog", value_name = "PATH", env = "INLET_CATALOGS", value_delimiter = ',')]
+    #[arg(
+        long = "catalog",
+        value_name = "PATH",
+        env = "INLET_CATALOGS",
+        value_delimiter = ','
+    )]
     pub catalogs: Vec<PathBuf>,
     /// Environment variables that catalogs may read with env() (repeatable).
-    #[arg(long = "allow-env", value_name = "NAME", env = "INLET_ALLOW_ENV", value_delimiter = ',')]
+    #[arg(
+        long = "allow-env",
+        value_name = "NAME",
+        env = "INLET_ALLOW_ENV",
+        value_delimiter = ','
+    )]
     pub allow_env: Vec<String>,
     /// Directories local sources may read besides their catalog's directory (repeatable).
-    #[arg(long = "allow-path", value_name = "DIR", env = "INLET_ALLOW_PATHS", value_delimiter = ',')]
+    #[arg(
+        long = "allow-path",
+        value_name = "DIR",
+        env = "INLET_ALLOW_PATHS",
+        value_delimiter = ','
+    )]
     pub allow_paths: Vec<PathBuf>,
 }
 
@@ -95,7 +114,11 @@ pub enum Format {
 
 impl CatalogArgs {
     fn open(&self) -> Result<(Library, Vec<Diagnostic>), String> {
-        let paths = if self.catalogs.is_empty() { vec![PathBuf::from("catalogs")] } else { self.catalogs.clone() };
+        let paths = if self.catalogs.is_empty() {
+            vec![PathBuf::from("catalogs")]
+        } else {
+            self.catalogs.clone()
+        };
         for p in &paths {
             if !p.exists() {
                 return Err(format!(
@@ -104,7 +127,10 @@ impl CatalogArgs {
                 ));
             }
         }
-        Ok(Library::open(&paths, EnvPolicy::allow(self.allow_env.iter().cloned())))
+        Ok(Library::open(
+            &paths,
+            EnvPolicy::allow(self.allow_env.iter().cloned()),
+        ))
     }
 
     /// The service over these catalogs; load errors are printed and the broken files skipped.
@@ -116,7 +142,10 @@ impl CatalogArgs {
 }
 
 pub fn run(cli: Cli) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -124,17 +153,30 @@ pub fn run(cli: Cli) -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Validate { paths, format, strict } => catalog_cmds::validate(&paths, format, strict),
-        Command::Ls { catalogs, prefix, recursive, format } => {
-            catalog_cmds::ls(&catalogs, prefix.as_deref(), recursive, format)
-        }
-        Command::Describe { name, catalogs, params, format } => {
-            runtime.block_on(catalog_cmds::describe(&catalogs, &name, &params, format))
-        }
+        Command::Validate {
+            paths,
+            format,
+            strict,
+        } => catalog_cmds::validate(&paths, format, strict),
+        Command::Ls {
+            catalogs,
+            prefix,
+            recursive,
+            format,
+        } => catalog_cmds::ls(&catalogs, prefix.as_deref(), recursive, format),
+        Command::Describe {
+            name,
+            catalogs,
+            params,
+            format,
+        } => runtime.block_on(catalog_cmds::describe(&catalogs, &name, &params, format)),
         Command::Fetch(args) => runtime.block_on(data_cmds::fetch(args)),
-        Command::Head { name, catalogs, params, rows } => {
-            runtime.block_on(data_cmds::head(&catalogs, &name, &params, rows))
-        }
+        Command::Head {
+            name,
+            catalogs,
+            params,
+            rows,
+        } => runtime.block_on(data_cmds::head(&catalogs, &name, &params, rows)),
     };
     match result {
         Ok(code) => code,

@@ -13,12 +13,19 @@ pub fn python() -> PathBuf {
     let p = std::env::var_os("INLET_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/pyenv/bin/python"));
-    assert!(p.exists(), "no test python at {}: run `bash scripts/pyenv.sh` (or `bash scripts/test.sh`)", p.display());
+    assert!(
+        p.exists(),
+        "no test python at {}: run `bash scripts/pyenv.sh` (or `bash scripts/test.sh`)",
+        p.display()
+    );
     p
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }
 
 fn wait_for(addr: SocketAddr, what: &str, child: &mut Child) {
@@ -27,7 +34,10 @@ fn wait_for(addr: SocketAddr, what: &str, child: &mut Child) {
         if let Ok(Some(status)) = child.try_wait() {
             panic!("{what} exited before listening: {status}");
         }
-        assert!(start.elapsed() < Duration::from_secs(60), "{what} did not start listening on {addr}");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{what} did not start listening on {addr}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -41,17 +51,30 @@ pub struct S3Server {
 impl S3Server {
     pub fn start() -> S3Server {
         if let Ok(endpoint) = std::env::var("INLET_TEST_S3_ENDPOINT") {
-            return S3Server { endpoint, child: None };
+            return S3Server {
+                endpoint,
+                child: None,
+            };
         }
         let port = free_port();
         let mut child = Command::new(python())
-            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("start moto");
         wait_for(SocketAddr::from(([127, 0, 0, 1], port)), "moto", &mut child);
-        S3Server { endpoint: format!("http://127.0.0.1:{port}"), child: Some(child) }
+        S3Server {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            child: Some(child),
+        }
     }
 }
 
@@ -73,7 +96,9 @@ pub struct HttpServer {
 impl HttpServer {
     pub async fn start(root: &Path) -> HttpServer {
         let app = axum::Router::new().fallback_service(tower_http::services::ServeDir::new(root));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
@@ -83,7 +108,10 @@ impl HttpServer {
                 })
                 .await;
         });
-        HttpServer { base: format!("http://{addr}"), shutdown: Some(tx) }
+        HttpServer {
+            base: format!("http://{addr}"),
+            shutdown: Some(tx),
+        }
     }
 }
 

@@ -107,3 +107,68 @@ pub fn limit_stream(stream: BatchStream, limit: Option<usize>) -> BatchStream {
     })
     .boxed()
 }
+
+/// Reads partitions in parallel and yields their batches in partition order.
+///
+/// At most `concurrency` partitions are in flight, each decoding at most `ahead` batches ahead
+/// of the consumer, so memory stays bounded by `concurrency x ahead` batches whatever the size
+/// of the data. The first error ends the stream; dropping the stream stops every task.
+pub fn ordered_parallel<F>(openers: Vec<F>, concurrency: usize, ahead: usize) -> BatchStream
+where
+    F: std::future::Future<Output = Result<BatchStream>> + Send + 'static,
+{
+    use futures::StreamExt;
+    use std::collections::VecDeque;
+    use tokio::sync::mpsc;
+
+    struct State<F> {
+        pending: std::vec::IntoIter<F>,
+        running: VecDeque<mpsc::Receiver<Result<RecordBatch>>>,
+        concurrency: usize,
+        ahead: usize,
+    }
+    let state = State {
+        pending: openers.into_iter(),
+        running: VecDeque::new(),
+        concurrency: concurrency.max(1),
+        ahead: ahead.max(1),
+    };
+    futures::stream::unfold(state, |mut st| async move {
+        loop {
+            while st.running.len() < st.concurrency {
+                let Some(open) = st.pending.next() else { break };
+                let (tx, rx) = mpsc::channel(st.ahead);
+                tokio::spawn(async move {
+                    let mut stream = match open.await {
+                        Ok(s) => s,
+                        Err(e) => {
+                            let _ = tx.send(Err(e)).await;
+                            return;
+                        }
+                    };
+                    while let Some(item) = stream.next().await {
+                        let failed = item.is_err();
+                        // A closed channel means the consumer is gone: stop decoding.
+                        if tx.send(item).await.is_err() || failed {
+                            return;
+                        }
+                    }
+                });
+                st.running.push_back(rx);
+            }
+            let front = st.running.front_mut()?;
+            match front.recv().await {
+                Some(Ok(batch)) => return Some((Ok(batch), st)),
+                Some(Err(e)) => {
+                    st.running.clear();
+                    st.pending = Vec::new().into_iter();
+                    return Some((Err(e), st));
+                }
+                None => {
+                    st.running.pop_front();
+                }
+            }
+        }
+    })
+    .boxed()
+}

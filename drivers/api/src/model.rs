@@ -15,6 +15,10 @@ pub struct Limits {
     pub discovery_concurrency: usize,
     /// Rows sampled for schema inference (CSV).
     pub inference_rows: usize,
+    /// Partitions decoded at the same time by one read.
+    pub read_concurrency: usize,
+    /// Batches each of those may decode ahead of the consumer.
+    pub read_ahead: usize,
 }
 
 impl Default for Limits {
@@ -22,6 +26,8 @@ impl Default for Limits {
         Limits {
             discovery_concurrency: 16,
             inference_rows: 1000,
+            read_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            read_ahead: 2,
         }
     }
 }

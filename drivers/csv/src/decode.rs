@@ -84,10 +84,19 @@ pub(crate) fn io_error(location: &str, codec: Option<Codec>, e: io::Error) -> Dr
         return DriverError::Io(format!("`{location}`: storage error"));
     }
     match codec {
-        Some(c) if matches!(e.kind(), io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof | io::ErrorKind::Other) => {
+        Some(c)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof | io::ErrorKind::Other
+            ) =>
+        {
             DriverError::corrupt(
                 location,
-                format!("cannot decompress as {}: {e} (truncated or not {} data?)", c.name(), c.name()),
+                format!(
+                    "cannot decompress as {}: {e} (truncated or not {} data?)",
+                    c.name(),
+                    c.name()
+                ),
             )
         }
         _ => DriverError::Io(format!("`{location}`: {e}")),
@@ -260,9 +269,11 @@ fn csv_error(location: &str, skipped: usize, e: ArrowError) -> DriverError {
         String::new()
     };
     match e {
-        ArrowError::CsvError(m) if m.contains("header does not match") => DriverError::Incompatible(
-            format!("`{location}`: {m}; the files of one source must have the same columns"),
-        ),
+        ArrowError::CsvError(m) if m.contains("header does not match") => {
+            DriverError::Incompatible(format!(
+                "`{location}`: {m}; the files of one source must have the same columns"
+            ))
+        }
         ArrowError::CsvError(m) => DriverError::corrupt(location, format!("{m}{after}")),
         ArrowError::ParseError(m) => DriverError::corrupt(
             location,
@@ -272,5 +283,77 @@ fn csv_error(location: &str, skipped: usize, e: ArrowError) -> DriverError {
             ),
         ),
         other => DriverError::corrupt(location, other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Int64Type;
+    use arrow_csv::ReaderBuilder;
+    use arrow_schema::{DataType, Field, Schema};
+    use std::sync::Arc;
+
+    /// A reader that hands out one byte per read: every boundary lands inside a line.
+    fn trickle(data: &'static [u8]) -> ByteReader {
+        Box::pin(BufReader::with_capacity(1, data))
+    }
+
+    #[tokio::test]
+    async fn skipping_and_sampling_cross_read_boundaries() {
+        let mut r = trickle(b"junk one\njunk \"two\n" as &[u8]);
+        skip(&mut r, 1).await.expect("skip");
+        let rest = sample(&mut r, 1024, 10).await.expect("sample");
+        assert_eq!(rest, b"junk \"two\n");
+
+        let mut r = trickle(b"a\nb\nc\nd");
+        assert_eq!(sample(&mut r, 1024, 2).await.expect("lines"), b"a\nb\n");
+        let mut r = trickle(b"aa\nbb\ncc\n");
+        assert_eq!(sample(&mut r, 7, 100).await.expect("bytes"), b"aa\nbb\n");
+        let mut r = trickle(b"x\n");
+        skip(&mut r, 5).await.expect("past the end");
+        assert_eq!(sample(&mut r, 10, 10).await.expect("empty"), b"");
+    }
+
+    #[tokio::test]
+    async fn records_split_across_reads_decode_whole() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("a", DataType::Int64, true),
+            Field::new("b", DataType::Utf8, true),
+        ]));
+        let decoder = ReaderBuilder::new(schema)
+            .with_header(true)
+            .with_batch_size(2)
+            .build_decoder();
+        let mut d = FileDecoder {
+            input: trickle(b"a,b\n1,\"x\ny\"\n2,z\n3,w"),
+            decoder,
+            location: "/t.csv".into(),
+            codec: None,
+            skipped_lines: 0,
+        };
+        let mut values = vec![];
+        let mut sizes = vec![];
+        while let Some(b) = d.next_batch().await.expect("batch") {
+            sizes.push(b.num_rows());
+            values.extend(b.column(0).as_primitive::<Int64Type>().values().iter().copied());
+            values.extend(b.column(1).as_string::<i32>().iter().map(|s| s.map_or(0, |s| s.len() as i64)));
+        }
+        assert_eq!(sizes, [2, 1]);
+        assert_eq!(values, [1, 2, 3, 1, 3]);
+    }
+
+    #[test]
+    fn compression_by_extension() {
+        let infer = CompressionSpec::Infer;
+        assert_eq!(infer.for_path("a/b.csv.GZ"), Some(Codec::Gzip));
+        assert_eq!(infer.for_path("b.csv.zstd"), Some(Codec::Zstd));
+        assert_eq!(infer.for_path("b.csv"), None);
+        assert_eq!(CompressionSpec::Off.for_path("b.csv.gz"), None);
+        assert_eq!(
+            CompressionSpec::Codec(Codec::Xz).for_path("b.csv"),
+            Some(Codec::Xz)
+        );
     }
 }

@@ -246,7 +246,12 @@ fn compression(v: &J) -> Result<CompressionSpec> {
                 ))
             }
         },
-        other => return Err(bad("compression", format!("expected a string, got {other}"))),
+        other => {
+            return Err(bad(
+                "compression",
+                format!("expected a string, got {other}"),
+            ))
+        }
     };
     Ok(match name.to_ascii_lowercase().as_str() {
         "infer" => CompressionSpec::Infer,
@@ -254,12 +259,10 @@ fn compression(v: &J) -> Result<CompressionSpec> {
         "zstd" | "zst" => CompressionSpec::Codec(Codec::Zstd),
         "bz2" | "bzip2" => CompressionSpec::Codec(Codec::Bz2),
         "xz" | "lzma" => CompressionSpec::Codec(Codec::Xz),
-        "zip" | "tar" => {
-            return Err(DriverError::Unsupported(format!(
-                "csv_kwargs.compression `{name}`: archives cannot be streamed; extract the files or \
+        "zip" | "tar" => return Err(DriverError::Unsupported(format!(
+            "csv_kwargs.compression `{name}`: archives cannot be streamed; extract the files or \
                  recompress them with gzip, zstd, bz2 or xz"
-            )))
-        }
+        ))),
         other => {
             return Err(bad(
                 "compression",
@@ -295,10 +298,7 @@ fn refuse_if(k: &str, v: &J, is_default: bool, why: &str) -> Result<()> {
     if is_default {
         Ok(())
     } else {
-        Err(DriverError::Unsupported(format!(
-            "{} = {v}: {why}",
-            key(k)
-        )))
+        Err(DriverError::Unsupported(format!("{} = {v}: {why}", key(k))))
     }
 }
 
@@ -516,11 +516,24 @@ mod tests {
 
     #[test]
     fn separators() {
-        assert_eq!(parse(json!({"sep": ";"})).map(|o| o.delimiter).ok(), Some(b';'));
-        assert_eq!(parse(json!({"sep": "\\t"})).map(|o| o.delimiter).ok(), Some(b'\t'));
-        assert_eq!(parse(json!({"delimiter": "\\|"})).map(|o| o.delimiter).ok(), Some(b'|'));
-        assert!(matches!(parse(json!({"sep": "\\s+"})), Err(DriverError::Unsupported(m)) if m.contains("\\s+")));
-        assert!(matches!(parse(json!({"sep": ""})), Err(DriverError::BadArg { arg, .. }) if arg == "csv_kwargs.sep"));
+        assert_eq!(
+            parse(json!({"sep": ";"})).map(|o| o.delimiter).ok(),
+            Some(b';')
+        );
+        assert_eq!(
+            parse(json!({"sep": "\\t"})).map(|o| o.delimiter).ok(),
+            Some(b'\t')
+        );
+        assert_eq!(
+            parse(json!({"delimiter": "\\|"})).map(|o| o.delimiter).ok(),
+            Some(b'|')
+        );
+        assert!(
+            matches!(parse(json!({"sep": "\\s+"})), Err(DriverError::Unsupported(m)) if m.contains("\\s+"))
+        );
+        assert!(
+            matches!(parse(json!({"sep": ""})), Err(DriverError::BadArg { arg, .. }) if arg == "csv_kwargs.sep")
+        );
         assert!(parse(json!({"sep": ",", "delimiter": ","})).is_err());
     }
 
@@ -540,7 +553,10 @@ mod tests {
         assert_eq!(pandas_dtype("Int64"), Some(DataType::Int64));
         assert_eq!(
             pandas_dtype("datetime64[ns, UTC]"),
-            Some(DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())))
+            Some(DataType::Timestamp(
+                TimeUnit::Nanosecond,
+                Some("UTC".into())
+            ))
         );
         assert_eq!(pandas_dtype("datetime64[ns, Mars/Base]"), None);
         assert!(parse(json!({"dtype": {"a": "complex128"}})).is_err());
@@ -558,9 +574,18 @@ mod tests {
         let o = parse(json!({"engine": "c", "frobnicate": 1, "index_col": false})).expect("ok");
         assert_eq!(o.warnings.len(), 2, "{:?}", o.warnings);
         assert!(o.warnings.iter().any(|w| w.contains("frobnicate")));
-        assert!(matches!(parse(json!({"decimal": ","})), Err(DriverError::Unsupported(_))));
-        assert!(matches!(parse(json!({"encoding": "latin-1"})), Err(DriverError::Unsupported(_))));
+        assert!(matches!(
+            parse(json!({"decimal": ","})),
+            Err(DriverError::Unsupported(_))
+        ));
+        assert!(matches!(
+            parse(json!({"encoding": "latin-1"})),
+            Err(DriverError::Unsupported(_))
+        ));
         assert!(parse(json!({"encoding": "UTF_8"})).is_ok());
-        assert!(matches!(parse(json!({"compression": "zip"})), Err(DriverError::Unsupported(_))));
+        assert!(matches!(
+            parse(json!({"compression": "zip"})),
+            Err(DriverError::Unsupported(_))
+        ));
     }
 }

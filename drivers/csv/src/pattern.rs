@@ -11,7 +11,10 @@ use regex::Regex;
 enum Piece {
     Literal(String),
     /// A `{name}` / `{name:spec}` field; an empty name is an anonymous `{}`.
-    Field { name: String, width: Option<usize> },
+    Field {
+        name: String,
+        width: Option<usize>,
+    },
 }
 
 /// Splits a Python format string; `Err` says what is malformed.
@@ -29,7 +32,11 @@ fn pieces(pattern: &str) -> Result<Vec<Piece>, String> {
                 chars.next();
                 literal.push('}');
             }
-            '}' => return Err(format!("a lone `}}` in `{pattern}` (write `}}}}` for a brace)")),
+            '}' => {
+                return Err(format!(
+                    "a lone `}}` in `{pattern}` (write `}}}}` for a brace)"
+                ))
+            }
             '{' => {
                 let mut field = String::new();
                 loop {
@@ -119,7 +126,9 @@ fn glob_regex(literal: &str, out: &mut String) {
             '?' => out.push_str("[^/]"),
             '[' => {
                 let class: String = chars.by_ref().take_while(|c| *c != ']').collect();
-                let class = class.strip_prefix('!').map_or(class.clone(), |r| format!("^{r}"));
+                let class = class
+                    .strip_prefix('!')
+                    .map_or(class.clone(), |r| format!("^{r}"));
                 out.push('[');
                 out.push_str(&class.replace('\\', "\\\\"));
                 out.push(']');
@@ -205,7 +214,9 @@ impl PathPattern {
     /// match (or a repeated field has two different values).
     pub(crate) fn values(&self, location: &str) -> Option<Vec<String>> {
         let segs: Vec<&str> = location.split('/').collect();
-        let tail = segs.get(segs.len().checked_sub(self.segments)?..)?.join("/");
+        let tail = segs
+            .get(segs.len().checked_sub(self.segments)?..)?
+            .join("/");
         let caps = self.regex.captures(&tail)?;
         let mut values: Vec<Option<String>> = vec![None; self.fields.len()];
         for (g, field) in self.groups.iter().enumerate() {
@@ -259,6 +270,12 @@ mod tests {
         let p = pat("{a}/*/{a}.csv");
         assert_eq!(p.values("/d/x/q/x.csv"), Some(vec!["x".into()]));
         assert_eq!(p.values("/d/x/q/y.csv"), None);
-        assert_eq!(PathPattern::parse("no/fields.csv").ok().flatten().map(|_| ()), None);
+        assert_eq!(
+            PathPattern::parse("no/fields.csv")
+                .ok()
+                .flatten()
+                .map(|_| ()),
+            None
+        );
     }
 }

@@ -54,7 +54,10 @@ fn resolve(arg: &str, col: &ColRef, names: &[String]) -> Result<usize> {
         ColRef::Name(n) => names.iter().position(|c| c == n).ok_or_else(|| {
             DriverError::bad_arg(
                 arg,
-                format!("no column `{n}`; the file's columns are: {}", names.join(", ")),
+                format!(
+                    "no column `{n}`; the file's columns are: {}",
+                    names.join(", ")
+                ),
             )
         }),
         ColRef::Index(i) if *i < names.len() => Ok(*i),
@@ -196,7 +199,12 @@ mod tests {
     #[test]
     fn names_types_and_selection() {
         let l = layout(&opts(json!({})), &inferred(), &[], "f").expect("layout");
-        let names: Vec<&str> = l.schema.fields().iter().map(|f| f.name().as_str()).collect();
+        let names: Vec<&str> = l
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
         assert_eq!(names, ["a", "Unnamed: 1", "a.1"]);
         assert_eq!(l.schema.field(1).data_type(), &DataType::Utf8);
         assert!(!l.validate_header, "mangled names cannot be validated");

@@ -16,8 +16,8 @@ use futures::{StreamExt, TryStreamExt};
 use inlet_driver::args::Args;
 use inlet_driver::storage::Files;
 use inlet_driver::{
-    limit_stream, BatchStream, ColumnStatistics, Discovery, Driver, DriverError, Limits,
-    OpenContext, Partition, ReadRequest, Result, Source,
+    limit_stream, ordered_parallel, BatchStream, ColumnStatistics, Discovery, Driver, DriverError,
+    Limits, OpenContext, Partition, ReadRequest, Result, Source,
 };
 use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
@@ -67,6 +67,8 @@ impl ParquetDriver {
             files,
             columns,
             concurrency: limits.discovery_concurrency.max(1),
+            read_concurrency: limits.read_concurrency.max(1),
+            read_ahead: limits.read_ahead.max(1),
             warnings,
             state: tokio::sync::OnceCell::new(),
         })
@@ -78,6 +80,8 @@ struct ParquetSource {
     /// The catalog's `columns` arg: the source exposes only these.
     columns: Option<Vec<String>>,
     concurrency: usize,
+    read_concurrency: usize,
+    read_ahead: usize,
     warnings: Vec<String>,
     state: tokio::sync::OnceCell<Arc<State>>,
 }
@@ -310,31 +314,24 @@ impl Source for ParquetSource {
             .iter()
             .map(|f| f.name().clone())
             .collect();
-        // Consecutive row groups of one file are read by one reader.
-        let mut groups: Vec<(usize, Vec<usize>)> = vec![];
         let first_rg: Vec<usize> = (0..state.footers.len())
             .map(|f| d.partitions.iter().position(|p| p.file == f).unwrap_or(0))
             .collect();
-        for p in d.select(&request)? {
-            let rg = p.id - first_rg[p.file];
-            match groups.last_mut() {
-                Some((f, rgs)) if *f == p.file => rgs.push(rg),
-                _ => groups.push((p.file, vec![rg])),
-            }
-        }
-        let store = self.files.store.clone();
-        let objects = self.files.objects.clone();
-        let locations: Vec<String> = objects.iter().map(|m| self.files.display(m)).collect();
         let (batch_size, limit) = (request.batch_size.max(1), request.limit);
-        let stream = futures::stream::iter(groups)
-            .then(move |(file, rgs)| {
+        let openers: Vec<_> = d
+            .select(&request)?
+            .into_iter()
+            .map(|p| {
+                let file = p.file;
+                let rg = p.id - first_rg[file];
                 let footer = state.footers[file].clone();
+                let object = &self.files.objects[file];
                 let reader = ObjectReader::new(
-                    store.clone(),
-                    objects[file].location.clone(),
-                    objects[file].size,
+                    self.files.store.clone(),
+                    object.location.clone(),
+                    object.size,
                 );
-                let at = locations[file].clone();
+                let at = format!("{}#rg{rg}", self.files.display(object));
                 let (names, out_schema) = (names.clone(), out_schema.clone());
                 async move {
                     let file_schema = footer.schema().clone();
@@ -357,7 +354,7 @@ impl Source for ParquetSource {
                     let mut builder =
                         ParquetRecordBatchStreamBuilder::new_with_metadata(reader, footer)
                             .with_projection(mask)
-                            .with_row_groups(rgs)
+                            .with_row_groups(vec![rg])
                             .with_batch_size(batch_size);
                     if let Some(l) = limit {
                         builder = builder.with_limit(l);
@@ -365,19 +362,26 @@ impl Source for ParquetSource {
                     let stream = builder.build().map_err(|e| parquet_error(&at, e))?;
                     // Re-label batches with the source schema (unified nullability, one schema
                     // for the whole stream).
-                    Ok::<_, DriverError>(stream.map(move |b| {
-                        match b {
-                            Ok(batch) => RecordBatch::try_new(
-                                out_schema.clone(),
-                                order.iter().map(|&i| batch.column(i).clone()).collect(),
-                            )
-                            .map_err(|e| DriverError::corrupt(at.clone(), e)),
-                            Err(e) => Err(parquet_error(&at, e)),
-                        }
-                    }))
+                    let relabelled = stream.map(move |b| match b {
+                        Ok(batch) => RecordBatch::try_new(
+                            out_schema.clone(),
+                            order.iter().map(|&i| batch.column(i).clone()).collect(),
+                        )
+                        .map_err(|e| DriverError::corrupt(at.clone(), e)),
+                        Err(e) => Err(parquet_error(&at, e)),
+                    });
+                    Ok::<BatchStream, DriverError>(relabelled.boxed())
                 }
             })
-            .try_flatten();
-        Ok(limit_stream(stream.boxed(), limit))
+            .collect();
+        // Row groups decode in parallel, in order; with a limit, one at a time so reading stops
+        // as soon as enough rows arrived.
+        let concurrency = if limit.is_some() {
+            1
+        } else {
+            self.read_concurrency
+        };
+        let stream = ordered_parallel(openers, concurrency, self.read_ahead);
+        Ok(limit_stream(stream, limit))
     }
 }
