@@ -29,7 +29,7 @@ pub enum ServiceError {
 pub fn builtin_drivers() -> Registry {
     let mut r = Registry::new();
     r.register(Arc::new(inlet_parquet::ParquetDriver));
-    // TEMP r.register(Arc::new(inlet_csv::CsvDriver));
+    r.register(Arc::new(inlet_csv::CsvDriver));
     r
 }
 

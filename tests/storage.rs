@@ -55,6 +55,7 @@ async fn upload(client: &reqwest::Client, endpoint: &str, bucket: &str, key: &st
 async fn s3_anonymous_credentials_endpoint_and_globs() {
     let s3 = S3Server::start();
     let ep = s3.endpoint.clone();
+    inlet_driver::storage::ensure_tls_provider();
     let client = reqwest::Client::new();
     for bucket in ["public", "private"] {
         let r = client

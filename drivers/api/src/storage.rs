@@ -93,7 +93,9 @@ enum Location {
 
 const GLOB_CHARS: [char; 3] = ['*', '?', '['];
 
-fn ensure_tls_provider() {
+/// Installs the TLS crypto provider (ring) for HTTP clients, once; storage resolution calls it,
+/// and so must anything else that builds a reqwest client in this process.
+pub fn ensure_tls_provider() {
     static ONCE: Once = Once::new();
     // reqwest is built without a default crypto provider (to avoid aws-lc's C build): use ring.
     ONCE.call_once(|| {

@@ -198,7 +198,7 @@ pub(crate) async fn sample(
 ) -> io::Result<Vec<u8>> {
     let mut out = Vec::new();
     let mut lines = 0;
-    loop {
+    while out.len() < max_bytes {
         let buf = reader.fill_buf().await?;
         if buf.is_empty() {
             return Ok(out);
@@ -218,13 +218,11 @@ pub(crate) async fn sample(
         if enough {
             return Ok(out);
         }
-        if out.len() >= max_bytes {
-            if let Some(end) = out.iter().rposition(|b| *b == b'\n') {
-                out.truncate(end + 1);
-            }
-            return Ok(out);
-        }
     }
+    if let Some(end) = out.iter().rposition(|b| *b == b'\n') {
+        out.truncate(end + 1);
+    }
+    Ok(out)
 }
 
 /// One file being decoded.
@@ -336,7 +334,13 @@ mod tests {
         let (mut sizes, mut a, mut b) = (vec![], vec![], vec![]);
         while let Some(batch) = d.next_batch().await.expect("batch") {
             sizes.push(batch.num_rows());
-            a.extend(batch.column(0).as_primitive::<Int64Type>().values().to_vec());
+            a.extend(
+                batch
+                    .column(0)
+                    .as_primitive::<Int64Type>()
+                    .values()
+                    .to_vec(),
+            );
             let strings = batch.column(1).as_string::<i32>();
             b.extend(strings.iter().map(|s| s.unwrap_or_default().to_string()));
         }

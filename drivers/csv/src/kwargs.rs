@@ -37,10 +37,10 @@ pub(crate) struct CsvOptions {
     pub escape: Option<u8>,
     pub comment: Option<u8>,
     pub terminator: Option<u8>,
-    /// Lines skipped before the data (`skiprows`); the header row, when there is one, is the
-    /// first line after them and `header_skip` more lines.
+    /// Lines dropped at the start of the file (`skiprows`).
     pub skiprows: usize,
-    /// `Some(n)`: the header is the line after `n` further lines (pandas `header=n`); None: no header.
+    /// `Some(n)`: the header row comes after `skiprows` and `n` more lines (pandas `header=n`);
+    /// None: no header row.
     pub header: Option<usize>,
     pub names: Option<Vec<String>>,
     pub usecols: Option<Vec<ColRef>>,
@@ -259,10 +259,12 @@ fn compression(v: &J) -> Result<CompressionSpec> {
         "zstd" | "zst" => CompressionSpec::Codec(Codec::Zstd),
         "bz2" | "bzip2" => CompressionSpec::Codec(Codec::Bz2),
         "xz" | "lzma" => CompressionSpec::Codec(Codec::Xz),
-        "zip" | "tar" => return Err(DriverError::Unsupported(format!(
+        "zip" | "tar" => {
+            return Err(DriverError::Unsupported(format!(
             "csv_kwargs.compression `{name}`: archives cannot be streamed; extract the files or \
                  recompress them with gzip, zstd, bz2 or xz"
-        ))),
+        )))
+        }
         other => {
             return Err(bad(
                 "compression",

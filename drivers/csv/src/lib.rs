@@ -23,8 +23,8 @@ use futures::{StreamExt, TryStreamExt};
 use inlet_driver::args::Args;
 use inlet_driver::storage::Files;
 use inlet_driver::{
-    limit_stream, BatchStream, Discovery, Driver, DriverError, Limits, OpenContext, Partition,
-    ReadRequest, Result, Source,
+    limit_stream, ordered_parallel, BatchStream, Discovery, Driver, DriverError, Limits,
+    OpenContext, Partition, ReadRequest, Result, Source,
 };
 use serde_json::Value as J;
 
@@ -157,6 +157,8 @@ impl CsvDriver {
             pattern_fields: pattern.map(|p| p.fields().to_vec()).unwrap_or_default(),
             values: Arc::new(values),
             inference_rows: limits.inference_rows.max(1),
+            read_concurrency: limits.read_concurrency.max(1),
+            read_ahead: limits.read_ahead.max(1),
             warnings,
             state: tokio::sync::OnceCell::new(),
         }))
@@ -170,6 +172,8 @@ struct CsvSource {
     /// Per file, the values of `pattern_fields` taken from its path.
     values: Arc<Vec<Vec<String>>>,
     inference_rows: usize,
+    read_concurrency: usize,
+    read_ahead: usize,
     warnings: Vec<String>,
     state: tokio::sync::OnceCell<Arc<State>>,
 }
@@ -436,9 +440,15 @@ impl Source for CsvSource {
             schema,
             batch_size,
         });
-        let stream = futures::stream::iter(files)
-            .then(move |file| plan.clone().open(file))
-            .try_flatten();
-        Ok(limit_stream(stream.boxed(), request.limit))
+        let openers = files.into_iter().map(|f| plan.clone().open(f)).collect();
+        // Files decode in parallel, in order; with a limit, one at a time so that reading stops
+        // as soon as enough rows arrived.
+        let concurrency = if request.limit.is_some() {
+            1
+        } else {
+            self.read_concurrency
+        };
+        let stream = ordered_parallel(openers, concurrency, self.read_ahead);
+        Ok(limit_stream(stream, request.limit))
     }
 }

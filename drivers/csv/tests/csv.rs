@@ -15,9 +15,7 @@ use serde_json::{json, Value as J};
 fn fixtures() -> PathBuf {
     let dir = std::env::var_os("INLET_FIXTURES")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/fixtures")
-        });
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/fixtures"));
     assert!(
         dir.join("manifest.json").is_file(),
         "no fixtures at {}: generate them from the workspace root with\n  \
@@ -61,7 +59,10 @@ async fn open_entry(e: &J) -> Arc<dyn Source> {
     open(args).await.expect("open")
 }
 
-async fn batches(source: &Arc<dyn Source>, request: ReadRequest) -> Result<Vec<RecordBatch>, DriverError> {
+async fn batches(
+    source: &Arc<dyn Source>,
+    request: ReadRequest,
+) -> Result<Vec<RecordBatch>, DriverError> {
     source.read(request).await?.try_collect().await
 }
 
@@ -84,7 +85,11 @@ fn expected(e: &J) -> RecordBatch {
 /// Same column names, types and values; dictionary columns are compared as their values.
 fn assert_same(name: &str, got: &RecordBatch, want: &RecordBatch) {
     let names = |b: &RecordBatch| -> Vec<String> {
-        b.schema().fields().iter().map(|f| f.name().clone()).collect()
+        b.schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect()
     };
     assert_eq!(names(got), names(want), "{name}: column names");
     assert_eq!(got.num_rows(), want.num_rows(), "{name}: rows");
@@ -95,7 +100,12 @@ fn assert_same(name: &str, got: &RecordBatch, want: &RecordBatch) {
                 col = arrow_cast::cast(&col, t).expect("cast dictionary");
             }
         }
-        assert_eq!(col.data_type(), field.data_type(), "{name}.{}: type", field.name());
+        assert_eq!(
+            col.data_type(),
+            field.data_type(),
+            "{name}.{}: type",
+            field.name()
+        );
         let w = want.column(i);
         if col.as_ref() != w.as_ref() {
             let first = (0..w.len())
@@ -115,8 +125,20 @@ fn assert_same(name: &str, got: &RecordBatch, want: &RecordBatch) {
 async fn every_fixture_reads_like_pyarrow() {
     let m = manifest();
     let names = [
-        "quoted", "semicolon", "comments", "na", "plain", "gzip", "zstd", "bz2", "xz", "skiprows",
-        "noheader", "dates", "big", "pattern",
+        "quoted",
+        "semicolon",
+        "comments",
+        "na",
+        "plain",
+        "gzip",
+        "zstd",
+        "bz2",
+        "xz",
+        "skiprows",
+        "noheader",
+        "dates",
+        "big",
+        "pattern",
     ];
     for name in names {
         let e = &m["csv"][name];
@@ -124,7 +146,11 @@ async fn every_fixture_reads_like_pyarrow() {
         let source = open_entry(e).await;
         let got = read_all(&source, ReadRequest::default()).await;
         assert_same(name, &got, &expected(e));
-        assert_eq!(got.num_rows() as u64, e["rows"].as_u64().expect("rows"), "{name}");
+        assert_eq!(
+            got.num_rows() as u64,
+            e["rows"].as_u64().expect("rows"),
+            "{name}"
+        );
     }
 }
 
@@ -144,7 +170,9 @@ async fn compression_is_inferred_from_the_extension() {
 
 #[tokio::test]
 async fn inference_without_dtype_finds_the_types() {
-    let source = open(json!({"urlpath": "csv/plain.csv"})).await.expect("open");
+    let source = open(json!({"urlpath": "csv/plain.csv"}))
+        .await
+        .expect("open");
     let d = source.discover().await.expect("discover");
     let types: Vec<(&str, &DataType)> = d
         .schema
@@ -187,7 +215,11 @@ async fn projection_and_usecols_keep_the_right_columns() {
         .await
         .expect("open");
     let got = read_all(&source, ReadRequest::default()).await;
-    assert_same("plain usecols", &got, &want.project(&[0, 1]).expect("project"));
+    assert_same(
+        "plain usecols",
+        &got,
+        &want.project(&[0, 1]).expect("project"),
+    );
     let err = source
         .read(ReadRequest {
             projection: Some(vec!["score".into()]),
@@ -233,7 +265,11 @@ async fn big_file_streams_in_bounded_batches() {
         .expect("read");
     let (mut batches, mut rows) = (0, 0);
     while let Some(b) = stream.try_next().await.expect("batch") {
-        assert!(b.num_rows() <= 1_000 && b.num_rows() > 0, "{}", b.num_rows());
+        assert!(
+            b.num_rows() <= 1_000 && b.num_rows() > 0,
+            "{}",
+            b.num_rows()
+        );
         batches += 1;
         rows += b.num_rows();
     }
@@ -249,8 +285,17 @@ async fn pattern_fields_become_dictionary_columns_per_partition() {
     let labels: Vec<&str> = d.partitions.iter().map(|p| p.label.as_str()).collect();
     assert_eq!(labels, ["eu/2020.csv", "eu/2021.csv", "us/2020.csv"]);
     let dict = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
-    assert_eq!(d.schema.field_with_name("region").expect("region").data_type(), &dict);
-    assert_eq!(d.schema.field_with_name("year").expect("year").data_type(), &dict);
+    assert_eq!(
+        d.schema
+            .field_with_name("region")
+            .expect("region")
+            .data_type(),
+        &dict
+    );
+    assert_eq!(
+        d.schema.field_with_name("year").expect("year").data_type(),
+        &dict
+    );
 
     let got = read_all(
         &source,
@@ -274,12 +319,24 @@ async fn pattern_fields_become_dictionary_columns_per_partition() {
         },
     )
     .await;
-    assert_same("pattern[year,city]#2", &got, &want.slice(18, 6).project(&[4, 0]).expect("p"));
+    assert_same(
+        "pattern[year,city]#2",
+        &got,
+        &want.slice(18, 6).project(&[4, 0]).expect("p"),
+    );
 
     let off = open(json!({"urlpath": "csv/pattern/eu/2020.csv", "path_as_pattern": false}))
         .await
         .expect("open");
-    assert_eq!(off.discover().await.expect("discover").schema.fields().len(), 3);
+    assert_eq!(
+        off.discover()
+            .await
+            .expect("discover")
+            .schema
+            .fields()
+            .len(),
+        3
+    );
     let explicit = open(json!({
         "urlpath": "csv/pattern/*/2020.csv",
         "path_as_pattern": "csv/pattern/{region}/{}.csv",
@@ -295,7 +352,9 @@ async fn pattern_fields_become_dictionary_columns_per_partition() {
 async fn too_many_fields_ends_the_stream_with_corrupt() {
     let e = entry("too_many_fields");
     let source = open_entry(&e).await;
-    let err = batches(&source, ReadRequest::default()).await.expect_err("must fail");
+    let err = batches(&source, ReadRequest::default())
+        .await
+        .expect_err("must fail");
     match err {
         DriverError::Corrupt { location, message } => {
             assert!(location.ends_with("csv/too_many_fields.csv"), "{location}");
@@ -322,15 +381,24 @@ async fn bad_values_and_args_are_typed_errors() {
         "{bad_sep:?}"
     );
     let missing = open(json!({"urlpath": "csv/nope.csv"})).await.err();
-    assert!(matches!(missing, Some(DriverError::NotFound(_))), "{missing:?}");
+    assert!(
+        matches!(missing, Some(DriverError::NotFound(_))),
+        "{missing:?}"
+    );
     let no_url = open(json!({"csv_kwargs": {}})).await.err();
-    assert!(matches!(no_url, Some(DriverError::BadArg { .. })), "{no_url:?}");
+    assert!(
+        matches!(no_url, Some(DriverError::BadArg { .. })),
+        "{no_url:?}"
+    );
 
     // A value the declared type cannot hold: Corrupt, naming the file and how to fix it.
-    let source = open(json!({"urlpath": "csv/plain.csv", "csv_kwargs": {"dtype": {"name": "int64"}}}))
+    let source =
+        open(json!({"urlpath": "csv/plain.csv", "csv_kwargs": {"dtype": {"name": "int64"}}}))
+            .await
+            .expect("open");
+    let err = batches(&source, ReadRequest::default())
         .await
-        .expect("open");
-    let err = batches(&source, ReadRequest::default()).await.expect_err("parse");
+        .expect_err("parse");
     assert!(
         matches!(&err, DriverError::Corrupt { location, message }
             if location.ends_with("plain.csv") && message.contains("dtype")),
@@ -362,4 +430,125 @@ async fn unknown_and_ineffective_args_are_warnings() {
         assert!(w.iter().any(|x| x.contains(needle)), "{needle}: {w:?}");
     }
     assert_eq!(w.len(), 3, "{w:?}");
+}
+
+/// A catalog directory holding `files`.
+fn temp_catalog(files: &[(&str, &[u8])]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, bytes) in files {
+        std::fs::write(dir.path().join(name), bytes).expect("write");
+    }
+    dir
+}
+
+async fn open_in(dir: &tempfile::TempDir, args: J) -> Result<Arc<dyn Source>, DriverError> {
+    let J::Object(map) = args else {
+        panic!("args must be a mapping")
+    };
+    let ctx = OpenContext {
+        catalog_dir: dir.path().to_path_buf(),
+        ..ctx()
+    };
+    CsvDriver.open(&map, &ctx).await
+}
+
+async fn read_in(dir: &tempfile::TempDir, args: J) -> Result<RecordBatch, DriverError> {
+    let source = open_in(dir, args).await?;
+    let schema = source.discover().await?.schema.clone();
+    let got = batches(&source, ReadRequest::default()).await?;
+    Ok(arrow_select::concat::concat_batches(&schema, &got).expect("concat"))
+}
+
+fn strings(b: &RecordBatch, col: &str) -> Vec<Option<String>> {
+    let c = b.column_by_name(col).expect("column");
+    let c = arrow_cast::cast(c, &DataType::Utf8).expect("cast");
+    let c = c
+        .as_any()
+        .downcast_ref::<arrow_array::StringArray>()
+        .expect("strings");
+    c.iter().map(|v| v.map(str::to_string)).collect()
+}
+
+#[tokio::test]
+async fn dialect_details_follow_pandas() {
+    let dir = temp_catalog(&[
+        ("bom.csv", b"\xEF\xBB\xBFa,b\r\n1,x\r\n2\r\n\r\n3,z\r\n"),
+        (
+            "junk.csv",
+            b"junk\nmore \"junk\nnot the header\na;b\n1;NA\n2;null\n3;-\n",
+        ),
+        ("rows.csv", b"a\n1\n2\n3\n4\n"),
+        ("empty.csv", b""),
+        ("quotes.csv", b"a|b\n1|'x|y'\n2|'it\\'s'\n"),
+    ]);
+    // A BOM is dropped, CRLF ends lines, blank lines are skipped, short rows are padded with nulls.
+    let b = read_in(&dir, json!({"urlpath": "bom.csv"}))
+        .await
+        .expect("bom");
+    assert_eq!(
+        strings(&b, "a"),
+        [Some("1".into()), Some("2".into()), Some("3".into())]
+    );
+    assert_eq!(strings(&b, "b"), [Some("x".into()), None, Some("z".into())]);
+
+    // skiprows, then header=2 (two more lines above the header); keep_default_na adds pandas' list.
+    let kwargs = json!({"skiprows": 1, "header": 2, "sep": ";", "na_values": "-",
+                        "keep_default_na": true, "dtype": {"b": "str"}});
+    let b = read_in(&dir, json!({"urlpath": "junk.csv", "csv_kwargs": kwargs}))
+        .await
+        .expect("junk");
+    assert_eq!(strings(&b, "b"), [None, None, None]);
+
+    let b = read_in(
+        &dir,
+        json!({"urlpath": "rows.csv", "csv_kwargs": {"nrows": 2}}),
+    )
+    .await
+    .expect("nrows");
+    assert_eq!(b.num_rows(), 2);
+
+    let err = read_in(&dir, json!({"urlpath": "empty.csv"})).await.err();
+    assert!(matches!(err, Some(DriverError::Corrupt { .. })), "{err:?}");
+    let b = read_in(
+        &dir,
+        json!({"urlpath": "empty.csv", "csv_kwargs": {"names": ["a", "b"]}}),
+    )
+    .await
+    .expect("empty with names");
+    assert_eq!((b.num_rows(), b.num_columns()), (0, 2));
+
+    let kwargs = json!({"sep": "|", "quotechar": "'", "escapechar": "\\"});
+    let b = read_in(&dir, json!({"urlpath": "quotes.csv", "csv_kwargs": kwargs}))
+        .await
+        .expect("quotes");
+    assert_eq!(strings(&b, "b"), [Some("x|y".into()), Some("it's".into())]);
+}
+
+#[tokio::test]
+async fn files_that_disagree_or_are_damaged_are_errors() {
+    let dir = temp_catalog(&[
+        ("a.csv", b"x,y\n1,2\n"),
+        ("b.csv", b"y,x\n3,4\n"),
+        (
+            "bad.csv.gz",
+            b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03garbage, not deflate",
+        ),
+    ]);
+    let source = open_in(&dir, json!({"urlpath": "*.csv"}))
+        .await
+        .expect("open");
+    let err = batches(&source, ReadRequest::default()).await.err();
+    assert!(
+        matches!(&err, Some(DriverError::Incompatible(m)) if m.contains("b.csv")),
+        "{err:?}"
+    );
+    let source = open_in(&dir, json!({"urlpath": "bad.csv.gz"}))
+        .await
+        .expect("open");
+    let err = source.discover().await.err();
+    assert!(
+        matches!(&err, Some(DriverError::Corrupt { location, message })
+            if location.ends_with("bad.csv.gz") && message.contains("gzip")),
+        "{err:?}"
+    );
 }
