@@ -10,7 +10,7 @@ use reader::ObjectReader;
 use std::sync::Arc;
 
 use arrow_array::{ArrayRef, RecordBatch};
-use arrow_schema::{Field, Schema, SchemaRef, SortOptions};
+use arrow_schema::{Field, Schema, SortOptions};
 use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
 use inlet_driver::args::Args;
@@ -300,15 +300,7 @@ impl Source for ParquetSource {
     async fn read(&self, request: ReadRequest) -> Result<BatchStream> {
         let state = self.state().await?;
         let d = &state.discovery;
-        let columns: Vec<usize> = match d.projection_indices(&request)? {
-            Some(idx) => idx,
-            None => (0..d.schema.fields().len()).collect(),
-        };
-        let out_schema: SchemaRef = Arc::new(
-            d.schema
-                .project(&columns)
-                .map_err(|e| DriverError::bad_arg("columns", e.to_string()))?,
-        );
+        let out_schema = d.projected_schema(&request)?;
         let names: Vec<String> = out_schema
             .fields()
             .iter()
