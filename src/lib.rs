@@ -1,8 +1,13 @@
 //! Inlet: serves Intake-style YAML catalogs as Arrow.
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod catalog;
 pub mod cli;
+pub mod config;
 pub mod encode;
 pub mod registry;
+pub mod revision;
+pub mod serve;
 pub mod service;
+pub mod tickets;

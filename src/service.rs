@@ -39,6 +39,8 @@ pub struct Service {
     pub drivers: Registry,
     pub storage: Arc<StorageResolver>,
     pub limits: Limits,
+    /// Rows per batch of reads made through this service.
+    pub batch_size: usize,
 }
 
 /// A source opened for one set of parameter values.
@@ -56,6 +58,7 @@ impl Service {
             drivers: builtin_drivers(),
             storage: Arc::new(StorageResolver::new(allowed_paths)),
             limits: Limits::default(),
+            batch_size: 64 * 1024,
         }
     }
 

@@ -64,6 +64,10 @@ pub enum Command {
     },
     /// Read a source and write it to a file (format by extension) or stdout (`-o -`: Arrow IPC).
     Fetch(data_cmds::FetchArgs),
+    /// Serve the catalogs over HTTP: REST API, Arrow data plane, plans and tickets.
+    Serve(ServeArgs),
+    /// Print the OpenAPI description of the HTTP API.
+    Openapi,
     /// Print the first rows of a source as a table.
     Head {
         name: String,
@@ -104,6 +108,86 @@ pub struct CatalogArgs {
         value_delimiter = ','
     )]
     pub allow_paths: Vec<PathBuf>,
+}
+
+/// `inlet serve` flags; each overrides the config file and `INLET_*` variables.
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Catalog file or directory (repeatable). Default: `./catalogs`.
+    #[arg(
+        long = "catalog",
+        value_name = "PATH",
+        env = "INLET_CATALOGS",
+        value_delimiter = ','
+    )]
+    pub catalogs: Vec<PathBuf>,
+    /// Address to listen on (default 127.0.0.1:8080).
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<std::net::SocketAddr>,
+    /// TOML configuration file.
+    #[arg(long, value_name = "FILE", env = "INLET_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Public base URL of a replica, listed in plan endpoints (repeatable).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "INLET_ADVERTISE",
+        value_delimiter = ','
+    )]
+    pub advertise: Vec<String>,
+    /// Environment variables catalogs may read with env() (repeatable).
+    #[arg(
+        long = "allow-env",
+        value_name = "NAME",
+        env = "INLET_ALLOW_ENV",
+        value_delimiter = ','
+    )]
+    pub allow_env: Vec<String>,
+    /// Directories local sources may read besides their catalog's directory (repeatable).
+    #[arg(
+        long = "allow-path",
+        value_name = "DIR",
+        env = "INLET_ALLOW_PATHS",
+        value_delimiter = ','
+    )]
+    pub allow_paths: Vec<PathBuf>,
+    /// Origins allowed by CORS (repeatable; `*` for any). CORS is off without it.
+    #[arg(
+        long = "cors-origin",
+        value_name = "ORIGIN",
+        env = "INLET_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub cors_origins: Vec<String>,
+}
+
+impl ServeArgs {
+    pub fn config(&self) -> Result<crate::config::ServeConfig, String> {
+        let mut c = crate::config::ServeConfig::load(self.config.as_deref())?;
+        if let Some(h) = self.http {
+            c.http = h;
+        }
+        let lists: [(&Vec<PathBuf>, &mut Vec<PathBuf>); 2] = [
+            (&self.catalogs, &mut c.catalogs),
+            (&self.allow_paths, &mut c.allow_paths),
+        ];
+        for (given, target) in lists {
+            if !given.is_empty() {
+                target.clone_from(given);
+            }
+        }
+        let lists: [(&Vec<String>, &mut Vec<String>); 3] = [
+            (&self.advertise, &mut c.advertise),
+            (&self.allow_env, &mut c.allow_env),
+            (&self.cors_origins, &mut c.cors_origins),
+        ];
+        for (given, target) in lists {
+            if !given.is_empty() {
+                target.clone_from(given);
+            }
+        }
+        Ok(c)
+    }
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -171,6 +255,14 @@ pub fn run(cli: Cli) -> ExitCode {
             format,
         } => runtime.block_on(catalog_cmds::describe(&catalogs, &name, &params, format)),
         Command::Fetch(args) => runtime.block_on(data_cmds::fetch(args)),
+        Command::Serve(args) => args
+            .config()
+            .and_then(|cfg| runtime.block_on(crate::serve::serve(cfg)))
+            .map(|()| ExitCode::SUCCESS),
+        Command::Openapi => {
+            print!("{}", crate::api::openapi::spec_json());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Head {
             name,
             catalogs,

@@ -1,0 +1,450 @@
+//! The data plane over HTTP: streams of record batches (`/data`), Flight-style plans, and
+//! ticket redemption. Batches are encoded one by one behind a bounded channel, so a slow client
+//! slows the reader (backpressure) and memory does not grow with the dataset.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use arrow_ipc::writer::IpcWriteOptions;
+use arrow_ipc::CompressionType;
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bytes::Bytes;
+use futures::StreamExt;
+use inlet_driver::ReadRequest;
+use serde::{Deserialize, Serialize};
+use serde_json::Value as J;
+use utoipa::ToSchema;
+
+use super::error::ApiError;
+use super::query::Query;
+use super::state::AppState;
+use crate::encode::{self, Format};
+use crate::service::{schema_json, Opened};
+use crate::tickets::{now, Claims};
+
+/// Format and IPC compression chosen from `format=` or the `Accept` header.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Negotiated {
+    pub format: Format,
+    pub codec: Option<CompressionType>,
+}
+
+fn codec_name(c: CompressionType) -> &'static str {
+    if c == CompressionType::ZSTD {
+        "zstd"
+    } else {
+        "lz4"
+    }
+}
+
+pub fn negotiate(format: Option<&str>, headers: &HeaderMap) -> Result<Negotiated, ApiError> {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let arrow_entry = accept
+        .split(',')
+        .map(str::trim)
+        .find(|m| m.starts_with("application/vnd.apache.arrow.stream"));
+    let codec = arrow_entry.and_then(|entry| {
+        let codecs = entry
+            .split(';')
+            .find_map(|p| p.trim().strip_prefix("codecs="))?;
+        codecs
+            .trim_matches('"')
+            .split(',')
+            .map(str::trim)
+            .find_map(|c| match c.to_ascii_lowercase().as_str() {
+                "zstd" => Some(CompressionType::ZSTD),
+                "lz4" | "lz4_frame" => Some(CompressionType::LZ4_FRAME),
+                _ => None,
+            })
+    });
+    if let Some(name) = format {
+        let f = Format::from_name(name).ok_or_else(|| {
+            ApiError::field(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-request",
+                "format",
+                format!("unknown format `{name}`: use arrow, parquet, csv or ndjson"),
+            )
+        })?;
+        return Ok(Negotiated {
+            format: f,
+            codec: if f == Format::Arrow { codec } else { None },
+        });
+    }
+    for media in accept
+        .split(',')
+        .map(|m| m.split(';').next().unwrap_or("").trim())
+    {
+        let f = match media {
+            "application/vnd.apache.arrow.stream" | "*/*" | "" => Format::Arrow,
+            "application/vnd.apache.parquet" | "application/parquet" => Format::Parquet,
+            "text/csv" => Format::Csv,
+            "application/x-ndjson" | "application/jsonl" | "application/json" => Format::Ndjson,
+            _ => continue,
+        };
+        return Ok(Negotiated {
+            format: f,
+            codec: if f == Format::Arrow { codec } else { None },
+        });
+    }
+    Ok(Negotiated {
+        format: Format::Arrow,
+        codec: None,
+    })
+}
+
+/// A `Write` whose bytes are taken after each batch and sent as one body chunk.
+#[derive(Clone, Default)]
+struct Chunks(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Chunks {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .map_err(|_| std::io::Error::other("poisoned"))?
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Chunks {
+    fn take(&self) -> Bytes {
+        self.0
+            .lock()
+            .map(|mut b| Bytes::from(std::mem::take(&mut *b)))
+            .unwrap_or_default()
+    }
+}
+
+/// Streams a read as the response body. Errors before the first byte are problem+json; an
+/// error after it aborts the body (no end-of-stream marker), so clients see a failed transfer.
+pub async fn stream_response(
+    st: &AppState,
+    opened: &Opened,
+    request: ReadRequest,
+    neg: Negotiated,
+) -> Result<Response, ApiError> {
+    let permit = st.streams.clone().try_acquire_owned().map_err(|_| {
+        ApiError::busy(&format!(
+            "all {} data streams are busy: retry shortly",
+            st.config.max_streams
+        ))
+    })?;
+    let discovery = opened.source.discover().await?;
+    let schema = discovery.projected_schema(&request)?;
+    let mut stream = opened.source.read(request).await?;
+    let first = match stream.next().await {
+        Some(Err(e)) => return Err(e.into()),
+        other => other,
+    };
+    let options = IpcWriteOptions::default()
+        .try_with_compression(neg.codec)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "encoding", e.to_string()))?;
+    let chunks = Chunks::default();
+    let mut writer = encode::writer(neg.format, chunks.clone(), &schema, Some(options))
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "encoding", e.to_string()))?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(2);
+    let source = opened.name.clone();
+    tokio::spawn(async move {
+        let _permit = permit;
+        let active = metrics::gauge!("inlet_active_streams");
+        active.increment(1.0);
+        let (mut rows, mut bytes) = (0u64, 0u64);
+        let mut next = first;
+        let outcome: Result<(), String> = loop {
+            let batch = match next {
+                None => break Ok(()),
+                Some(Err(e)) => {
+                    metrics::counter!("inlet_driver_errors_total", "kind" => super::error::driver_error_kind(&e)).increment(1);
+                    break Err(e.to_string());
+                }
+                Some(Ok(b)) => b,
+            };
+            if let Err(e) = writer.write(&batch) {
+                break Err(e.to_string());
+            }
+            rows += batch.num_rows() as u64;
+            let chunk = chunks.take();
+            bytes += chunk.len() as u64;
+            if !chunk.is_empty() && tx.send(Ok(chunk)).await.is_err() {
+                break Err("client went away".into());
+            }
+            next = stream.next().await;
+        };
+        match outcome {
+            Ok(()) => match writer.finish() {
+                Ok(()) => {
+                    let tail = chunks.take();
+                    bytes += tail.len() as u64;
+                    let _ = tx.send(Ok(tail)).await;
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+                }
+            },
+            Err(e) => {
+                tracing::warn!(source = %source, rows, error = %e, "stream aborted");
+                let _ = tx.send(Err(std::io::Error::other(e))).await;
+            }
+        }
+        metrics::counter!("inlet_rows_streamed_total", "source" => source.clone()).increment(rows);
+        metrics::counter!("inlet_bytes_streamed_total", "source" => source).increment(bytes);
+        active.decrement(1.0);
+    });
+    let body = Body::from_stream(tokio_stream(rx));
+    let mut content_type = neg.format.media_type().to_string();
+    if let Some(c) = neg.codec {
+        content_type = format!("{content_type}; codecs=\"{}\"", codec_name(c));
+    }
+    let mut r = Response::new(body);
+    if let Ok(v) = HeaderValue::from_str(&content_type) {
+        r.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    Ok(r)
+}
+
+fn tokio_stream(
+    mut rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
+) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+fn read_request(st: &AppState, q: &mut Query) -> Result<ReadRequest, ApiError> {
+    let columns = q.one("columns").map(|c| {
+        c.split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    });
+    let limit = q.usize("limit")?;
+    let partitions = q
+        .list("partition")
+        .iter()
+        .map(|p| {
+            p.parse::<usize>().map_err(|_| {
+                ApiError::field(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid-request",
+                    "partition",
+                    format!("`partition` must be a partition id (an integer), got `{p}`"),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ReadRequest {
+        partitions: (!partitions.is_empty()).then_some(partitions),
+        projection: columns,
+        limit,
+        batch_size: st.config.batch_size.max(1),
+    })
+}
+
+/// The data, streamed: Arrow IPC stream by default; `format=` or `Accept` for Parquet, CSV, NDJSON.
+#[utoipa::path(get, path = "/api/v1/sources/{source}/data", tag = "data",
+    params(("source" = String, Path), ("columns" = Option<String>, Query, description = "Comma-separated column names"),
+           ("limit" = Option<usize>, Query), ("partition" = Option<Vec<usize>>, Query, description = "Repeatable partition id"),
+           ("format" = Option<String>, Query, description = "arrow | parquet | csv | ndjson (else the Accept header)"),
+           ("param.<name>" = Option<String>, Query, description = "A parameter value")),
+    responses((status = 200, description = "The data; `application/vnd.apache.arrow.stream` (codecs=\"zstd\"|\"lz4\" when negotiated), Parquet, CSV or NDJSON", content_type = "application/vnd.apache.arrow.stream"),
+              (status = 404, body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 422, body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 501, body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 502, body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 503, body = super::error::Problem, content_type = "application/problem+json")))]
+pub async fn get_data(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let mut q = Query::parse(raw.as_deref())?;
+    let request = read_request(&st, &mut q)?;
+    let format = q.one("format");
+    let params = q.params();
+    q.finish(&["columns", "limit", "partition", "format", "param.<name>"])?;
+    let neg = negotiate(format.as_deref(), &headers)?;
+    let snap = st.snapshot();
+    let opened = snap.open(&name, &params).await?;
+    stream_response(&st, &opened, request, neg).await
+}
+
+/// A Flight-style plan request.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanRequest {
+    pub columns: Option<Vec<String>>,
+    pub limit: Option<usize>,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub params: BTreeMap<String, J>,
+    /// Upper bound on endpoints (default 16); partitions are split evenly between them.
+    pub max_endpoints: Option<usize>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Endpoint {
+    /// Signed; redeem with `GET /api/v1/tickets/{ticket}` on any replica.
+    pub ticket: String,
+    /// URLs that serve this ticket, one per advertised replica.
+    pub locations: Vec<String>,
+    pub partitions: Vec<usize>,
+    pub estimated_rows: Option<u64>,
+    pub estimated_bytes: Option<u64>,
+    /// Unix time (seconds).
+    pub expires_at: u64,
+}
+
+/// FlightInfo-shaped answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Plan {
+    #[schema(value_type = Vec<Object>)]
+    pub schema: J,
+    pub endpoints: Vec<Endpoint>,
+    pub total_records: Option<u64>,
+    pub total_bytes: Option<u64>,
+    pub revision: String,
+}
+
+fn sum(values: impl Iterator<Item = Option<u64>>) -> Option<u64> {
+    values.sum()
+}
+
+/// Plans a read: the schema and endpoints with signed tickets, for parallel fetching.
+#[utoipa::path(post, path = "/api/v1/sources/{source}/plan", tag = "data",
+    params(("source" = String, Path)), request_body = PlanRequest,
+    responses((status = 200, body = Plan),
+              (status = 404, body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 422, body = super::error::Problem, content_type = "application/problem+json")))]
+pub async fn plan(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Result<Json<PlanRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(req) = body.map_err(|e| ApiError::new(e.status(), "invalid-request", format!("the plan body must be JSON like {{\"columns\": [..], \"limit\": N, \"params\": {{..}}, \"max_endpoints\": N}}: {}", e.body_text())))?;
+    let snap = st.snapshot();
+    let opened = snap.open(&name, &req.params).await?;
+    let discovery = opened.source.discover().await?;
+    let probe = ReadRequest {
+        projection: req.columns.clone(),
+        ..ReadRequest::default()
+    };
+    let schema = discovery.projected_schema(&probe)?;
+    let ids: Vec<usize> = discovery.partitions.iter().map(|p| p.id).collect();
+    // A limit cannot be split between endpoints without reading more than asked: one endpoint.
+    let n = if req.limit.is_some() {
+        1
+    } else {
+        req.max_endpoints.unwrap_or(16).clamp(1, ids.len().max(1))
+    };
+    let per = ids.len().div_ceil(n).max(1);
+    let expires = now() + st.config.ticket_ttl_secs;
+    let bases: Vec<String> = if st.config.advertise.is_empty() {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("127.0.0.1");
+        vec![format!("http://{host}")]
+    } else {
+        st.config
+            .advertise
+            .iter()
+            .map(|b| b.trim_end_matches('/').to_string())
+            .collect()
+    };
+    let groups: Vec<Vec<usize>> = if ids.is_empty() {
+        vec![vec![]]
+    } else {
+        ids.chunks(per).map(<[usize]>::to_vec).collect()
+    };
+    let endpoints: Vec<Endpoint> = groups
+        .into_iter()
+        .map(|parts| {
+            let claims = Claims {
+                source: name.clone(),
+                partitions: Some(parts.clone()),
+                columns: req.columns.clone(),
+                limit: req.limit,
+                params: opened.params.clone(),
+                revision: snap.revision.clone(),
+                expires,
+            };
+            let ticket = st.tickets.sign(&claims);
+            let info = |f: fn(&inlet_driver::Partition) -> Option<u64>| {
+                sum(parts
+                    .iter()
+                    .map(|&i| discovery.partitions.get(i).and_then(f)))
+            };
+            Endpoint {
+                locations: bases
+                    .iter()
+                    .map(|b| format!("{b}/api/v1/tickets/{ticket}"))
+                    .collect(),
+                estimated_rows: info(|p| p.estimated_rows),
+                estimated_bytes: info(|p| p.estimated_bytes),
+                partitions: parts,
+                ticket,
+                expires_at: expires,
+            }
+        })
+        .collect();
+    let rows = sum(endpoints.iter().map(|e| e.estimated_rows));
+    let total_records = match (rows, req.limit) {
+        (Some(r), Some(l)) => Some(r.min(l as u64)),
+        (r, _) => r,
+    };
+    let total_bytes = sum(endpoints.iter().map(|e| e.estimated_bytes));
+    Ok(Json(Plan {
+        schema: schema_json(&schema),
+        endpoints,
+        total_records,
+        total_bytes,
+        revision: snap.revision.clone(),
+    })
+    .into_response())
+}
+
+/// Redeems a ticket: one endpoint's data as an Arrow IPC stream (or `format=`/`Accept`).
+#[utoipa::path(get, path = "/api/v1/tickets/{ticket}", tag = "data",
+    params(("ticket" = String, Path)),
+    responses((status = 200, description = "The endpoint's data", content_type = "application/vnd.apache.arrow.stream"),
+              (status = 403, description = "Forged or malformed ticket", body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 409, description = "Planned against an older catalog revision", body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 410, description = "Expired", body = super::error::Problem, content_type = "application/problem+json")))]
+pub async fn redeem(
+    State(st): State<AppState>,
+    Path(ticket): Path<String>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let mut q = Query::parse(raw.as_deref())?;
+    let format = q.one("format");
+    q.finish(&["format"])?;
+    let snap = st.snapshot();
+    let claims = st.tickets.verify(&ticket, &snap.revision)?;
+    let neg = negotiate(format.as_deref(), &headers)?;
+    let opened = snap.open(&claims.source, &claims.params).await?;
+    let request = ReadRequest {
+        partitions: claims.partitions,
+        projection: claims.columns,
+        limit: claims.limit,
+        batch_size: st.config.batch_size.max(1),
+    };
+    stream_response(&st, &opened, request, neg).await
+}
+
+/// The 503 every request gets while the server shuts down.
+pub fn draining() -> Response {
+    ApiError::busy("the server is shutting down: retry on another replica").into_response()
+}

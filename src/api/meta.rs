@@ -1,0 +1,433 @@
+//! Metadata routes: catalogs, sources, schemas, search, health.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{json, Value as J};
+use utoipa::ToSchema;
+
+use super::error::ApiError;
+use super::query::{paginate, Query};
+use super::state::{AppState, Snapshot};
+use crate::catalog::view::{self, EntrySummary};
+use crate::catalog::{CatalogNode, Found};
+use crate::service::{discovery_json, schema_json};
+
+/// JSON with an ETag derived from the catalog revision (and the query); 304 when it matches.
+pub fn etagged(
+    headers: &HeaderMap,
+    revision: &str,
+    query: Option<&str>,
+    body: &impl Serialize,
+) -> Response {
+    let q = query
+        .map(|q| format!(";{:x}", fxhash(q)))
+        .unwrap_or_default();
+    let etag = format!("\"{revision}{q}\"");
+    let matches = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().trim_start_matches("W/") == etag)
+        });
+    let mut r = if matches {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let bytes = serde_json::to_vec(body).unwrap_or_default();
+        ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+    };
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        r.headers_mut().insert(header::ETAG, v);
+    }
+    r
+}
+
+/// A small stable hash of a query string, to tell representations apart in ETags.
+fn fxhash(s: &str) -> u64 {
+    s.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+    })
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CatalogSummary {
+    pub name: String,
+    pub description: Option<String>,
+    #[schema(value_type = Object)]
+    pub metadata: J,
+    /// Entries that are data sources.
+    pub sources: usize,
+    /// Entries that are nested catalogs.
+    pub catalogs: usize,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CatalogList {
+    pub catalogs: Vec<CatalogSummary>,
+    pub next_page_token: Option<String>,
+    pub revision: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EntryView {
+    pub name: String,
+    /// `source` or `catalog`.
+    pub kind: String,
+    pub driver: String,
+    pub description: String,
+    pub status: String,
+}
+
+impl From<EntrySummary> for EntryView {
+    fn from(e: EntrySummary) -> Self {
+        EntryView {
+            name: e.name,
+            kind: e.kind.to_string(),
+            driver: e.driver,
+            description: e.description,
+            status: e.status,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CatalogDetail {
+    pub name: String,
+    pub description: Option<String>,
+    #[schema(value_type = Object)]
+    pub metadata: J,
+    #[schema(value_type = Vec<Object>)]
+    pub parameters: J,
+    pub entries: Vec<EntryView>,
+    pub next_page_token: Option<String>,
+    pub revision: String,
+}
+
+fn summary(node: &CatalogNode) -> CatalogSummary {
+    let catalogs = node.file.entries.iter().filter(|e| e.is_catalog()).count();
+    CatalogSummary {
+        name: node.name.clone(),
+        description: node.file.description.clone(),
+        metadata: crate::catalog::redact::redact(&node.file.metadata),
+        sources: node.file.entries.len() - catalogs,
+        catalogs,
+    }
+}
+
+/// List the root catalogs.
+#[utoipa::path(get, path = "/api/v1/catalogs", tag = "catalogs",
+    params(("page_size" = Option<usize>, Query, description = "1..1000, default 100"),
+           ("page_token" = Option<String>, Query, description = "`next_page_token` of the previous page")),
+    responses((status = 200, body = CatalogList), (status = 304, description = "Not modified (ETag)"),
+              (status = 422, body = super::error::Problem, content_type = "application/problem+json")))]
+pub async fn list_catalogs(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let mut q = Query::parse(raw.as_deref())?;
+    let (size, token) = (q.usize("page_size")?, q.one("page_token"));
+    q.finish(&["page_size", "page_token"])?;
+    let snap = st.snapshot();
+    let all: Vec<CatalogSummary> = snap
+        .service
+        .library
+        .roots()
+        .iter()
+        .map(|n| summary(n))
+        .collect();
+    let (catalogs, next_page_token) = paginate(all, |c| &c.name, size, token)?;
+    let body = CatalogList {
+        catalogs,
+        next_page_token,
+        revision: snap.revision.clone(),
+    };
+    Ok(etagged(&headers, &snap.revision, raw.as_deref(), &body))
+}
+
+/// One catalog (root or nested, by dotted name) and its entries.
+#[utoipa::path(get, path = "/api/v1/catalogs/{catalog}", tag = "catalogs",
+    params(("catalog" = String, Path, description = "Dotted catalog name"),
+           ("page_size" = Option<usize>, Query), ("page_token" = Option<String>, Query)),
+    responses((status = 200, body = CatalogDetail), (status = 304, description = "Not modified (ETag)"),
+              (status = 404, body = super::error::Problem, content_type = "application/problem+json")))]
+pub async fn get_catalog(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let mut q = Query::parse(raw.as_deref())?;
+    let (size, token) = (q.usize("page_size")?, q.one("page_token"));
+    q.finish(&["page_size", "page_token"])?;
+    let snap = st.snapshot();
+    let node = match snap.service.library.find(&name)? {
+        Found::Catalog(n) => n,
+        Found::Source(..) => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not-a-catalog",
+                format!("`{name}` is a source: see /api/v1/sources/{name}"),
+            ))
+        }
+    };
+    let mut entries: Vec<EntryView> = node
+        .file
+        .entries
+        .iter()
+        .map(|e| view::summary(&node, e).into())
+        .collect();
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    let (entries, next_page_token) = paginate(entries, |e| &e.name, size, token)?;
+    let body = CatalogDetail {
+        name: node.name.clone(),
+        description: node.file.description.clone(),
+        metadata: crate::catalog::redact::redact(&node.file.metadata),
+        parameters: serde_json::to_value(node.catalog_params()).unwrap_or_default(),
+        entries,
+        next_page_token,
+        revision: snap.revision.clone(),
+    };
+    Ok(etagged(&headers, &snap.revision, raw.as_deref(), &body))
+}
+
+/// The description of a source, with what discovery found (or why it could not).
+pub async fn describe_source(
+    snap: &Snapshot,
+    name: &str,
+    params: &BTreeMap<String, J>,
+) -> Result<J, ApiError> {
+    let (node, idx) = snap.service.entry(name)?;
+    let entry = &node.file.entries[idx];
+    let d = view::describe(&snap.service.library, &node, entry, params)?;
+    let mut value = serde_json::to_value(d).unwrap_or_default();
+    let extra = if entry.status.is_ok() {
+        match snap.open(name, params).await {
+            Ok(opened) => match opened.source.discover().await {
+                Ok(discovery) => ("discovery", discovery_json(&discovery)),
+                Err(e) => ("discovery_error", J::String(e.to_string())),
+            },
+            Err(crate::service::ServiceError::Catalog(e)) => return Err(e.into()),
+            Err(e) => ("discovery_error", J::String(e.to_string())),
+        }
+    } else {
+        ("discovery_error", J::String(entry.status.to_string()))
+    };
+    if let Some(map) = value.as_object_mut() {
+        map.insert(extra.0.into(), extra.1);
+        map.insert("revision".into(), J::String(snap.revision.clone()));
+    }
+    Ok(value)
+}
+
+/// A source: description, driver, metadata, parameters, schema, partitions, rows, sizes, status.
+#[utoipa::path(get, path = "/api/v1/sources/{source}", tag = "sources",
+    params(("source" = String, Path, description = "Dotted source name"),
+           ("param.<name>" = Option<String>, Query, description = "A parameter value (repeat per parameter)")),
+    responses((status = 200, description = "The source, with `discovery` (schema, partitions, rows, bytes, files, statistics) or `discovery_error`", body = Object),
+              (status = 304, description = "Not modified (ETag)"),
+              (status = 404, body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 422, body = super::error::Problem, content_type = "application/problem+json")))]
+pub async fn get_source(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let mut q = Query::parse(raw.as_deref())?;
+    let params = q.params();
+    q.finish(&["param.<name>"])?;
+    let snap = st.snapshot();
+    let body = describe_source(&snap, &name, &params).await?;
+    Ok(etagged(&headers, &snap.revision, raw.as_deref(), &body))
+}
+
+/// The Arrow schema: JSON fields, or an Arrow IPC schema message with
+/// `Accept: application/vnd.apache.arrow.stream`.
+#[utoipa::path(get, path = "/api/v1/sources/{source}/schema", tag = "sources",
+    params(("source" = String, Path), ("param.<name>" = Option<String>, Query)),
+    responses((status = 200, description = "`{fields: [{name, type, nullable, metadata}]}`, or an IPC stream holding only the schema", body = Object),
+              (status = 404, body = super::error::Problem, content_type = "application/problem+json")))]
+pub async fn get_schema(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let mut q = Query::parse(raw.as_deref())?;
+    let params = q.params();
+    q.finish(&["param.<name>"])?;
+    let snap = st.snapshot();
+    let opened = snap.open(&name, &params).await?;
+    let discovery = opened.source.discover().await?;
+    let wants_ipc = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/vnd.apache.arrow.stream"));
+    if wants_ipc {
+        let mut buf = vec![];
+        let mut w =
+            arrow_ipc::writer::StreamWriter::try_new(&mut buf, &discovery.schema).map_err(|e| {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "encoding", e.to_string())
+            })?;
+        w.finish().map_err(|e| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "encoding", e.to_string())
+        })?;
+        drop(w);
+        return Ok((
+            [(header::CONTENT_TYPE, "application/vnd.apache.arrow.stream")],
+            buf,
+        )
+            .into_response());
+    }
+    let body =
+        json!({"name": name, "fields": schema_json(&discovery.schema), "revision": snap.revision});
+    Ok(etagged(&headers, &snap.revision, raw.as_deref(), &body))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SearchResults {
+    pub results: Vec<EntryView>,
+    /// Counts by `driver`, `catalog` and `tags` over all matches.
+    #[schema(value_type = Object)]
+    pub facets: BTreeMap<String, BTreeMap<String, usize>>,
+    pub next_page_token: Option<String>,
+    pub revision: String,
+}
+
+/// Sources across catalogs by name, description, tags and (once discovered) column names.
+#[utoipa::path(get, path = "/api/v1/search", tag = "catalogs",
+    params(("q" = String, Query, description = "Words that must all appear"), ("page_size" = Option<usize>, Query), ("page_token" = Option<String>, Query)),
+    responses((status = 200, body = SearchResults)))]
+pub async fn search(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let mut q = Query::parse(raw.as_deref())?;
+    let text = q.one("q").unwrap_or_default().to_lowercase();
+    let (size, token) = (q.usize("page_size")?, q.one("page_token"));
+    q.finish(&["q", "page_size", "page_token"])?;
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let snap = st.snapshot();
+    let lib = &snap.service.library;
+    let mut hits: Vec<(EntryView, Vec<String>)> = vec![];
+    let mut stack: Vec<std::sync::Arc<CatalogNode>> = lib.roots().to_vec();
+    while let Some(node) = stack.pop() {
+        for (idx, e) in node.file.entries.iter().enumerate() {
+            if e.is_catalog() {
+                // Nested catalogs that cannot be opened are skipped, not fatal to the search.
+                if let Ok(child) = lib.child(&node, idx) {
+                    stack.push(child);
+                }
+                continue;
+            }
+            let tags: Vec<String> =
+                e.metadata
+                    .get("tags")
+                    .and_then(J::as_array)
+                    .map_or(vec![], |t| {
+                        t.iter()
+                            .filter_map(|v| v.as_str().map(str::to_lowercase))
+                            .collect()
+                    });
+            let hay = format!(
+                "{}.{} {} {}",
+                node.name,
+                e.name,
+                e.description.as_deref().unwrap_or(""),
+                tags.join(" ")
+            )
+            .to_lowercase();
+            if words.iter().all(|w| hay.contains(w)) {
+                hits.push((view::summary(&node, e).into(), tags));
+            }
+        }
+    }
+    hits.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+    let mut facets: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    for (h, tags) in &hits {
+        *facets
+            .entry("driver".into())
+            .or_default()
+            .entry(h.driver.clone())
+            .or_default() += 1;
+        let catalog = h.name.rsplit_once('.').map_or("", |(c, _)| c).to_string();
+        *facets
+            .entry("catalog".into())
+            .or_default()
+            .entry(catalog)
+            .or_default() += 1;
+        for t in tags {
+            *facets
+                .entry("tags".into())
+                .or_default()
+                .entry(t.clone())
+                .or_default() += 1;
+        }
+    }
+    let (results, next_page_token) = paginate(
+        hits.into_iter().map(|h| h.0).collect(),
+        |e| &e.name,
+        size,
+        token,
+    )?;
+    let body = SearchResults {
+        results,
+        facets,
+        next_page_token,
+        revision: snap.revision.clone(),
+    };
+    Ok(etagged(&headers, &snap.revision, raw.as_deref(), &body))
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/livez", tag = "operations", responses((status = 200, description = "Alive")))]
+pub async fn livez() -> &'static str {
+    "ok"
+}
+
+/// Readiness: catalogs loaded (and the last reload's errors, if a broken edit was refused).
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, description = "Ready (`status` is `ok` or `degraded`)", body = Object), (status = 503, description = "Shutting down", body = Object)))]
+pub async fn readyz(State(st): State<AppState>) -> Response {
+    let snap = st.snapshot();
+    let reload_errors: Vec<String> = st
+        .reload_error()
+        .unwrap_or_default()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let load_errors: Vec<String> = snap.problems.iter().map(ToString::to_string).collect();
+    let status = if st.is_draining() {
+        "draining"
+    } else if reload_errors.is_empty() && load_errors.is_empty() {
+        "ok"
+    } else {
+        "degraded"
+    };
+    let body = json!({
+        "status": status,
+        "revision": snap.revision,
+        "catalogs": snap.service.library.roots().len(),
+        "catalog_errors": load_errors,
+        "reload_errors": reload_errors,
+    });
+    let code = if st.is_draining() {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    (code, axum::Json(body)).into_response()
+}
+
+/// Prometheus metrics (text format).
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
+pub async fn metrics(State(st): State<AppState>) -> Response {
+    let text = st.metrics.as_ref().map(|h| h.render()).unwrap_or_default();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}

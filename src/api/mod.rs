@@ -1,0 +1,138 @@
+//! The HTTP API: thin axum handlers over the service layer; one router, one state.
+
+pub mod data;
+pub mod error;
+pub mod meta;
+pub mod openapi;
+pub mod query;
+pub mod state;
+
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use state::AppState;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Request latency by route and status; 503 for everything while shutting down.
+async fn observe(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    if st.is_draining() && req.uri().path() != "/livez" {
+        return data::draining();
+    }
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let method = req.method().to_string();
+    let start = Instant::now();
+    let response = next.run(req).await;
+    let status = response.status().as_u16().to_string();
+    metrics::histogram!("inlet_http_request_duration_seconds", "route" => route, "method" => method, "status" => status)
+        .record(start.elapsed().as_secs_f64());
+    response
+}
+
+async fn docs() -> Html<&'static str> {
+    Html(include_str!("../../assets/redoc/index.html"))
+}
+
+async fn redoc_js() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "application/javascript"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        include_str!("../../assets/redoc/redoc.standalone.js"),
+    )
+        .into_response()
+}
+
+async fn openapi_json() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        openapi::spec_json(),
+    )
+        .into_response()
+}
+
+async fn not_found() -> error::ApiError {
+    error::ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not-found",
+        "no such route: see /docs for the API",
+    )
+}
+
+pub fn router(state: AppState) -> Router {
+    let cfg = &state.config;
+    let timeout = Duration::from_secs(cfg.metadata_timeout_secs.max(1));
+    // Metadata answers are bounded in time; data streams are not (they may legitimately be long).
+    let metadata = Router::new()
+        .route("/api/v1/catalogs", get(meta::list_catalogs))
+        .route("/api/v1/catalogs/{catalog}", get(meta::get_catalog))
+        .route("/api/v1/sources/{source}", get(meta::get_source))
+        .route("/api/v1/sources/{source}/schema", get(meta::get_schema))
+        .route("/api/v1/sources/{source}/plan", post(data::plan))
+        .route("/api/v1/search", get(meta::search))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::GATEWAY_TIMEOUT,
+            timeout,
+        ));
+    let streams = Router::new()
+        .route("/api/v1/sources/{source}/data", get(data::get_data))
+        .route("/api/v1/tickets/{ticket}", get(data::redeem));
+    let ops = Router::new()
+        .route("/livez", get(meta::livez))
+        .route("/readyz", get(meta::readyz))
+        .route("/metrics", get(meta::metrics))
+        .route("/openapi.json", get(openapi_json))
+        .route("/docs", get(docs))
+        .route("/docs/redoc.standalone.js", get(redoc_js));
+    // Arrow IPC carries its own buffer compression (negotiated with `codecs=`); compress the rest.
+    let compress = CompressionLayer::new().compress_when(DefaultPredicate::new().and(
+        NotForContentType::const_new("application/vnd.apache.arrow.stream"),
+    ));
+    let mut app = metadata
+        .merge(streams)
+        .merge(ops)
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(compress)
+        .layer(axum::extract::DefaultBodyLimit::max(cfg.max_body_bytes))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", method = %req.method(), uri = %req.uri(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid));
+    if !cfg.cors_origins.is_empty() {
+        let origins = if cfg.cors_origins.iter().any(|o| o == "*") {
+            AllowOrigin::any()
+        } else {
+            AllowOrigin::list(
+                cfg.cors_origins
+                    .iter()
+                    .filter_map(|o| HeaderValue::from_str(o).ok()),
+            )
+        };
+        app = app.layer(
+            CorsLayer::new()
+                .allow_origin(origins)
+                .allow_methods([Method::GET, Method::POST])
+                .allow_headers([header::ACCEPT, header::CONTENT_TYPE, header::IF_NONE_MATCH]),
+        );
+    }
+    app.with_state(state)
+}

@@ -1,0 +1,122 @@
+//! `inlet serve` settings: defaults, then a TOML file (`--config`), then `INLET_*` environment
+//! variables, then command-line flags. Every field is documented in the README.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServeConfig {
+    /// Catalog files or directories.
+    pub catalogs: Vec<PathBuf>,
+    /// Address to listen on.
+    pub http: SocketAddr,
+    /// Public base URLs of all replicas, listed as locations of plan endpoints.
+    pub advertise: Vec<String>,
+    /// Environment variables catalogs may read with env().
+    pub allow_env: Vec<String>,
+    /// Directories local sources may read besides their catalog's directory.
+    pub allow_paths: Vec<PathBuf>,
+    /// Ticket signing key (base64url). When absent, `ticket_key_file` is used (and created).
+    pub ticket_key: Option<String>,
+    pub ticket_key_file: PathBuf,
+    /// How long tickets stay valid.
+    pub ticket_ttl_secs: u64,
+    /// Concurrent data streams; beyond it, 503 with Retry-After.
+    pub max_streams: usize,
+    /// Timeout of metadata requests (discovery included).
+    pub metadata_timeout_secs: u64,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Origins allowed by CORS; empty = CORS off. `*` allows any origin.
+    pub cors_origins: Vec<String>,
+    /// `text` or `json`.
+    pub log_format: String,
+    /// How often catalog files are checked for changes (0 = never).
+    pub reload_interval_secs: u64,
+    /// Rows per streamed batch.
+    pub batch_size: usize,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            catalogs: vec![PathBuf::from("catalogs")],
+            http: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            advertise: vec![],
+            allow_env: vec![],
+            allow_paths: vec![],
+            ticket_key: None,
+            ticket_key_file: PathBuf::from(".inlet/ticket.key"),
+            ticket_ttl_secs: 3600,
+            max_streams: 64,
+            metadata_timeout_secs: 30,
+            max_body_bytes: 64 * 1024,
+            cors_origins: vec![],
+            log_format: "text".into(),
+            reload_interval_secs: 2,
+            batch_size: 64 * 1024,
+        }
+    }
+}
+
+/// Scalar keys read from `INLET_*` variables; list-valued ones come from clap (comma-separated
+/// variables), and other `INLET_*` variables (test settings, ...) are not configuration.
+const ENV_KEYS: [&str; 10] = [
+    "http",
+    "ticket_key",
+    "ticket_key_file",
+    "ticket_ttl_secs",
+    "max_streams",
+    "metadata_timeout_secs",
+    "max_body_bytes",
+    "log_format",
+    "reload_interval_secs",
+    "batch_size",
+];
+
+impl ServeConfig {
+    /// Defaults <- TOML file <- `INLET_*` environment (scalars).
+    pub fn load(file: Option<&Path>) -> Result<ServeConfig, String> {
+        let mut fig = Figment::from(Serialized::defaults(ServeConfig::default()));
+        if let Some(f) = file {
+            if !f.exists() {
+                return Err(format!("config file `{}` does not exist", f.display()));
+            }
+            fig = fig.merge(Toml::file(f));
+        }
+        fig = fig.merge(Env::prefixed("INLET_").only(&ENV_KEYS));
+        fig.extract()
+            .map_err(|e| format!("invalid configuration: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns its own large error
+    fn toml_then_env_override_defaults_and_unknown_keys_fail() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "inlet.toml",
+                "http = \"127.0.0.1:9000\"\nmax_streams = 8\ncatalogs = [\"a\", \"b\"]\n",
+            )?;
+            jail.set_env("INLET_MAX_STREAMS", "4");
+            let c = ServeConfig::load(Some(Path::new("inlet.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(c.http.port(), 9000);
+            assert_eq!(c.max_streams, 4, "the environment wins over the file");
+            assert_eq!(c.catalogs, vec![PathBuf::from("a"), PathBuf::from("b")]);
+            assert_eq!(c.ticket_ttl_secs, 3600);
+            jail.create_file("bad.toml", "max_stream = 8\n")?;
+            let err = ServeConfig::load(Some(Path::new("bad.toml"))).expect_err("typo");
+            assert!(err.contains("max_stream"), "{err}");
+            Ok(())
+        });
+    }
+}

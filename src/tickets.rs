@@ -1,0 +1,207 @@
+//! Signed, stateless tickets: what one plan endpoint reads, redeemable on any replica that shares
+//! the key, over HTTP (`GET /api/v1/tickets/{ticket}`) and Arrow Flight (`DoGet`) alike.
+//!
+//! Format: `base64url(JSON claims) "." base64url(HMAC-SHA256(key, first part))`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use serde_json::Value as J;
+use sha2::Sha256;
+
+/// What a ticket grants: one read of `source` with exactly these settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Claims {
+    /// Source name (dotted).
+    pub source: String,
+    /// Partition ids, or None for all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partitions: Option<Vec<usize>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub columns: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, J>,
+    /// The catalog revision the plan was made against.
+    pub revision: String,
+    /// Expiry, seconds since the Unix epoch.
+    pub expires: u64,
+}
+
+/// Why a ticket was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TicketError {
+    #[error("the ticket is malformed or its signature does not match: it was not issued by a server sharing this key")]
+    Forged,
+    #[error("the ticket expired at {0} (Unix time): plan the read again")]
+    Expired(u64),
+    #[error("the ticket was planned against catalog revision `{planned}`, but the catalogs are now at `{current}`: plan the read again")]
+    Stale { planned: String, current: String },
+}
+
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Signs and checks tickets with one server key.
+#[derive(Clone)]
+pub struct TicketKey {
+    key: Vec<u8>,
+}
+
+impl std::fmt::Debug for TicketKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TicketKey(***)")
+    }
+}
+
+impl TicketKey {
+    pub fn new(key: impl Into<Vec<u8>>) -> Self {
+        TicketKey { key: key.into() }
+    }
+
+    /// The key in `path`; a new random one is written there (mode 0600) when the file is absent.
+    pub fn load_or_create(path: &Path) -> std::io::Result<TicketKey> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => B64.decode(text.trim()).map(TicketKey::new).map_err(|e| {
+                std::io::Error::other(format!("{}: not a base64url key: {e}", path.display()))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut key = vec![0u8; 32];
+                getrandom::fill(&mut key).map_err(|e| std::io::Error::other(e.to_string()))?;
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                write_private(path, B64.encode(&key).as_bytes())?;
+                Ok(TicketKey::new(key))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn mac(&self) -> Hmac<Sha256> {
+        // HMAC accepts keys of any length; this cannot fail.
+        <Hmac<Sha256> as Mac>::new_from_slice(&self.key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"))
+    }
+
+    pub fn sign(&self, claims: &Claims) -> String {
+        let body = B64.encode(serde_json::to_vec(claims).unwrap_or_default());
+        let mut mac = self.mac();
+        mac.update(body.as_bytes());
+        format!("{body}.{}", B64.encode(mac.finalize().into_bytes()))
+    }
+
+    /// The claims of a genuine, unexpired ticket of the current revision.
+    pub fn verify(&self, ticket: &str, current_revision: &str) -> Result<Claims, TicketError> {
+        let (body, sig) = ticket.split_once('.').ok_or(TicketError::Forged)?;
+        let sig = B64.decode(sig).map_err(|_| TicketError::Forged)?;
+        let mut mac = self.mac();
+        mac.update(body.as_bytes());
+        mac.verify_slice(&sig).map_err(|_| TicketError::Forged)?;
+        let bytes = B64.decode(body).map_err(|_| TicketError::Forged)?;
+        let claims: Claims = serde_json::from_slice(&bytes).map_err(|_| TicketError::Forged)?;
+        if claims.expires < now() {
+            return Err(TicketError::Expired(claims.expires));
+        }
+        if claims.revision != current_revision {
+            return Err(TicketError::Stale {
+                planned: claims.revision,
+                current: current_revision.to_string(),
+            });
+        }
+        Ok(claims)
+    }
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(bytes)
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::write(path, bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(expires: u64) -> Claims {
+        Claims {
+            source: "example.trips".into(),
+            partitions: Some(vec![1, 2]),
+            columns: Some(vec!["a".into()]),
+            limit: None,
+            params: [("month".to_string(), J::from(2))].into(),
+            revision: "r1".into(),
+            expires,
+        }
+    }
+
+    #[test]
+    fn round_trip_and_every_refusal() {
+        let key = TicketKey::new(b"k".to_vec());
+        let c = claims(now() + 60);
+        let t = key.sign(&c);
+        assert_eq!(key.verify(&t, "r1"), Ok(c.clone()));
+        // Tampering with the claims (more partitions) breaks the signature.
+        let (_, sig) = t.split_once('.').expect("dot");
+        let mut more = c.clone();
+        more.partitions = Some(vec![0, 1, 2, 3]);
+        let body = B64.encode(serde_json::to_vec(&more).expect("json"));
+        assert_eq!(
+            key.verify(&format!("{body}.{sig}"), "r1"),
+            Err(TicketError::Forged)
+        );
+        assert_eq!(
+            TicketKey::new(b"other".to_vec()).verify(&t, "r1"),
+            Err(TicketError::Forged)
+        );
+        assert_eq!(key.verify("garbage", "r1"), Err(TicketError::Forged));
+        let old = key.sign(&claims(now() - 1));
+        assert!(matches!(
+            key.verify(&old, "r1"),
+            Err(TicketError::Expired(_))
+        ));
+        assert!(matches!(
+            key.verify(&t, "r2"),
+            Err(TicketError::Stale { .. })
+        ));
+    }
+
+    #[test]
+    fn key_is_created_once_and_persisted() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("state/ticket.key");
+        let a = TicketKey::load_or_create(&path).expect("create");
+        let b = TicketKey::load_or_create(&path).expect("load");
+        let t = a.sign(&claims(now() + 60));
+        assert!(
+            b.verify(&t, "r1").is_ok(),
+            "the persisted key verifies tickets of the first start"
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+}
