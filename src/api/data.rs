@@ -348,7 +348,6 @@ pub async fn plan(
     } else {
         req.max_endpoints.unwrap_or(16).clamp(1, ids.len().max(1))
     };
-    let per = ids.len().div_ceil(n).max(1);
     let expires = now() + st.config.ticket_ttl_secs;
     let bases: Vec<String> = if st.config.advertise.is_empty() {
         let host = headers
@@ -363,10 +362,14 @@ pub async fn plan(
             .map(|b| b.trim_end_matches('/').to_string())
             .collect()
     };
+    // `n` contiguous groups whose sizes differ by at most one.
     let groups: Vec<Vec<usize>> = if ids.is_empty() {
         vec![vec![]]
     } else {
-        ids.chunks(per).map(<[usize]>::to_vec).collect()
+        let n = n.min(ids.len());
+        (0..n)
+            .map(|g| ids[g * ids.len() / n..(g + 1) * ids.len() / n].to_vec())
+            .collect()
     };
     let endpoints: Vec<Endpoint> = groups
         .into_iter()

@@ -129,3 +129,62 @@ pub fn write_catalog(dir: &Path, name: &str, yaml: &str) -> PathBuf {
     std::fs::write(&p, yaml).expect("write catalog");
     p
 }
+
+/// A real `inlet serve` on a free loopback port; killed when dropped.
+pub struct InletServer {
+    pub base: String,
+    pub child: Child,
+    /// Holds the ticket key file (and anything else the test put there).
+    pub state_dir: tempfile::TempDir,
+}
+
+impl InletServer {
+    /// Starts the server with `args` after `serve --http 127.0.0.1:0`, and `envs`.
+    pub fn start(args: &[&str], envs: &[(&str, &str)]) -> InletServer {
+        use std::io::BufRead;
+        let state_dir = tempfile::tempdir().expect("tmp");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_inlet"));
+        cmd.args(["serve", "--http", "127.0.0.1:0"])
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("INLET_TICKET_KEY_FILE", state_dir.path().join("ticket.key"))
+            .env("INLET_LOG", "warn")
+            .env_remove("INLET_CATALOGS")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start inlet serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the listening line");
+        let base = line
+            .trim()
+            .strip_prefix("inlet listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+            .to_string();
+        InletServer {
+            base,
+            child,
+            state_dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for InletServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
