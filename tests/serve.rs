@@ -780,3 +780,51 @@ async fn sigterm_lets_streams_finish_and_refuses_new_work() {
         "no new work after SIGTERM"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_deleted_mid_read_fails_the_transfer() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::copy(
+        fixtures().join("parquet/big.parquet"),
+        dir.path().join("big.parquet"),
+    )
+    .expect("copy");
+    std::fs::write(dir.path().join("gone.yaml"), "sources:\n  big:\n    driver: parquet\n    args: {urlpath: '{{ CATALOG_DIR }}/big.parquet'}\n").expect("yaml");
+    let server = InletServer::start(
+        &[
+            "--catalog",
+            dir.path().join("gone.yaml").to_str().expect("utf8"),
+        ],
+        &[],
+    );
+    let c = client();
+    let mut r = c
+        .get(server.url("/api/v1/sources/gone.big/data"))
+        .send()
+        .await
+        .expect("stream");
+    assert_eq!(r.status(), StatusCode::OK);
+    let mut body = r
+        .chunk()
+        .await
+        .expect("first chunk")
+        .expect("bytes")
+        .to_vec();
+    std::fs::remove_file(dir.path().join("big.parquet")).expect("delete");
+    let outcome = loop {
+        match r.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(e),
+        }
+    };
+    match outcome {
+        Err(_) => {} // aborted: the client sees the failure
+        Ok(()) => {
+            let reader = arrow_ipc::reader::StreamReader::try_new(std::io::Cursor::new(body), None)
+                .expect("header");
+            let rows: Result<usize, _> = reader.map(|b| b.map(|b| b.num_rows())).sum();
+            panic!("the body ended cleanly after the file was deleted: {rows:?} rows");
+        }
+    }
+}
