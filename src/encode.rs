@@ -43,6 +43,34 @@ impl Format {
     }
 }
 
+/// An in-memory `Write` shared with its writer: the HTTP data plane takes the bytes after each
+/// batch and sends them as one body chunk.
+#[derive(Clone, Default)]
+pub struct SharedBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Write for SharedBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .map_err(|_| std::io::Error::other("poisoned"))?
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl SharedBuffer {
+    /// Everything written since the last call.
+    pub fn take(&self) -> bytes::Bytes {
+        self.0
+            .lock()
+            .map(|mut b| bytes::Bytes::from(std::mem::take(&mut *b)))
+            .unwrap_or_default()
+    }
+}
+
 /// Writes batches in one format; `finish` writes the trailer (an Arrow end-of-stream marker, a
 /// Parquet footer). A stream that failed is never finished: the output must not look complete.
 pub trait BatchWriter: Send {
@@ -131,22 +159,7 @@ pub fn writer<W: Write + Send + 'static>(
 mod tests {
     use super::*;
     use arrow_array::{Int64Array, StringArray};
-    use std::sync::{Arc, Mutex};
-
-    #[derive(Clone, Default)]
-    struct Shared(Arc<Mutex<Vec<u8>>>);
-    impl Write for Shared {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0
-                .lock()
-                .map_err(|_| std::io::Error::other("poisoned"))?
-                .extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    use std::sync::Arc;
 
     fn batch() -> RecordBatch {
         RecordBatch::try_from_iter([
@@ -160,13 +173,12 @@ mod tests {
     }
 
     fn encode(format: Format) -> Vec<u8> {
-        let out = Shared::default();
+        let out = SharedBuffer::default();
         let b = batch();
         let mut w = writer(format, out.clone(), &b.schema(), None).expect("writer");
         w.write(&b).expect("write");
         w.finish().expect("finish");
-        let bytes = out.0.lock().expect("lock").clone();
-        bytes
+        out.take().to_vec()
     }
 
     #[test]

@@ -32,6 +32,13 @@ const ALIASES: &[(&str, Resolved)] = &[
         Resolved::Source("avro"),
     ),
     ("intake_avro.AvroTableSource", Resolved::Source("avro")),
+    // Intake's sequence source yields records; Inlet serves the same data as a table.
+    ("avro_sequence", Resolved::Source("avro")),
+    (
+        "intake_avro.source.AvroSequenceSource",
+        Resolved::Source("avro"),
+    ),
+    ("intake_avro.AvroSequenceSource", Resolved::Source("avro")),
     ("zarr", Resolved::Source("zarr")),
     ("intake_xarray.xzarr.ZarrSource", Resolved::Source("zarr")),
     ("intake_xarray.ZarrSource", Resolved::Source("zarr")),
@@ -84,6 +91,7 @@ mod tests {
         );
         assert_eq!(resolve("yaml_files_cat"), Some(Resolved::YamlFilesCatalog));
         assert_eq!(resolve("avro_table"), Some(Resolved::Source("avro")));
+        assert_eq!(resolve("avro_sequence"), Some(Resolved::Source("avro")));
         assert_eq!(resolve("ndzarr"), Some(Resolved::Source("ndzarr")));
         assert_eq!(resolve("rasterio"), None);
     }

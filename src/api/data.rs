@@ -3,8 +3,6 @@
 //! slows the reader (backpressure) and memory does not grow with the dataset.
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 
 use arrow_ipc::writer::IpcWriteOptions;
 use arrow_ipc::CompressionType;
@@ -101,32 +99,6 @@ pub fn negotiate(format: Option<&str>, headers: &HeaderMap) -> Result<Negotiated
     })
 }
 
-/// A `Write` whose bytes are taken after each batch and sent as one body chunk.
-#[derive(Clone, Default)]
-struct Chunks(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Chunks {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .map_err(|_| std::io::Error::other("poisoned"))?
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Chunks {
-    fn take(&self) -> Bytes {
-        self.0
-            .lock()
-            .map(|mut b| Bytes::from(std::mem::take(&mut *b)))
-            .unwrap_or_default()
-    }
-}
-
 /// Streams a read as the response body. Errors before the first byte are problem+json; an
 /// error after it aborts the body (no end-of-stream marker), so clients see a failed transfer.
 pub async fn stream_response(
@@ -151,7 +123,7 @@ pub async fn stream_response(
     let options = IpcWriteOptions::default()
         .try_with_compression(neg.codec)
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "encoding", e.to_string()))?;
-    let chunks = Chunks::default();
+    let chunks = encode::SharedBuffer::default();
     let mut writer = encode::writer(neg.format, chunks.clone(), &schema, Some(options))
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "encoding", e.to_string()))?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(2);

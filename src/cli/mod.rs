@@ -82,16 +82,9 @@ pub enum Command {
     },
 }
 
+/// What catalogs may reach: environment variables and local directories.
 #[derive(Args, Debug, Clone)]
-pub struct CatalogArgs {
-    /// Catalog file or directory (repeatable). Default: `$INLET_CATALOGS`, else `./catalogs`.
-    #[arg(
-        long = "catalog",
-        value_name = "PATH",
-        env = "INLET_CATALOGS",
-        value_delimiter = ','
-    )]
-    pub catalogs: Vec<PathBuf>,
+pub struct AccessArgs {
     /// Environment variables that catalogs may read with env() (repeatable).
     #[arg(
         long = "allow-env",
@@ -108,6 +101,20 @@ pub struct CatalogArgs {
         value_delimiter = ','
     )]
     pub allow_paths: Vec<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CatalogArgs {
+    /// Catalog file or directory (repeatable). Default: `$INLET_CATALOGS`, else `./catalogs`.
+    #[arg(
+        long = "catalog",
+        value_name = "PATH",
+        env = "INLET_CATALOGS",
+        value_delimiter = ','
+    )]
+    pub catalogs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub access: AccessArgs,
 }
 
 /// `inlet serve` flags; each overrides the config file and `INLET_*` variables.
@@ -135,22 +142,8 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub advertise: Vec<String>,
-    /// Environment variables catalogs may read with env() (repeatable).
-    #[arg(
-        long = "allow-env",
-        value_name = "NAME",
-        env = "INLET_ALLOW_ENV",
-        value_delimiter = ','
-    )]
-    pub allow_env: Vec<String>,
-    /// Directories local sources may read besides their catalog's directory (repeatable).
-    #[arg(
-        long = "allow-path",
-        value_name = "DIR",
-        env = "INLET_ALLOW_PATHS",
-        value_delimiter = ','
-    )]
-    pub allow_paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub access: AccessArgs,
     /// Origins allowed by CORS (repeatable; `*` for any). CORS is off without it.
     #[arg(
         long = "cors-origin",
@@ -169,7 +162,7 @@ impl ServeArgs {
         }
         let lists: [(&Vec<PathBuf>, &mut Vec<PathBuf>); 2] = [
             (&self.catalogs, &mut c.catalogs),
-            (&self.allow_paths, &mut c.allow_paths),
+            (&self.access.allow_paths, &mut c.allow_paths),
         ];
         for (given, target) in lists {
             if !given.is_empty() {
@@ -178,7 +171,7 @@ impl ServeArgs {
         }
         let lists: [(&Vec<String>, &mut Vec<String>); 3] = [
             (&self.advertise, &mut c.advertise),
-            (&self.allow_env, &mut c.allow_env),
+            (&self.access.allow_env, &mut c.allow_env),
             (&self.cors_origins, &mut c.cors_origins),
         ];
         for (given, target) in lists {
@@ -213,7 +206,7 @@ impl CatalogArgs {
         }
         Ok(Library::open(
             &paths,
-            EnvPolicy::allow(self.allow_env.iter().cloned()),
+            EnvPolicy::allow(self.access.allow_env.iter().cloned()),
         ))
     }
 
@@ -221,7 +214,7 @@ impl CatalogArgs {
     fn service(&self) -> Result<Service, String> {
         let (library, diags) = self.open()?;
         report_load(&diags);
-        Ok(Service::new(library, self.allow_paths.clone()))
+        Ok(Service::new(library, self.access.allow_paths.clone()))
     }
 }
 
