@@ -23,6 +23,18 @@ pub fn etagged(
     query: Option<&str>,
     body: &impl Serialize,
 ) -> Response {
+    etagged_bytes(headers, revision, query, || {
+        serde_json::to_vec(body).unwrap_or_default().into()
+    })
+}
+
+/// [`etagged`] for a body already serialized (or produced only when needed).
+pub fn etagged_bytes(
+    headers: &HeaderMap,
+    revision: &str,
+    query: Option<&str>,
+    body: impl FnOnce() -> bytes::Bytes,
+) -> Response {
     let q = query
         .map(|q| format!(";{:x}", fxhash(q)))
         .unwrap_or_default();
@@ -37,8 +49,7 @@ pub fn etagged(
     let mut r = if matches {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        let bytes = serde_json::to_vec(body).unwrap_or_default();
-        ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+        ([(header::CONTENT_TYPE, "application/json")], body()).into_response()
     };
     if let Ok(v) = HeaderValue::from_str(&etag) {
         r.headers_mut().insert(header::ETAG, v);
@@ -242,8 +253,23 @@ pub async fn get_source(
     let params = q.params();
     q.finish(&["param.<name>"])?;
     let snap = st.snapshot();
-    let body = describe_source(&snap, &name, &params).await?;
-    Ok(etagged(&headers, &snap.revision, raw.as_deref(), &body))
+    let key = format!("{name}?{}", raw.as_deref().unwrap_or(""));
+    let body = snap
+        .described(&key, || async {
+            let v = describe_source(&snap, &name, &params).await?;
+            let cacheable = v.get("discovery_error").is_none();
+            Ok::<_, ApiError>((
+                bytes::Bytes::from(serde_json::to_vec(&v).unwrap_or_default()),
+                cacheable,
+            ))
+        })
+        .await?;
+    Ok(etagged_bytes(
+        &headers,
+        &snap.revision,
+        raw.as_deref(),
+        || body,
+    ))
 }
 
 /// The Arrow schema: JSON fields, or an Arrow IPC schema message with

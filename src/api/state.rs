@@ -26,9 +26,34 @@ pub struct Snapshot {
     /// Errors of files that failed to load when this snapshot was made (those files are absent).
     pub problems: Vec<Diagnostic>,
     opened: Mutex<HashMap<String, Arc<Opened>>>,
+    /// Serialized source descriptions by source and query: they only change with the snapshot.
+    described: Mutex<HashMap<String, bytes::Bytes>>,
 }
 
 impl Snapshot {
+    /// A cached serialized description, or `make` it; it is cached when `make` says it may be
+    /// (a description carrying a transient storage error is not).
+    pub async fn described<F, Fut, E>(&self, key: &str, make: F) -> Result<bytes::Bytes, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<(bytes::Bytes, bool), E>>,
+    {
+        if let Some(b) = self.described.lock().ok().and_then(|m| m.get(key).cloned()) {
+            return Ok(b);
+        }
+        let (bytes, cacheable) = make().await?;
+        if !cacheable {
+            return Ok(bytes);
+        }
+        if let Ok(mut m) = self.described.lock() {
+            if m.len() >= OPENED_CACHE {
+                m.clear();
+            }
+            m.insert(key.to_string(), bytes.clone());
+        }
+        Ok(bytes)
+    }
+
     fn load(config: &ServeConfig) -> Snapshot {
         let fingerprint = revision::fingerprint(&config.catalogs);
         let (library, diags) = Library::open(
@@ -52,6 +77,7 @@ impl Snapshot {
                 .filter(|d| d.severity == Severity::Error)
                 .collect(),
             opened: Mutex::new(HashMap::new()),
+            described: Mutex::new(HashMap::new()),
         }
     }
 
