@@ -302,9 +302,22 @@ pub async fn plan(
     State(st): State<AppState>,
     Path(name): Path<String>,
     headers: HeaderMap,
-    body: Result<Json<PlanRequest>, axum::extract::rejection::JsonRejection>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let Json(req) = body.map_err(|e| ApiError::new(e.status(), "invalid-request", format!("the plan body must be JSON like {{\"columns\": [..], \"limit\": N, \"params\": {{..}}, \"max_endpoints\": N}}: {}", e.body_text())))?;
+    // Parsed from the bytes whatever the Content-Type: a bare `urllib.request.Request(data=...)`
+    // sends a form type, and the body is still JSON.
+    let bytes = body.map_err(|e| ApiError::new(e.status(), "invalid-request", format!("cannot read the plan body: {}", e.body_text())))?;
+    let req: PlanRequest = if bytes.is_empty() {
+        PlanRequest::default()
+    } else {
+        serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-request",
+                format!("the plan body must be JSON like {{\"columns\": [..], \"limit\": N, \"params\": {{..}}, \"max_endpoints\": N}}: {e}"),
+            )
+        })?
+    };
     let snap = st.snapshot();
     let opened = snap.open(&name, &req.params).await?;
     let discovery = opened.source.discover().await?;
