@@ -15,7 +15,10 @@ fn python_clients_read_what_the_server_streams() {
     let catalog_dir = tmp.path().join("catalogs");
     std::fs::create_dir(&catalog_dir).expect("mkdir");
     let types = fixtures.join("parquet/types.parquet");
-    let yaml = format!("sources:\n  types:\n    driver: parquet\n    args:\n      urlpath: '{}'\n", types.display());
+    let yaml = format!(
+        "sources:\n  types:\n    driver: parquet\n    args:\n      urlpath: '{}'\n",
+        types.display()
+    );
     common::write_catalog(&catalog_dir, "fx.yaml", &yaml);
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let server = InletServer::start(
