@@ -306,7 +306,13 @@ pub async fn plan(
 ) -> Result<Response, ApiError> {
     // Parsed from the bytes whatever the Content-Type: a bare `urllib.request.Request(data=...)`
     // sends a form type, and the body is still JSON.
-    let bytes = body.map_err(|e| ApiError::new(e.status(), "invalid-request", format!("cannot read the plan body: {}", e.body_text())))?;
+    let bytes = body.map_err(|e| {
+        ApiError::new(
+            e.status(),
+            "invalid-request",
+            format!("cannot read the plan body: {}", e.body_text()),
+        )
+    })?;
     let req: PlanRequest = if bytes.is_empty() {
         PlanRequest::default()
     } else {
