@@ -1,6 +1,6 @@
 """Writes the sample data of the example catalog (catalogs/data, catalogs/regions).
 
-    python3 -m pip install pyarrow pandas numpy
+    python3 -m pip install pyarrow pandas numpy fastavro
     python3 catalogs/make_sample_data.py
 
 Seeded, so re-running gives the same values.
@@ -59,5 +59,42 @@ def main() -> None:
         sales.to_csv(HERE / "regions" / f"sales_{region}.csv", index=False)
 
 
+def ride_events(path: Path) -> None:
+    """Avro (fastavro, deflate): nested records, an enum, an array, a nullable double, timestamps."""
+    import fastavro
+
+    ev_rng = np.random.default_rng(7)
+    schema = {
+        "type": "record",
+        "name": "RideEvent",
+        "fields": [
+            {"name": "event_id", "type": "long"},
+            {"name": "trip_id", "type": "long"},
+            {"name": "kind", "type": {"type": "enum", "name": "Kind", "symbols": ["pickup", "dropoff", "cancel"]}},
+            {"name": "at", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+            {"name": "position", "type": {"type": "record", "name": "Position",
+                                          "fields": [{"name": "lat", "type": "double"}, {"name": "lon", "type": "double"}]}},
+            {"name": "tags", "type": {"type": "array", "items": "string"}},
+            {"name": "fare", "type": ["null", "double"], "default": None},
+        ],
+    }
+    start = pd.Timestamp("2024-01-01", tz="UTC")
+    records = [
+        {
+            "event_id": i,
+            "trip_id": i // 2,
+            "kind": ["pickup", "dropoff", "cancel"][int(ev_rng.integers(0, 3))],
+            "at": (start + pd.Timedelta(seconds=int(i * 37))).to_pydatetime(),
+            "position": {"lat": round(float(ev_rng.uniform(40.5, 40.9)), 5), "lon": round(float(ev_rng.uniform(-74.2, -73.7)), 5)},
+            "tags": [t for t in ("airport", "night", "shared") if ev_rng.random() < 0.3],
+            "fare": None if i % 11 == 0 else round(float(ev_rng.normal(15, 5)), 2),
+        }
+        for i in range(2_000)
+    ]
+    with open(path, "wb") as f:
+        fastavro.writer(f, fastavro.parse_schema(schema), records, codec="deflate", sync_interval=16_000)
+
+
 if __name__ == "__main__":
     main()
+    ride_events(HERE / "data" / "ride_events.avro")

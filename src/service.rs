@@ -30,6 +30,7 @@ pub fn builtin_drivers() -> Registry {
     let mut r = Registry::new();
     r.register(Arc::new(inlet_parquet::ParquetDriver));
     r.register(Arc::new(inlet_csv::CsvDriver));
+    r.register(Arc::new(inlet_avro::AvroDriver));
     r
 }
 

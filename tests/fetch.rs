@@ -200,3 +200,48 @@ fn head_prints_a_table_and_describe_shows_discovery() {
     assert_eq!(d["schema"][2]["type"], "Timestamp(µs, \"UTC\")");
     assert!(d["total_bytes"].as_u64().is_some_and(|b| b > 100_000));
 }
+
+#[test]
+fn fetch_reads_avro_like_the_http_plane() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = dir.path().join("events.parquet");
+    ok(&inlet(&[
+        "fetch",
+        "example.ride_events",
+        "-o",
+        out.to_str().expect("utf8"),
+    ]));
+    let file = std::fs::File::open(&out).expect("out");
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .expect("pq")
+        .build()
+        .expect("reader");
+    let got = concat(reader.collect::<Result<_, _>>().expect("batches"));
+    assert_eq!(got.num_rows(), 2_000);
+    let names: Vec<String> = got
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    assert_eq!(
+        names,
+        ["event_id", "trip_id", "kind", "at", "position", "tags", "fare"]
+    );
+    let o = inlet(&[
+        "fetch",
+        "example.ride_events",
+        "--columns",
+        "event_id,fare",
+        "--limit",
+        "5",
+        "-o",
+        "-",
+    ]);
+    let bytes = o.stdout.clone();
+    ok(&o);
+    let reader =
+        arrow_ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes), None).expect("ipc");
+    let batch = concat(reader.collect::<Result<_, _>>().expect("batches"));
+    assert_eq!((batch.num_rows(), batch.num_columns()), (5, 2));
+}

@@ -26,6 +26,12 @@ fn fixture_catalog(dir: &Path) -> PathBuf {
   big:
     driver: parquet
     args: {{urlpath: '{fx}/parquet/big.parquet'}}
+  avro_types:
+    driver: avro_table
+    args: {{urlpath: '{fx}/avro/types.avro'}}
+  avro_evolve:
+    driver: intake_avro.source.AvroSequenceSource
+    args: {{urlpath: '{fx}/avro/evolve'}}
   secret:
     driver: parquet
     args:
@@ -157,9 +163,12 @@ async fn listings_page_with_cursors_and_answer_304_to_their_etag() {
         .iter()
         .filter_map(|e| e["name"].as_str())
         .collect();
-    assert_eq!(hits, ["example.stations", "example.trips"]);
+    assert_eq!(hits, ["example.ride_events", "example.stations", "example.trips"]);
     assert_eq!(found["facets"]["driver"]["csv"], 1);
-    assert_eq!(found["facets"]["tags"]["transport"], 2);
+    assert_eq!(found["facets"]["tags"]["transport"], 3);
+    let (_, both) = json(&c, &f.server.url("/api/v1/search?q=transport%20events")).await;
+    assert_eq!(both["results"][0]["name"], "example.ride_events", "every word must match");
+    assert_eq!(both["results"].as_array().map(Vec::len), Some(1));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -827,4 +836,37 @@ async fn a_file_deleted_mid_read_fails_the_transfer() {
             panic!("the body ended cleanly after the file was deleted: {rows:?} rows");
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn avro_sources_stream_over_http_as_fastavro_reads_them() {
+    let f = start(&[], &[]);
+    let c = client();
+    let r = c
+        .get(f.server.url("/api/v1/sources/fx.avro_types/data"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_same(
+        &decode_ipc(&r.bytes().await.expect("body")),
+        &expected("expected/avro/types.avro.arrow"),
+        "avro over http",
+    );
+    let r = c
+        .get(f.server.url("/api/v1/sources/fx.avro_evolve/data"))
+        .send()
+        .await
+        .expect("get");
+    assert_same(
+        &decode_ipc(&r.bytes().await.expect("body")),
+        &expected("expected/avro/evolve.arrow"),
+        "evolving avro over http",
+    );
+    let (_, d) = json(&c, &f.server.url("/api/v1/sources/example.ride_events")).await;
+    assert_eq!(d["driver"]["resolved"], "avro");
+    assert_eq!(
+        d["discovery"]["schema"][2]["type"], "Dictionary(Int32, Utf8)",
+        "enums are dictionaries: {d}"
+    );
 }
