@@ -1,6 +1,6 @@
 """Writes the sample data of the example catalog (catalogs/data, catalogs/regions).
 
-    python3 -m pip install pyarrow pandas numpy fastavro
+    python3 -m pip install pyarrow pandas numpy fastavro xarray zarr
     python3 catalogs/make_sample_data.py
 
 Seeded, so re-running gives the same values.
@@ -95,6 +95,25 @@ def ride_events(path: Path) -> None:
         fastavro.writer(f, fastavro.parse_schema(schema), records, codec="deflate", sync_interval=16_000)
 
 
+def air_grid(path: Path) -> None:
+    """Zarr v2 (xarray, consolidated): a CF time axis, lat/lon coordinates, chunked along time."""
+    import shutil
+
+    import xarray as xr
+
+    g_rng = np.random.default_rng(11)
+    time = pd.date_range("2024-01-01", periods=12, freq="MS")
+    lat = np.linspace(40.5, 40.9, 10)
+    lon = np.linspace(-74.2, -73.7, 20)
+    air = (10 + 8 * np.sin(np.arange(12) / 12 * 2 * np.pi)[:, None, None] + g_rng.normal(0, 1, (12, 10, 20))).astype("float32")
+    air[0, 0, :3] = np.nan
+    ds = xr.Dataset({"air": (("time", "lat", "lon"), air, {"units": "degC"})}, coords={"time": time, "lat": lat, "lon": lon})
+    shutil.rmtree(path, ignore_errors=True)
+    encoding = {"air": {"_FillValue": -9999.0, "chunks": (4, 10, 20)}}
+    ds.to_zarr(path, zarr_format=2, consolidated=True, encoding=encoding)
+
+
 if __name__ == "__main__":
     main()
     ride_events(HERE / "data" / "ride_events.avro")
+    air_grid(HERE / "data" / "air_grid.zarr")

@@ -31,6 +31,8 @@ pub fn builtin_drivers() -> Registry {
     r.register(Arc::new(inlet_parquet::ParquetDriver));
     r.register(Arc::new(inlet_csv::CsvDriver));
     r.register(Arc::new(inlet_avro::AvroDriver));
+    r.register(Arc::new(inlet_zarr::ZarrDriver));
+    r.register(Arc::new(inlet_zarr::NdZarrDriver));
     r
 }
 

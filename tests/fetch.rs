@@ -245,3 +245,30 @@ fn fetch_reads_avro_like_the_http_plane() {
     let batch = concat(reader.collect::<Result<_, _>>().expect("batches"));
     assert_eq!((batch.num_rows(), batch.num_columns()), (5, 2));
 }
+
+#[test]
+fn fetch_reads_zarr_as_a_tidy_table() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = dir.path().join("air.csv");
+    ok(&inlet(&[
+        "fetch",
+        "example.air_grid",
+        "--columns",
+        "time,lat,lon,air",
+        "-o",
+        out.to_str().expect("utf8"),
+    ]));
+    let text = std::fs::read_to_string(&out).expect("csv");
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("time,lat,lon,air"));
+    assert_eq!(text.lines().count(), 1 + 12 * 10 * 20);
+    let first = lines.next().expect("a row");
+    assert!(
+        first.starts_with("2024-01-01T00:00:00,40.5,-74.2,"),
+        "{first}"
+    );
+    assert!(
+        first.ends_with(','),
+        "the NaN written as _FillValue reads back as null: {first}"
+    );
+}

@@ -1,0 +1,299 @@
+//! Zarr driver: v2 and v3 stores (consolidated or not) over object_store, served as tidy tables
+//! the way `xarray.open_zarr(...).to_dataframe().reset_index()` shows them — one column per
+//! dimension (coordinate values, else the index), one per data variable sharing those dims —
+//! with CF decoding (times, fill values -> nulls, scale/offset). Partitions are chunk rows of the
+//! leading dimension; a read decodes only the chunks its partition, projection and `sel`/`isel`
+//! need. `ndzarr` serves one bare array as index columns plus a `value` column.
+#![forbid(unsafe_code)]
+
+mod cf;
+mod convert;
+mod read;
+mod select;
+mod store;
+mod table;
+
+pub use store::{locate, ZarrLocation};
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use inlet_driver::args::Args;
+use inlet_driver::{
+    limit_stream, ordered_parallel, BatchStream, Discovery, Driver, DriverError, Limits,
+    OpenContext, Partition, ReadRequest, Result, Source,
+};
+use serde_json::{Map, Value as J};
+use tokio::sync::OnceCell;
+
+use cf::CfOptions;
+use read::{Col, Shared};
+use select::Selection;
+use table::{Mode, Options, Table};
+
+/// The `zarr` driver (also Intake's `intake_xarray.xzarr.ZarrSource`).
+pub struct ZarrDriver;
+
+/// The `ndzarr` driver (Intake's bare-array source): index columns and a `value` column.
+pub struct NdZarrDriver;
+
+/// Chunks fetched at once by one partition's read.
+const CHUNK_CONCURRENCY: usize = 8;
+
+fn options(a: &Args<'_>, mode: Mode) -> Result<Options> {
+    let bool_or = |key, default| a.bool(key).map(|b| b.unwrap_or(default));
+    let decode = mode == Mode::Tidy && bool_or("decode_cf", true)?;
+    Ok(Options {
+        mode,
+        variables: if mode == Mode::Tidy {
+            a.strings("variables")?
+        } else {
+            None
+        },
+        drop_variables: if mode == Mode::Tidy {
+            a.strings("drop_variables")?.unwrap_or_default()
+        } else {
+            vec![]
+        },
+        selection: Selection::parse(
+            a.get("isel"),
+            if mode == Mode::Tidy {
+                a.get("sel")
+            } else {
+                None
+            },
+        )?,
+        cf: CfOptions {
+            mask_and_scale: decode && bool_or("mask_and_scale", true)?,
+            decode_times: decode && bool_or("decode_times", true)?,
+        },
+        consolidated: a.bool("consolidated")?,
+    })
+}
+
+async fn open(
+    name: &'static str,
+    mode: Mode,
+    args: &Map<String, J>,
+    ctx: &OpenContext,
+) -> Result<Arc<dyn Source>> {
+    let a = Args::new(args);
+    let urlpath = a
+        .get("urlpath")
+        .ok_or_else(|| DriverError::bad_arg("urlpath", "is required"))?;
+    // `group` (xarray) and `component` (ndzarr) name a node inside the store.
+    let inner = match mode {
+        Mode::Tidy => a.str("group")?,
+        Mode::Nd => a.str("component")?,
+    };
+    let urlpath = match (inner.map(|g| g.trim_matches('/')), urlpath) {
+        (Some(g), J::String(u)) if !g.is_empty() => {
+            J::String(format!("{}/{g}", u.trim_end_matches('/')))
+        }
+        (_, u) => u.clone(),
+    };
+    let storage_options = a.get("storage_options");
+    let opts = options(&a, mode)?;
+    // Dask chunking has no meaning here: partitions follow the store's own chunks.
+    let mut warnings: Vec<String> = a
+        .unused(name)
+        .into_iter()
+        .map(|w| match w.contains("`chunks`") {
+            true => {
+                format!("{w}: partitions follow the store's chunks along the leading dimension")
+            }
+            false => w,
+        })
+        .collect();
+    let loc = locate(ctx, &urlpath, storage_options, opts.consolidated).await?;
+    if opts.consolidated == Some(true) && mode == Mode::Nd {
+        warnings.push("`consolidated` has no effect on a bare array".into());
+    }
+    Ok(ZarrDriver::source_with(loc, opts, &ctx.limits, warnings))
+}
+
+#[async_trait]
+impl Driver for ZarrDriver {
+    fn name(&self) -> &'static str {
+        "zarr"
+    }
+
+    async fn open(&self, args: &Map<String, J>, ctx: &OpenContext) -> Result<Arc<dyn Source>> {
+        open("zarr", Mode::Tidy, args, ctx).await
+    }
+}
+
+#[async_trait]
+impl Driver for NdZarrDriver {
+    fn name(&self) -> &'static str {
+        "ndzarr"
+    }
+
+    async fn open(&self, args: &Map<String, J>, ctx: &OpenContext) -> Result<Arc<dyn Source>> {
+        open("ndzarr", Mode::Nd, args, ctx).await
+    }
+}
+
+impl ZarrDriver {
+    /// A tidy-table source over a store already located (tests, embedding applications);
+    /// `args` are the driver's args other than `urlpath`/`storage_options`.
+    pub fn source(
+        loc: ZarrLocation,
+        args: &Map<String, J>,
+        limits: &Limits,
+    ) -> Result<Arc<dyn Source>> {
+        let a = Args::new(args);
+        let opts = options(&a, Mode::Tidy)?;
+        Ok(Self::source_with(loc, opts, limits, a.unused("zarr")))
+    }
+
+    fn source_with(
+        loc: ZarrLocation,
+        opts: Options,
+        limits: &Limits,
+        warnings: Vec<String>,
+    ) -> Arc<dyn Source> {
+        Arc::new(ZarrSource {
+            loc,
+            opts,
+            limits: limits.clone(),
+            warnings,
+            state: OnceCell::new(),
+            dims: OnceCell::new(),
+        })
+    }
+}
+
+impl NdZarrDriver {
+    /// A bare-array source over a store already located.
+    pub fn source(
+        loc: ZarrLocation,
+        args: &Map<String, J>,
+        limits: &Limits,
+    ) -> Result<Arc<dyn Source>> {
+        let a = Args::new(args);
+        let opts = options(&a, Mode::Nd)?;
+        Ok(ZarrDriver::source_with(
+            loc,
+            opts,
+            limits,
+            a.unused("ndzarr"),
+        ))
+    }
+}
+
+struct ZarrSource {
+    loc: ZarrLocation,
+    opts: Options,
+    limits: Limits,
+    warnings: Vec<String>,
+    state: OnceCell<(Arc<Table>, Arc<Discovery>)>,
+    /// Dimension columns over the selection, read on first use.
+    dims: OnceCell<Arc<Vec<arrow_array::ArrayRef>>>,
+}
+
+impl ZarrSource {
+    async fn state(&self) -> Result<&(Arc<Table>, Arc<Discovery>)> {
+        self.state.get_or_try_init(|| self.load()).await
+    }
+
+    async fn load(&self) -> Result<(Arc<Table>, Arc<Discovery>)> {
+        let conc = self.limits.discovery_concurrency.max(1);
+        let root = store::load(&self.loc, self.opts.consolidated, conc).await?;
+        let t = table::build(&self.loc, root, &self.opts, conc).await?;
+        let inner = t.inner();
+        let row_bytes = t.row_bytes();
+        let d0 = &t.dims[0].name;
+        let partitions: Vec<Partition> = t
+            .partitions
+            .iter()
+            .enumerate()
+            .map(|(id, r)| Partition {
+                id,
+                label: format!("{d0}[{}:{}]", r.start, r.end),
+                file: 0,
+                estimated_rows: Some((r.end - r.start) * inner),
+                estimated_bytes: Some((r.end - r.start) * inner * row_bytes),
+            })
+            .collect();
+        let rows: u64 = partitions.iter().filter_map(|p| p.estimated_rows).sum();
+        let mut warnings = self.warnings.clone();
+        warnings.extend(t.warnings.iter().cloned());
+        let discovery = Discovery {
+            schema: t.schema.clone(),
+            partitions,
+            total_rows: Some(rows),
+            total_bytes: Some(rows * row_bytes),
+            files: self
+                .loc
+                .metadata
+                .iter()
+                .map(|m| inlet_driver::FileInfo {
+                    location: format!(
+                        "{}/{}",
+                        self.loc.display,
+                        m.location.filename().unwrap_or_default()
+                    ),
+                    size: m.size,
+                    etag: m.e_tag.clone(),
+                    last_modified: Some(m.last_modified.to_rfc3339()),
+                })
+                .collect(),
+            statistics: vec![],
+            metadata: t.metadata.clone(),
+            warnings,
+        };
+        Ok((Arc::new(t), Arc::new(discovery)))
+    }
+}
+
+#[async_trait]
+impl Source for ZarrSource {
+    async fn discover(&self) -> Result<Arc<Discovery>> {
+        Ok(self.state().await?.1.clone())
+    }
+
+    async fn read(&self, request: ReadRequest) -> Result<BatchStream> {
+        let (t, d) = self.state().await?;
+        let schema = d.projected_schema(&request)?;
+        let cols: Vec<Col> = schema
+            .fields()
+            .iter()
+            .map(|f| match t.dims.iter().position(|x| x.name == *f.name()) {
+                Some(k) => Col::Dim(k),
+                None => Col::Var(t.vars.iter().position(|v| v.name == *f.name()).unwrap_or(0)),
+            })
+            .collect();
+        let parts = d.select(&request)?;
+        let conc = self.limits.discovery_concurrency.max(1);
+        let dims = self
+            .dims
+            .get_or_try_init(|| async { table::dim_values(&self.loc, t, conc).await.map(Arc::new) })
+            .await?
+            .clone();
+        let shared = Arc::new(Shared {
+            loc: self.loc.clone(),
+            table: t.clone(),
+            dim_values: dims,
+            cols,
+            schema,
+            batch_size: request.batch_size.max(1) as u64,
+            chunk_concurrency: CHUNK_CONCURRENCY,
+        });
+        let openers: Vec<_> = parts
+            .into_iter()
+            .map(|p| {
+                let (shared, range) = (shared.clone(), t.partitions[p.id].clone());
+                async move { Ok::<BatchStream, DriverError>(read::partition(shared, range)) }
+            })
+            .collect();
+        // With a limit, one partition at a time so reading stops as soon as enough rows arrived.
+        let concurrency = if request.limit.is_some() {
+            1
+        } else {
+            self.limits.read_concurrency
+        };
+        let stream = ordered_parallel(openers, concurrency, self.limits.read_ahead.max(1));
+        Ok(limit_stream(stream, request.limit))
+    }
+}
