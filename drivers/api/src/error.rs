@@ -46,6 +46,11 @@ impl DriverError {
     /// Maps an object_store error for `what` (a URL or path shown to the user).
     pub fn from_store(what: &str, e: object_store::Error) -> Self {
         match e {
+            object_store::Error::Generic { store, source }
+                if store == crate::confined::CONFINEMENT =>
+            {
+                DriverError::Denied(source.to_string())
+            }
             object_store::Error::NotFound { .. } => {
                 DriverError::NotFound(format!("`{what}` does not exist: check the urlpath"))
             }

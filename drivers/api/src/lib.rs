@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod args;
+mod confined;
 mod error;
 mod model;
 pub mod storage;

@@ -11,13 +11,13 @@ use object_store::aws::AmazonS3Builder;
 use object_store::azure::MicrosoftAzureBuilder;
 use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::http::HttpBuilder;
-use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{ClientOptions, ObjectMeta, ObjectStore, ObjectStoreExt};
 use serde_json::{Map, Value as J};
 use url::Url;
 
 use crate::args::strings;
+use crate::confined::ConfinedLocal;
 use crate::{DriverError, FileInfo, Result};
 
 /// Resolves urlpaths for every source of a service; holds the operator's allowed prefixes.
@@ -245,7 +245,9 @@ impl StorageResolver {
             });
         }
         Ok(Files {
-            store: Arc::new(LocalFileSystem::new()),
+            store: Arc::new(ConfinedLocal::new(
+                roots.iter().map(|r| r.to_path_buf()).collect(),
+            )),
             base: String::new(),
             objects,
         })
@@ -718,6 +720,42 @@ mod tests {
             rt.block_on(allowed.resolve(&json!("../outside.csv"), None, &cat))
                 .is_ok(),
             "an allowed prefix opens it"
+        );
+    }
+
+    #[test]
+    fn a_file_swapped_for_an_escaping_symlink_after_listing_is_refused() {
+        let dir = tree();
+        let cat = dir.path().join("cat");
+        let rt = rt();
+        let files = rt
+            .block_on(StorageResolver::default().resolve(&json!("data"), None, &cat))
+            .expect("dir");
+        let a = files
+            .objects
+            .iter()
+            .find(|m| m.location.as_ref().ends_with("a.csv"))
+            .expect("a.csv")
+            .clone();
+        std::fs::remove_file(cat.join("data/a.csv")).expect("rm");
+        std::os::unix::fs::symlink(dir.path().join("outside.csv"), cat.join("data/a.csv"))
+            .expect("symlink");
+        let err = rt
+            .block_on(files.store.get(&a.location))
+            .expect_err("escape refused at read time");
+        let e = DriverError::from_store("a.csv", err);
+        assert!(
+            matches!(&e, DriverError::Denied(m) if m.contains("outside the catalog directory")),
+            "{e}"
+        );
+        let b = files
+            .objects
+            .iter()
+            .find(|m| m.location.as_ref().ends_with("b.csv"))
+            .expect("b.csv");
+        assert!(
+            rt.block_on(files.store.get(&b.location)).is_ok(),
+            "files inside still read"
         );
     }
 
