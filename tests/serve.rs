@@ -905,6 +905,13 @@ async fn zarr_sources_stream_over_http_as_xarray_reads_them() {
         .collect();
     let got = RecordBatch::try_new(want.schema(), cast).expect("batch");
     assert_same(&got, &want, "zarr v3 over http");
+    // Selection pushed down from request parameters (declared in the catalog, templated into `sel`).
+    let url = "/api/v1/sources/example.air_grid_window/data?param.start=2024-03-01&param.end=2024-04-30&param.lat_min=40.85";
+    let r = c.get(f.server.url(url)).send().await.expect("get");
+    assert_eq!(
+        decode_ipc(&r.bytes().await.expect("body")).num_rows(),
+        2 * 2 * 20
+    );
     let (_, d) = json(&c, &f.server.url("/api/v1/sources/fx.bare")).await;
     assert_eq!(d["driver"]["resolved"], "ndzarr");
     let rows = d["discovery"]["total_rows"].as_u64().expect("rows");
