@@ -102,3 +102,109 @@ pub fn assert_same(got: &RecordBatch, want: &RecordBatch, what: &str) {
         }
     }
 }
+
+/// Wraps a store and records every GET (path and bytes served), to see what a read touched.
+#[derive(Debug)]
+pub struct RecordingStore {
+    inner: Arc<dyn object_store::ObjectStore>,
+    log: Arc<std::sync::Mutex<Vec<(String, u64)>>>,
+}
+
+/// What a [`RecordingStore`] saw; cloneable, readable while the store is in use.
+#[derive(Debug, Clone, Default)]
+pub struct GetLog(Arc<std::sync::Mutex<Vec<(String, u64)>>>);
+
+impl GetLog {
+    pub fn paths(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .map(|l| l.iter().map(|(p, _)| p.clone()).collect())
+            .unwrap_or_default()
+    }
+    pub fn bytes(&self) -> u64 {
+        self.0
+            .lock()
+            .map(|l| l.iter().map(|(_, b)| b).sum())
+            .unwrap_or_default()
+    }
+}
+
+impl RecordingStore {
+    pub fn wrap(
+        inner: Arc<dyn object_store::ObjectStore>,
+    ) -> (Arc<dyn object_store::ObjectStore>, GetLog) {
+        let log = GetLog::default();
+        (
+            Arc::new(RecordingStore {
+                inner,
+                log: log.0.clone(),
+            }),
+            log,
+        )
+    }
+
+    fn record(&self, path: &object_store::path::Path, bytes: u64) {
+        if let Ok(mut l) = self.log.lock() {
+            l.push((path.to_string(), bytes));
+        }
+    }
+}
+
+impl std::fmt::Display for RecordingStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Recording({})", self.inner)
+    }
+}
+
+mod recording_impl {
+    use std::ops::Range;
+
+    use async_trait::async_trait;
+    use bytes::Bytes;
+    use futures::stream::BoxStream;
+    use object_store::path::Path;
+    use object_store::{
+        CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+        PutMultipartOptions, PutOptions, PutPayload, PutResult, Result,
+    };
+
+    use super::RecordingStore;
+
+    #[async_trait]
+    impl ObjectStore for RecordingStore {
+        async fn put_opts(&self, l: &Path, p: PutPayload, o: PutOptions) -> Result<PutResult> {
+            self.inner.put_opts(l, p, o).await
+        }
+        async fn put_multipart_opts(
+            &self,
+            l: &Path,
+            o: PutMultipartOptions,
+        ) -> Result<Box<dyn MultipartUpload>> {
+            self.inner.put_multipart_opts(l, o).await
+        }
+        async fn get_opts(&self, l: &Path, o: GetOptions) -> Result<GetResult> {
+            let r = self.inner.get_opts(l, o).await?;
+            self.record(l, r.range.end - r.range.start);
+            Ok(r)
+        }
+        async fn get_ranges(&self, l: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
+            self.record(l, ranges.iter().map(|r| r.end - r.start).sum());
+            self.inner.get_ranges(l, ranges).await
+        }
+        fn delete_stream(
+            &self,
+            l: BoxStream<'static, Result<Path>>,
+        ) -> BoxStream<'static, Result<Path>> {
+            self.inner.delete_stream(l)
+        }
+        fn list(&self, p: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
+            self.inner.list(p)
+        }
+        async fn list_with_delimiter(&self, p: Option<&Path>) -> Result<ListResult> {
+            self.inner.list_with_delimiter(p).await
+        }
+        async fn copy_opts(&self, f: &Path, t: &Path, o: CopyOptions) -> Result<()> {
+            self.inner.copy_opts(f, t, o).await
+        }
+    }
+}

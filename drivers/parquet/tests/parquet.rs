@@ -1,24 +1,18 @@
 //! The Parquet driver on files written by pyarrow, compared value for value with pyarrow's
 //! reading of the same files (target/fixtures, made by tests/fixtures/make_fixtures.py).
 
-use std::fmt;
-use std::ops::Range;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use futures::stream::BoxStream;
 use futures::StreamExt;
 use inlet_driver::storage::Files;
-use inlet_driver::testing::{assert_same, collect, context, expected, fixtures, manifest};
+use inlet_driver::testing::{
+    assert_same, collect, context, expected, fixtures, manifest, GetLog, RecordingStore,
+};
 use inlet_driver::{Driver, DriverError, Limits, ReadRequest, Source};
 use inlet_parquet::ParquetDriver;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::{
-    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
-    ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload, PutResult,
-};
+use object_store::{ObjectStore, ObjectStoreExt};
 use serde_json::{json, Map, Value as J};
 
 async fn open(args: J) -> Result<Arc<dyn Source>, DriverError> {
@@ -227,69 +221,7 @@ async fn damaged_files_are_typed_errors_not_panics() {
     assert!(matches!(escape, DriverError::Denied(_)), "{escape}");
 }
 
-/// Counts the bytes a store hands out, to see how much of a file a read touched.
-#[derive(Debug)]
-struct Counting {
-    inner: Arc<dyn ObjectStore>,
-    bytes: Arc<AtomicU64>,
-}
-
-impl fmt::Display for Counting {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Counting({})", self.inner)
-    }
-}
-
-#[async_trait]
-impl ObjectStore for Counting {
-    async fn put_opts(
-        &self,
-        l: &Path,
-        p: PutPayload,
-        o: PutOptions,
-    ) -> object_store::Result<PutResult> {
-        self.inner.put_opts(l, p, o).await
-    }
-    async fn put_multipart_opts(
-        &self,
-        l: &Path,
-        o: PutMultipartOptions,
-    ) -> object_store::Result<Box<dyn MultipartUpload>> {
-        self.inner.put_multipart_opts(l, o).await
-    }
-    async fn get_opts(&self, l: &Path, o: GetOptions) -> object_store::Result<GetResult> {
-        let r = self.inner.get_opts(l, o).await?;
-        self.bytes
-            .fetch_add(r.range.end - r.range.start, Ordering::SeqCst);
-        Ok(r)
-    }
-    async fn get_ranges(
-        &self,
-        l: &Path,
-        ranges: &[Range<u64>],
-    ) -> object_store::Result<Vec<bytes::Bytes>> {
-        let total: u64 = ranges.iter().map(|r| r.end - r.start).sum();
-        self.bytes.fetch_add(total, Ordering::SeqCst);
-        self.inner.get_ranges(l, ranges).await
-    }
-    fn delete_stream(
-        &self,
-        l: BoxStream<'static, object_store::Result<Path>>,
-    ) -> BoxStream<'static, object_store::Result<Path>> {
-        self.inner.delete_stream(l)
-    }
-    fn list(&self, p: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
-        self.inner.list(p)
-    }
-    async fn list_with_delimiter(&self, p: Option<&Path>) -> object_store::Result<ListResult> {
-        self.inner.list_with_delimiter(p).await
-    }
-    async fn copy_opts(&self, f: &Path, t: &Path, o: CopyOptions) -> object_store::Result<()> {
-        self.inner.copy_opts(f, t, o).await
-    }
-}
-
-async fn counted_big() -> (Arc<dyn Source>, Arc<AtomicU64>, u64) {
+async fn counted_big() -> (Arc<dyn Source>, GetLog, u64) {
     let inner: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new());
     let path = Path::from_absolute_path(
         fixtures()
@@ -300,18 +232,14 @@ async fn counted_big() -> (Arc<dyn Source>, Arc<AtomicU64>, u64) {
     .expect("path");
     let meta = inner.head(&path).await.expect("head");
     let size = meta.size;
-    let bytes = Arc::new(AtomicU64::new(0));
-    let store: Arc<dyn ObjectStore> = Arc::new(Counting {
-        inner,
-        bytes: bytes.clone(),
-    });
+    let (store, log) = RecordingStore::wrap(inner);
     let source = ParquetDriver::source(
         Files::new(store, "", vec![meta]),
         None,
         &Limits::default(),
         vec![],
     );
-    (source, bytes, size)
+    (source, log, size)
 }
 
 #[tokio::test]
@@ -319,7 +247,7 @@ async fn batches_stream_one_by_one_and_limit_stops_the_reader() {
     let (source, bytes, size) = counted_big().await;
     let d = source.discover().await.expect("discover");
     assert_eq!(d.total_rows, Some(1_000_000));
-    let after_footer = bytes.load(Ordering::SeqCst);
+    let after_footer = bytes.bytes();
     assert!(
         after_footer < size / 20,
         "discovery reads the footer only: {after_footer} of {size} bytes"
@@ -334,7 +262,7 @@ async fn batches_stream_one_by_one_and_limit_stops_the_reader() {
         .expect("read");
     let first = stream.next().await.expect("a batch").expect("ok");
     assert_eq!(first.num_rows(), 8_192);
-    let at_first = bytes.load(Ordering::SeqCst);
+    let at_first = bytes.bytes();
     assert!(
         at_first < size / 4,
         "the first batch came before the file was read: {at_first} of {size} bytes"
@@ -359,7 +287,7 @@ async fn batches_stream_one_by_one_and_limit_stops_the_reader() {
     )
     .await;
     assert_eq!(limited.num_rows(), 10);
-    let read = bytes.load(Ordering::SeqCst);
+    let read = bytes.bytes();
     assert!(
         read < size / 10,
         "limit stopped the reader early: {read} of {size} bytes"

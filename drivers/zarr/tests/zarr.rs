@@ -2,22 +2,14 @@
 //! `xarray.open_zarr(...).to_dataframe().reset_index()` (target/fixtures, made by
 //! tests/fixtures/make_zarr_fixtures.py).
 
-use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::{DataType, Schema, TimeUnit};
-use async_trait::async_trait;
-use futures::stream::BoxStream;
 use futures::StreamExt;
-use inlet_driver::testing::{assert_same, collect, context, expected, fixtures};
+use inlet_driver::testing::{assert_same, collect, context, expected, fixtures, RecordingStore};
 use inlet_driver::{Driver, DriverError, Limits, ReadRequest, Source};
 use inlet_zarr::{locate, NdZarrDriver, ZarrDriver};
-use object_store::path::Path;
-use object_store::{
-    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
-    PutMultipartOptions, PutOptions, PutPayload, PutResult,
-};
 use serde_json::{json, Map, Value as J};
 
 fn zarr_manifest() -> J {
@@ -182,69 +174,13 @@ async fn sel_and_isel_match_xarray() {
     );
 }
 
-/// Records the path of every GET.
-#[derive(Debug)]
-struct Recording {
-    inner: Arc<dyn ObjectStore>,
-    gets: Arc<Mutex<Vec<String>>>,
-}
-
-impl fmt::Display for Recording {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Recording({})", self.inner)
-    }
-}
-
-#[async_trait]
-impl ObjectStore for Recording {
-    async fn put_opts(
-        &self,
-        l: &Path,
-        p: PutPayload,
-        o: PutOptions,
-    ) -> object_store::Result<PutResult> {
-        self.inner.put_opts(l, p, o).await
-    }
-    async fn put_multipart_opts(
-        &self,
-        l: &Path,
-        o: PutMultipartOptions,
-    ) -> object_store::Result<Box<dyn MultipartUpload>> {
-        self.inner.put_multipart_opts(l, o).await
-    }
-    async fn get_opts(&self, l: &Path, o: GetOptions) -> object_store::Result<GetResult> {
-        if let Ok(mut gets) = self.gets.lock() {
-            gets.push(l.to_string());
-        }
-        self.inner.get_opts(l, o).await
-    }
-    fn delete_stream(
-        &self,
-        l: BoxStream<'static, object_store::Result<Path>>,
-    ) -> BoxStream<'static, object_store::Result<Path>> {
-        self.inner.delete_stream(l)
-    }
-    fn list(&self, p: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
-        self.inner.list(p)
-    }
-    async fn list_with_delimiter(&self, p: Option<&Path>) -> object_store::Result<ListResult> {
-        self.inner.list_with_delimiter(p).await
-    }
-    async fn copy_opts(&self, f: &Path, t: &Path, o: CopyOptions) -> object_store::Result<()> {
-        self.inner.copy_opts(f, t, o).await
-    }
-}
-
 #[tokio::test]
 async fn selection_reads_only_the_chunks_it_needs() {
     let mut loc = locate(&context(), &json!("zarr/grid_v3.zarr"), None, None)
         .await
         .expect("locate");
-    let gets = Arc::new(Mutex::new(vec![]));
-    loc.store = Arc::new(Recording {
-        inner: loc.store.clone(),
-        gets: gets.clone(),
-    });
+    let (store, gets) = RecordingStore::wrap(loc.store.clone());
+    loc.store = store;
     let args = object(json!({"isel": {"time": [5, 10], "lon": [1, 3]}}));
     let source = ZarrDriver::source(loc, &args, &Limits::default()).expect("source");
     let got = read(
@@ -257,11 +193,9 @@ async fn selection_reads_only_the_chunks_it_needs() {
     .await;
     assert_eq!(got.num_rows(), 5 * 7 * 2);
     let air: Vec<String> = gets
-        .lock()
-        .expect("lock")
-        .iter()
+        .paths()
+        .into_iter()
         .filter(|p| p.contains("/air/c/"))
-        .cloned()
         .collect();
     // time 5..10 is in time chunks 1 and 2, lon 1..3 in lon chunk 0, all 3 lat chunks: 6 of 18.
     assert_eq!(air.len(), 6, "{air:?}");
@@ -271,11 +205,7 @@ async fn selection_reads_only_the_chunks_it_needs() {
         "{air:?}"
     );
     assert!(
-        !gets
-            .lock()
-            .expect("lock")
-            .iter()
-            .any(|p| p.contains("/precip/c/")),
+        !gets.paths().iter().any(|p| p.contains("/precip/c/")),
         "projection"
     );
 }
