@@ -236,6 +236,7 @@ fn read_request(st: &AppState, q: &mut Query) -> Result<ReadRequest, ApiError> {
               (status = 503, body = super::error::Problem, content_type = "application/problem+json")))]
 pub async fn get_data(
     State(st): State<AppState>,
+    method: axum::http::Method,
     Path(name): Path<String>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
@@ -248,6 +249,17 @@ pub async fn get_data(
     let neg = negotiate(format.as_deref(), &headers)?;
     let snap = st.snapshot();
     let opened = snap.open(&name, &params).await?;
+    if method == axum::http::Method::HEAD {
+        // What a GET would answer, checked (source, parameters, columns), without reading data.
+        let discovery = opened.source.discover().await?;
+        discovery.projected_schema(&request)?;
+        discovery.select(&request)?;
+        let mut r = Response::new(Body::empty());
+        if let Ok(v) = HeaderValue::from_str(neg.format.media_type()) {
+            r.headers_mut().insert(header::CONTENT_TYPE, v);
+        }
+        return Ok(r);
+    }
     stream_response(&st, &opened, request, neg).await
 }
 
