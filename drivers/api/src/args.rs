@@ -25,6 +25,12 @@ impl<'a> Args<'a> {
         self.map.get(key).filter(|v| !v.is_null())
     }
 
+    /// An arg the driver cannot work without.
+    pub fn required(&self, key: &'a str) -> Result<&'a J> {
+        self.get(key)
+            .ok_or_else(|| DriverError::bad_arg(key, "is required"))
+    }
+
     pub fn str(&self, key: &'a str) -> Result<Option<&'a str>> {
         match self.get(key) {
             None => Ok(None),

@@ -49,9 +49,7 @@ impl Driver for AvroDriver {
         ctx: &OpenContext,
     ) -> Result<Arc<dyn Source>> {
         let a = Args::new(args);
-        let urlpath = a
-            .get("urlpath")
-            .ok_or_else(|| DriverError::bad_arg("urlpath", "is required"))?;
+        let urlpath = a.required("urlpath")?;
         let storage_options = a.get("storage_options");
         // intake-avro's `blocksize`; an explicit null keeps one partition per file.
         let no_split = args.get("blocksize").is_some_and(J::is_null);

@@ -51,9 +51,7 @@ impl Driver for CsvDriver {
         ctx: &OpenContext,
     ) -> Result<Arc<dyn Source>> {
         let a = Args::new(args);
-        let urlpath = a
-            .get("urlpath")
-            .ok_or_else(|| DriverError::bad_arg("urlpath", "is required"))?;
+        let urlpath = a.required("urlpath")?;
         let storage_options = a.get("storage_options");
         let csv_kwargs = a.get("csv_kwargs");
         let (glob, path_pattern) = pattern_args(urlpath, a.get("path_as_pattern"))?;

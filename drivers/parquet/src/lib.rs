@@ -39,9 +39,7 @@ impl Driver for ParquetDriver {
         ctx: &OpenContext,
     ) -> Result<Arc<dyn Source>> {
         let a = Args::new(args);
-        let urlpath = a
-            .get("urlpath")
-            .ok_or_else(|| DriverError::bad_arg("urlpath", "is required"))?;
+        let urlpath = a.required("urlpath")?;
         let storage_options = a.get("storage_options");
         let columns = a.strings("columns")?;
         // intake-parquet's engine choice (pyarrow/fastparquet) and pandas index have no meaning here.

@@ -78,9 +78,7 @@ async fn open(
     ctx: &OpenContext,
 ) -> Result<Arc<dyn Source>> {
     let a = Args::new(args);
-    let urlpath = a
-        .get("urlpath")
-        .ok_or_else(|| DriverError::bad_arg("urlpath", "is required"))?;
+    let urlpath = a.required("urlpath")?;
     // `group` (xarray) and `component` (ndzarr) name a node inside the store.
     let inner = match mode {
         Mode::Tidy => a.str("group")?,
