@@ -11,6 +11,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use inlet::catalog::{EnvPolicy, Library};
+use inlet_driver::testing::peak_rss_mb;
 
 fn entry(out: &mut String, i: usize) {
     let _ = write!(
@@ -32,17 +33,6 @@ fn catalog(first: usize, n: usize) -> String {
     out
 }
 
-fn peak_rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 fn measure(path: &Path) {
     let start = Instant::now();
     let (lib, diags) = Library::open(&[path.to_path_buf()], EnvPolicy::default());
@@ -57,7 +47,7 @@ fn measure(path: &Path) {
         "{entries} entries in {} catalog(s): load+validate {:.3} s, peak RSS {:.1} MB",
         lib.roots().len(),
         elapsed.as_secs_f64(),
-        peak_rss_kb() as f64 / 1024.0
+        peak_rss_mb()
     );
 }
 

@@ -10,18 +10,8 @@ use std::time::Instant;
 
 use futures::StreamExt;
 use inlet_driver::storage::StorageResolver;
+use inlet_driver::testing::peak_rss_mb;
 use inlet_driver::{Driver, Limits, OpenContext, ReadRequest};
-
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
-}
 
 fn main() {
     let args: Vec<String> = std::env::args()

@@ -249,9 +249,7 @@ pub async fn get_source(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let mut q = Query::parse(raw.as_deref())?;
-    let params = q.params();
-    q.finish(&["param.<name>"])?;
+    let params = Query::params_only(raw.as_deref())?;
     let snap = st.snapshot();
     let key = format!("{name}?{}", raw.as_deref().unwrap_or(""));
     let body = snap
@@ -313,9 +311,7 @@ pub async fn get_schema(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let mut q = Query::parse(raw.as_deref())?;
-    let params = q.params();
-    q.finish(&["param.<name>"])?;
+    let params = Query::params_only(raw.as_deref())?;
     let snap = st.snapshot();
     let opened = snap.open(&name, &params).await?;
     let discovery = opened.source.discover().await?;

@@ -76,6 +76,14 @@ impl Query {
         out
     }
 
+    /// For routes whose only query parameters are `param.<name>=value`.
+    pub fn params_only(raw: Option<&str>) -> Result<BTreeMap<String, J>, ApiError> {
+        let mut q = Query::parse(raw)?;
+        let params = q.params();
+        q.finish(&["param.<name>"])?;
+        Ok(params)
+    }
+
     /// Refuses keys nobody asked for, so typos do not silently change nothing.
     pub fn finish(self, allowed: &[&str]) -> Result<(), ApiError> {
         let unknown: Vec<FieldError> = self

@@ -29,6 +29,18 @@ pub fn manifest() -> serde_json::Value {
     serde_json::from_str(&text).expect("manifest is JSON")
 }
 
+/// This process's peak resident memory (VmHWM) in MB, for benchmarks; 0 where /proc is absent.
+pub fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
 /// A context rooted at the fixtures directory.
 pub fn context() -> OpenContext {
     OpenContext {

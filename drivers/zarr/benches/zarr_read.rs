@@ -11,21 +11,10 @@ use std::time::Instant;
 use arrow_array::Array;
 use futures::StreamExt;
 use inlet_driver::storage::StorageResolver;
+use inlet_driver::testing::peak_rss_mb;
 use inlet_driver::{Driver, Limits, OpenContext, ReadRequest};
 use inlet_zarr::ZarrDriver;
 use serde_json::{json, Map, Value as J};
-
-/// Peak resident set size of this process, in MB (Linux).
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
-}
 
 async fn once(store: &Path, ctx: &OpenContext) -> (f64, u64, u64) {
     let start = Instant::now();
