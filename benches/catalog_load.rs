@@ -35,7 +35,11 @@ fn catalog(first: usize, n: usize) -> String {
 
 fn measure(path: &Path) {
     let start = Instant::now();
-    let (lib, diags) = Library::open(&[path.to_path_buf()], EnvPolicy::default());
+    let (lib, diags) = Library::open(
+        &[path.to_path_buf()],
+        EnvPolicy::default(),
+        std::sync::Arc::new(inlet::service::builtin_drivers()),
+    );
     let elapsed = start.elapsed();
     let entries: usize = lib.roots().iter().map(|r| r.file.entries.len()).sum();
     assert!(

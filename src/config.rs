@@ -17,13 +17,23 @@ pub struct ServeConfig {
     pub http: SocketAddr,
     /// Public base URLs of all replicas, listed as locations of plan endpoints.
     pub advertise: Vec<String>,
+    /// Address of the Arrow Flight (gRPC) listener; `None` turns Flight off.
+    pub flight: Option<SocketAddr>,
+    /// Flight URIs of all replicas (`grpc://host:port`), listed as locations of Flight
+    /// endpoints; empty: this server's own Flight address.
+    pub flight_advertise: Vec<String>,
     /// Environment variables catalogs may read with env().
     pub allow_env: Vec<String>,
     /// Directories local sources may read besides their catalog's directory.
     pub allow_paths: Vec<PathBuf>,
-    /// Ticket signing key (base64url). When absent, `ticket_key_file` is used (and created).
+    /// Where the server keeps what it makes (the ticket key, the SQLite state); created 0700.
+    /// Default: `$XDG_STATE_HOME/inlet`, else `~/.local/state/inlet`, else `./.inlet`.
+    pub state_dir: Option<PathBuf>,
+    /// Ticket signing key (base64url, at least 32 bytes). When absent, `ticket_key_file` is used
+    /// (and created).
     pub ticket_key: Option<String>,
-    pub ticket_key_file: PathBuf,
+    /// Default: `<state_dir>/ticket.key`.
+    pub ticket_key_file: Option<PathBuf>,
     /// How long tickets stay valid.
     pub ticket_ttl_secs: u64,
     /// Concurrent data streams; beyond it, 503 with Retry-After.
@@ -48,10 +58,13 @@ impl Default for ServeConfig {
             catalogs: vec![PathBuf::from("catalogs")],
             http: SocketAddr::from(([127, 0, 0, 1], 8080)),
             advertise: vec![],
+            flight: Some(SocketAddr::from(([127, 0, 0, 1], 8815))),
+            flight_advertise: vec![],
             allow_env: vec![],
             allow_paths: vec![],
+            state_dir: None,
             ticket_key: None,
-            ticket_key_file: PathBuf::from(".inlet/ticket.key"),
+            ticket_key_file: None,
             ticket_ttl_secs: 3600,
             max_streams: 64,
             metadata_timeout_secs: 30,
@@ -66,8 +79,10 @@ impl Default for ServeConfig {
 
 /// Scalar keys read from `INLET_*` variables; list-valued ones come from clap (comma-separated
 /// variables), and other `INLET_*` variables (test settings, ...) are not configuration.
-const ENV_KEYS: [&str; 10] = [
+const ENV_KEYS: [&str; 12] = [
     "http",
+    "state_dir",
+    "flight",
     "ticket_key",
     "ticket_key_file",
     "ticket_ttl_secs",
@@ -80,6 +95,18 @@ const ENV_KEYS: [&str; 10] = [
 ];
 
 impl ServeConfig {
+    pub fn state_dir(&self) -> PathBuf {
+        self.state_dir
+            .clone()
+            .unwrap_or_else(crate::service::state_dir::default_dir)
+    }
+
+    pub fn ticket_key_path(&self) -> PathBuf {
+        self.ticket_key_file
+            .clone()
+            .unwrap_or_else(|| self.state_dir().join("ticket.key"))
+    }
+
     /// Defaults <- TOML file <- `INLET_*` environment (scalars).
     pub fn load(file: Option<&Path>) -> Result<ServeConfig, String> {
         let mut fig = Figment::from(Serialized::defaults(ServeConfig::default()));

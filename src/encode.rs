@@ -6,6 +6,7 @@ use std::path::Path;
 
 use arrow_array::RecordBatch;
 use arrow_schema::{ArrowError, SchemaRef};
+use futures::stream::{BoxStream, Stream, StreamExt};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -126,6 +127,48 @@ impl<W: Write + Send> BatchWriter for Ndjson<W> {
     }
 }
 
+/// Encodes `batches` as a stream of byte chunks in `format`: the header with the first batch,
+/// then one chunk per batch, then the trailer. An error from `batches` is passed on as the
+/// stream's last item and nothing more is written: no end-of-stream marker, no footer, so a
+/// failed stream never looks complete. This is the one encoder every front end uses.
+pub fn chunks<S>(
+    schema: &SchemaRef,
+    batches: S,
+    format: Format,
+    ipc_options: Option<arrow_ipc::writer::IpcWriteOptions>,
+) -> Result<BoxStream<'static, Result<bytes::Bytes, ArrowError>>, ArrowError>
+where
+    S: Stream<Item = Result<RecordBatch, inlet_driver::DriverError>> + Send + Unpin + 'static,
+{
+    let buffer = SharedBuffer::default();
+    let writer = writer(format, buffer.clone(), schema, ipc_options)?;
+    let state = (Some(writer), batches, buffer);
+    Ok(
+        futures::stream::unfold(state, |(writer, mut batches, buffer)| async move {
+            let mut writer = writer?;
+            loop {
+                match batches.next().await {
+                    Some(Ok(batch)) => {
+                        if let Err(e) = writer.write(&batch) {
+                            return Some((Err(e), (None, batches, buffer)));
+                        }
+                        let chunk = buffer.take();
+                        if !chunk.is_empty() {
+                            return Some((Ok(chunk), (Some(writer), batches, buffer)));
+                        }
+                    }
+                    Some(Err(e)) => return Some((Err(e.into()), (None, batches, buffer))),
+                    None => {
+                        let item = writer.finish().map(|()| buffer.take());
+                        return Some((item, (None, batches, buffer)));
+                    }
+                }
+            }
+        })
+        .boxed(),
+    )
+}
+
 /// A writer of `format` over `out`. `ipc_options` lets callers pick IPC buffer compression.
 pub fn writer<W: Write + Send + 'static>(
     format: Format,
@@ -206,6 +249,44 @@ mod tests {
             String::from_utf8(encode(Format::Ndjson)).expect("utf8"),
             "{\"n\":1,\"s\":\"a,b\"}\n{\"n\":2}\n"
         );
+    }
+
+    fn collect(
+        format: Format,
+        items: Vec<Result<RecordBatch, inlet_driver::DriverError>>,
+    ) -> Vec<Result<bytes::Bytes, ArrowError>> {
+        let schema = batch().schema();
+        let chunks = chunks(&schema, futures::stream::iter(items), format, None).expect("encoder");
+        futures::executor::block_on(chunks.collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn chunks_end_with_the_trailer_or_with_the_error() {
+        let ok = collect(Format::Arrow, vec![Ok(batch()), Ok(batch())]);
+        assert_eq!(ok.len(), 3, "two batches, then the end-of-stream marker");
+        let bytes: Vec<u8> = ok
+            .into_iter()
+            .flat_map(|c| c.expect("chunk").to_vec())
+            .collect();
+        let reader = arrow_ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes), None)
+            .expect("ipc");
+        assert_eq!(reader.count(), 2);
+        let failed = collect(
+            Format::Parquet,
+            vec![
+                Ok(batch()),
+                Err(inlet_driver::DriverError::Io("gone".into())),
+                Ok(batch()),
+            ],
+        );
+        assert_eq!(
+            failed.len(),
+            1,
+            "parquet buffers the row group; then the error, then nothing"
+        );
+        assert!(failed[0]
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("gone")));
     }
 
     #[test]

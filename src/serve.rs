@@ -2,9 +2,14 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use inlet_driver::Registry;
+
 use crate::api::{self, AppState};
 use crate::config::ServeConfig;
-use crate::tickets::TicketKey;
+use crate::service::tickets::TicketKey;
+use crate::service::{builtin_drivers, Core};
 
 fn init_logging(format: &str) {
     let filter =
@@ -22,15 +27,12 @@ fn init_logging(format: &str) {
     };
 }
 
+/// The signing key: `ticket_key` (`INLET_TICKET_KEY`, shared by replicas), else the key file
+/// (default `<state_dir>/ticket.key`, made on first start).
 fn ticket_key(cfg: &ServeConfig) -> Result<TicketKey, String> {
-    use base64::Engine;
     match &cfg.ticket_key {
-        Some(k) => base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(k.trim())
-            .map(TicketKey::new)
-            .map_err(|e| format!("ticket_key is not base64url: {e}")),
-        None => TicketKey::load_or_create(&cfg.ticket_key_file)
-            .map_err(|e| format!("ticket key file `{}`: {e}", cfg.ticket_key_file.display())),
+        Some(k) => TicketKey::from_base64(k),
+        None => TicketKey::load_or_create(&cfg.ticket_key_path()),
     }
 }
 
@@ -52,8 +54,14 @@ async fn shutdown_signal() {
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }
 
-/// Runs the server until SIGTERM/SIGINT; in-flight streams finish, new requests get 503.
+/// Runs the server with the built-in drivers until SIGTERM/SIGINT.
 pub async fn serve(cfg: ServeConfig) -> Result<(), String> {
+    serve_with(cfg, builtin_drivers()).await
+}
+
+/// Runs the server with `drivers` (the built-in ones plus any a program registers) until
+/// SIGTERM/SIGINT; in-flight streams finish, new requests get 503.
+pub async fn serve_with(cfg: ServeConfig, drivers: Registry) -> Result<(), String> {
     init_logging(&cfg.log_format);
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .set_buckets(&[
@@ -76,31 +84,71 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", cfg.http))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let state = AppState::new(cfg.clone(), tickets, metrics);
+    let core = Arc::new(Core::new(cfg.clone(), Arc::new(drivers), tickets));
+    let state = AppState::new(core, metrics);
     let snap = state.snapshot();
     tracing::info!(catalogs = snap.service.library.roots().len(), revision = %snap.revision, "catalogs loaded");
     if cfg.reload_interval_secs > 0 {
-        let st = state.clone();
+        let core = state.core.clone();
         let every = Duration::from_secs(cfg.reload_interval_secs);
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(every).await;
-                let s = st.clone();
+                let s = core.clone();
                 // Parsing large catalogs is CPU work: keep it off the request threads' hot path.
                 let _ = tokio::task::spawn_blocking(move || s.reload_if_changed()).await;
             }
         });
     }
-    // The line tests and scripts wait for (the port may have been chosen by the OS).
+    let flight = match cfg.flight {
+        Some(addr) => Some(crate::flight::bind(addr).await?),
+        None => None,
+    };
+    // The lines tests and scripts wait for (the ports may have been chosen by the OS): HTTP
+    // first, then Flight when it is on.
     println!("inlet listening on http://{addr}");
-    let app = api::router(state.clone());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let flight_task = match flight {
+        Some(listener) => {
+            let local = listener.local_addr().map_err(|e| e.to_string())?;
+            println!("inlet flight listening on grpc://{local}");
+            let locations = if cfg.flight_advertise.is_empty() {
+                let host = if local.ip().is_unspecified() {
+                    "localhost".to_string()
+                } else {
+                    local.ip().to_string()
+                };
+                vec![format!("grpc://{host}:{}", local.port())]
+            } else {
+                cfg.flight_advertise.clone()
+            };
+            let core = state.core.clone();
+            Some(tokio::spawn(crate::flight::serve(
+                core,
+                listener,
+                locations,
+                stopped(stop_rx.clone()),
+            )))
+        }
+        None => None,
+    };
     let draining = state.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        draining.start_draining();
+        let _ = stop_tx.send(true);
+    });
+    let app = api::router(state.clone());
     axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            tracing::info!("shutting down: finishing in-flight requests");
-            draining.start_draining();
-        })
+        .with_graceful_shutdown(stopped(stop_rx))
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    if let Some(task) = flight_task {
+        task.await.map_err(|e| e.to_string())??;
+    }
+    Ok(())
 }

@@ -37,6 +37,7 @@ fn golden() -> J {
 fn load_all() -> Vec<(String, CatalogFile)> {
     let dir = corpus_dir();
     let templater = Templater::default();
+    let drivers = inlet::service::builtin_drivers();
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("read corpus")
         .flatten()
@@ -52,7 +53,7 @@ fn load_all() -> Vec<(String, CatalogFile)> {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            (name, load_file(&p, &templater))
+            (name, load_file(&p, &templater, &drivers))
         })
         .collect()
 }

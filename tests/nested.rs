@@ -14,7 +14,11 @@ fn write(dir: &Path, rel: &str, text: &str) {
 }
 
 fn open(dir: &Path) -> Library {
-    let (lib, diags) = Library::open(&[dir.to_path_buf()], EnvPolicy::default());
+    let (lib, diags) = Library::open(
+        &[dir.to_path_buf()],
+        EnvPolicy::default(),
+        std::sync::Arc::new(inlet::service::builtin_drivers()),
+    );
     assert!(
         diags
             .iter()
@@ -77,7 +81,11 @@ fn nested_catalogs_load_lazily_relative_to_the_parent_with_dotted_names() {
         "nested/child.yaml",
         "sources:\n  leaf:\n    driver: csv\n    args: {urlpath: '{{ CATALOG_DIR }}/leaf.csv'}\n",
     );
-    let (lib, _) = Library::open(&[dir.path().join("root.yaml")], EnvPolicy::default());
+    let (lib, _) = Library::open(
+        &[dir.path().join("root.yaml")],
+        EnvPolicy::default(),
+        std::sync::Arc::new(inlet::service::builtin_drivers()),
+    );
     let args = render(&lib, "root.sub.leaf", &[]).expect("renders");
     let want = dir.path().join("nested/leaf.csv");
     assert_eq!(
@@ -111,7 +119,11 @@ fn cycles_are_reported_with_the_chain() {
         "b.yaml",
         "sources:\n  to_a:\n    driver: yaml_file_cat\n    args: {path: a.yaml}\n",
     );
-    let (lib, _) = Library::open(&[dir.path().join("a.yaml")], EnvPolicy::default());
+    let (lib, _) = Library::open(
+        &[dir.path().join("a.yaml")],
+        EnvPolicy::default(),
+        std::sync::Arc::new(inlet::service::builtin_drivers()),
+    );
     assert!(matches!(lib.find("a.to_b"), Ok(Found::Catalog(_))));
     let err = lib.find("a.to_b.to_a").err().expect("cycle").to_string();
     assert!(
@@ -170,7 +182,11 @@ sources:
       urlpath: 's3://{{ bucket }}/{{ region }}/{{ year }}.parquet'
 ",
     );
-    let (lib, diags) = Library::open(&[dir.path().join("regions.yaml")], EnvPolicy::default());
+    let (lib, diags) = Library::open(
+        &[dir.path().join("regions.yaml")],
+        EnvPolicy::default(),
+        std::sync::Arc::new(inlet::service::builtin_drivers()),
+    );
     assert!(diags.is_empty(), "{diags:?}");
     // Pinned by the parent: not settable by callers, inherited catalog-wide `bucket` applies.
     assert_eq!(
@@ -217,7 +233,11 @@ fn implicit_parameters_are_required_and_warned() {
         "c.yaml",
         "sources:\n  grid:\n    driver: zarr\n    args: {urlpath: 'grid_{{ res }}.zarr'}\n",
     );
-    let (lib, diags) = Library::open(&[dir.path().to_path_buf()], EnvPolicy::default());
+    let (lib, diags) = Library::open(
+        &[dir.path().to_path_buf()],
+        EnvPolicy::default(),
+        std::sync::Arc::new(inlet::service::builtin_drivers()),
+    );
     let warning = diags
         .iter()
         .find(|d| d.message.contains("`res`"))
@@ -257,7 +277,11 @@ fn yaml_files_cat_merges_a_glob_of_files() {
         "parts/b.yaml",
         "sources:\n  two:\n    driver: csv\n    args: {urlpath: 2.csv}\n",
     );
-    let (lib, _) = Library::open(&[dir.path().join("root.yaml")], EnvPolicy::default());
+    let (lib, _) = Library::open(
+        &[dir.path().join("root.yaml")],
+        EnvPolicy::default(),
+        std::sync::Arc::new(inlet::service::builtin_drivers()),
+    );
     let Ok(Found::Catalog(node)) = lib.find("root.many") else {
         panic!("catalog")
     };
@@ -282,7 +306,11 @@ fn files_with_errors_are_skipped_and_reported() {
         "bad.yaml",
         "sources:\n  a:\n    driver: csv\n    desciption: typo\n  a:\n    driver: csv\n",
     );
-    let (lib, diags) = Library::open(&[dir.path().to_path_buf()], EnvPolicy::default());
+    let (lib, diags) = Library::open(
+        &[dir.path().to_path_buf()],
+        EnvPolicy::default(),
+        std::sync::Arc::new(inlet::service::builtin_drivers()),
+    );
     assert_eq!(lib.roots().len(), 1);
     let msgs: Vec<String> = diags
         .iter()

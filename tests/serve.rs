@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use arrow_array::RecordBatch;
 use common::InletServer;
-use inlet::tickets::{now, Claims, TicketKey};
+use inlet::service::tickets::{now, Claims, TicketKey};
 use inlet_driver::testing::{assert_same, expected, fixtures};
 use reqwest::{header, Client, StatusCode};
 use serde_json::{json, Value as J};

@@ -13,7 +13,11 @@ use inlet_driver::testing::{assert_same, collect, expected, fixtures};
 use inlet_driver::{DriverError, ReadRequest};
 
 fn service(catalog: &Path) -> Service {
-    let (library, diags) = Library::open(&[catalog.to_path_buf()], EnvPolicy::default());
+    let (library, diags) = Library::open(
+        &[catalog.to_path_buf()],
+        EnvPolicy::default(),
+        std::sync::Arc::new(inlet::service::builtin_drivers()),
+    );
     assert!(
         diags
             .iter()

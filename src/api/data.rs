@@ -2,8 +2,6 @@
 //! ticket redemption. Batches are encoded one by one behind a bounded channel, so a slow client
 //! slows the reader (backpressure) and memory does not grow with the dataset.
 
-use std::collections::BTreeMap;
-
 use arrow_ipc::writer::IpcWriteOptions;
 use arrow_ipc::CompressionType;
 use axum::body::Body;
@@ -14,7 +12,7 @@ use axum::Json;
 use bytes::Bytes;
 use futures::StreamExt;
 use inlet_driver::ReadRequest;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value as J;
 use utoipa::ToSchema;
 
@@ -22,8 +20,7 @@ use super::error::ApiError;
 use super::query::Query;
 use super::state::AppState;
 use crate::encode::{self, Format};
-use crate::service::{schema_json, Opened};
-use crate::tickets::{now, Claims};
+use crate::service::{schema_json, Caller, ErrorKind, PlanRequest, Read};
 
 /// Format and IPC compression chosen from `format=` or the `Accept` header.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -65,9 +62,7 @@ pub fn negotiate(format: Option<&str>, headers: &HeaderMap) -> Result<Negotiated
     });
     if let Some(name) = format {
         let f = Format::from_name(name).ok_or_else(|| {
-            ApiError::field(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid-request",
+            ApiError::invalid(
                 "format",
                 format!("unknown format `{name}`: use arrow, parquet, csv or ndjson"),
             )
@@ -99,80 +94,32 @@ pub fn negotiate(format: Option<&str>, headers: &HeaderMap) -> Result<Negotiated
     })
 }
 
-/// Streams a read as the response body. Errors before the first byte are problem+json; an
-/// error after it aborts the body (no end-of-stream marker), so clients see a failed transfer.
-pub async fn stream_response(
-    st: &AppState,
-    opened: &Opened,
-    request: ReadRequest,
-    neg: Negotiated,
-) -> Result<Response, ApiError> {
-    let permit = st.streams.clone().try_acquire_owned().map_err(|_| {
-        ApiError::busy(&format!(
-            "all {} data streams are busy: retry shortly",
-            st.config.max_streams
-        ))
-    })?;
-    let discovery = opened.source.discover().await?;
-    let schema = discovery.projected_schema(&request)?;
-    let mut stream = opened.source.read(request).await?;
-    let first = match stream.next().await {
-        Some(Err(e)) => return Err(e.into()),
-        other => other,
-    };
+/// Streams a read as the response body. Errors before the first byte were answered as
+/// problem+json when the read was started; an error after it aborts the body (no end-of-stream
+/// marker), so clients see a failed transfer.
+pub fn stream_response(read: Read, neg: Negotiated) -> Result<Response, ApiError> {
     let options = IpcWriteOptions::default()
         .try_with_compression(neg.codec)
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "encoding", e.to_string()))?;
-    let chunks = encode::SharedBuffer::default();
-    let mut writer = encode::writer(neg.format, chunks.clone(), &schema, Some(options))
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "encoding", e.to_string()))?;
+        .map_err(|e| ApiError::of(ErrorKind::Internal, e.to_string()))?;
+    let source = read.source.clone();
+    let schema = read.schema.clone();
+    let mut chunks = encode::chunks(&schema, read, neg.format, Some(options))
+        .map_err(|e| ApiError::of(ErrorKind::Internal, e.to_string()))?;
+    // Encoding runs ahead of the socket by at most two chunks: a slow client slows the reader.
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(2);
-    let source = opened.name.clone();
     tokio::spawn(async move {
-        let _permit = permit;
-        let active = metrics::gauge!("inlet_active_streams");
-        active.increment(1.0);
-        let (mut rows, mut bytes) = (0u64, 0u64);
-        let mut next = first;
-        let outcome: Result<(), String> = loop {
-            let batch = match next {
-                None => break Ok(()),
-                Some(Err(e)) => {
-                    metrics::counter!("inlet_driver_errors_total", "kind" => super::error::driver_error_kind(&e)).increment(1);
-                    break Err(e.to_string());
-                }
-                Some(Ok(b)) => b,
-            };
-            if let Err(e) = writer.write(&batch) {
-                break Err(e.to_string());
+        let mut bytes = 0u64;
+        while let Some(item) = chunks.next().await {
+            let failed = item.is_err();
+            let item = item.map_err(|e| std::io::Error::other(e.to_string()));
+            if let Ok(chunk) = &item {
+                bytes += chunk.len() as u64;
             }
-            rows += batch.num_rows() as u64;
-            let chunk = chunks.take();
-            bytes += chunk.len() as u64;
-            if !chunk.is_empty() && tx.send(Ok(chunk)).await.is_err() {
-                break Err("client went away".into());
-            }
-            next = stream.next().await;
-        };
-        match outcome {
-            Ok(()) => match writer.finish() {
-                Ok(()) => {
-                    let tail = chunks.take();
-                    bytes += tail.len() as u64;
-                    let _ = tx.send(Ok(tail)).await;
-                }
-                Err(e) => {
-                    let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
-                }
-            },
-            Err(e) => {
-                tracing::warn!(source = %source, rows, error = %e, "stream aborted");
-                let _ = tx.send(Err(std::io::Error::other(e))).await;
+            if tx.send(item).await.is_err() || failed {
+                break;
             }
         }
-        metrics::counter!("inlet_rows_streamed_total", "source" => source.clone()).increment(rows);
         metrics::counter!("inlet_bytes_streamed_total", "source" => source).increment(bytes);
-        active.decrement(1.0);
     });
     let body = Body::from_stream(tokio_stream(rx));
     let mut content_type = neg.format.media_type().to_string();
@@ -205,9 +152,7 @@ fn read_request(st: &AppState, q: &mut Query) -> Result<ReadRequest, ApiError> {
         .iter()
         .map(|p| {
             p.parse::<usize>().map_err(|_| {
-                ApiError::field(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid-request",
+                ApiError::invalid(
                     "partition",
                     format!("`partition` must be a partition id (an integer), got `{p}`"),
                 )
@@ -247,35 +192,20 @@ pub async fn get_data(
     let params = q.params();
     q.finish(&["columns", "limit", "partition", "format", "param.<name>"])?;
     let neg = negotiate(format.as_deref(), &headers)?;
-    let snap = st.snapshot();
-    let opened = snap.open(&name, &params).await?;
     if method == axum::http::Method::HEAD {
         // What a GET would answer, checked (source, parameters, columns), without reading data.
-        let discovery = opened.source.discover().await?;
-        discovery.projected_schema(&request)?;
-        discovery.select(&request)?;
+        st.snapshot().check_read(&name, &params, &request).await?;
         let mut r = Response::new(Body::empty());
         if let Ok(v) = HeaderValue::from_str(neg.format.media_type()) {
             r.headers_mut().insert(header::CONTENT_TYPE, v);
         }
         return Ok(r);
     }
-    stream_response(&st, &opened, request, neg).await
+    let read = st.read(&caller(&headers), &name, &params, request).await?;
+    stream_response(read, neg)
 }
 
-/// A Flight-style plan request.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PlanRequest {
-    pub columns: Option<Vec<String>>,
-    pub limit: Option<usize>,
-    #[serde(default)]
-    #[schema(value_type = Object)]
-    pub params: BTreeMap<String, J>,
-    /// Upper bound on endpoints (default 16); partitions are split evenly between them.
-    pub max_endpoints: Option<usize>,
-}
-
+// One endpoint of a plan, as HTTP shows it (with the URLs that redeem it).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Endpoint {
     /// Signed; redeem with `GET /api/v1/tickets/{ticket}` on any replica.
@@ -300,8 +230,31 @@ pub struct Plan {
     pub revision: String,
 }
 
-fn sum(values: impl Iterator<Item = Option<u64>>) -> Option<u64> {
-    values.sum()
+/// The caller a request presents itself as.
+pub fn caller(headers: &HeaderMap) -> Caller {
+    Caller::from_authorization(
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+    )
+}
+
+/// Base URLs of the replicas that serve tickets: the advertised ones, else this server as the
+/// client reached it.
+fn ticket_bases(st: &AppState, headers: &HeaderMap) -> Vec<String> {
+    if st.config.advertise.is_empty() {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("127.0.0.1");
+        vec![format!("http://{host}")]
+    } else {
+        st.config
+            .advertise
+            .iter()
+            .map(|b| b.trim_end_matches('/').to_string())
+            .collect()
+    }
 }
 
 /// Plans a read: the schema and endpoints with signed tickets, for parallel fetching.
@@ -336,87 +289,29 @@ pub async fn plan(
             )
         })?
     };
-    let snap = st.snapshot();
-    let opened = snap.open(&name, &req.params).await?;
-    let discovery = opened.source.discover().await?;
-    let probe = ReadRequest {
-        projection: req.columns.clone(),
-        ..ReadRequest::default()
-    };
-    let schema = discovery.projected_schema(&probe)?;
-    let ids: Vec<usize> = discovery.partitions.iter().map(|p| p.id).collect();
-    // A limit cannot be split between endpoints without reading more than asked: one endpoint.
-    let n = if req.limit.is_some() {
-        1
-    } else {
-        req.max_endpoints.unwrap_or(16).clamp(1, ids.len().max(1))
-    };
-    let expires = now() + st.config.ticket_ttl_secs;
-    let bases: Vec<String> = if st.config.advertise.is_empty() {
-        let host = headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("127.0.0.1");
-        vec![format!("http://{host}")]
-    } else {
-        st.config
-            .advertise
-            .iter()
-            .map(|b| b.trim_end_matches('/').to_string())
-            .collect()
-    };
-    // `n` contiguous groups whose sizes differ by at most one.
-    let groups: Vec<Vec<usize>> = if ids.is_empty() {
-        vec![vec![]]
-    } else {
-        let n = n.min(ids.len());
-        (0..n)
-            .map(|g| ids[g * ids.len() / n..(g + 1) * ids.len() / n].to_vec())
-            .collect()
-    };
-    let endpoints: Vec<Endpoint> = groups
+    let plan = st.plan(&caller(&headers), &name, req).await?;
+    let bases = ticket_bases(&st, &headers);
+    let endpoints = plan
+        .endpoints
         .into_iter()
-        .map(|parts| {
-            let claims = Claims {
-                source: name.clone(),
-                partitions: Some(parts.clone()),
-                columns: req.columns.clone(),
-                limit: req.limit,
-                params: opened.params.clone(),
-                revision: snap.revision.clone(),
-                expires,
-            };
-            let ticket = st.tickets.sign(&claims);
-            let info = |f: fn(&inlet_driver::Partition) -> Option<u64>| {
-                sum(parts
-                    .iter()
-                    .map(|&i| discovery.partitions.get(i).and_then(f)))
-            };
-            Endpoint {
-                locations: bases
-                    .iter()
-                    .map(|b| format!("{b}/api/v1/tickets/{ticket}"))
-                    .collect(),
-                estimated_rows: info(|p| p.estimated_rows),
-                estimated_bytes: info(|p| p.estimated_bytes),
-                partitions: parts,
-                ticket,
-                expires_at: expires,
-            }
+        .map(|e| Endpoint {
+            locations: bases
+                .iter()
+                .map(|b| format!("{b}/api/v1/tickets/{}", e.ticket))
+                .collect(),
+            ticket: e.ticket,
+            partitions: e.partitions,
+            estimated_rows: e.estimated_rows,
+            estimated_bytes: e.estimated_bytes,
+            expires_at: e.expires_at,
         })
         .collect();
-    let rows = sum(endpoints.iter().map(|e| e.estimated_rows));
-    let total_records = match (rows, req.limit) {
-        (Some(r), Some(l)) => Some(r.min(l as u64)),
-        (r, _) => r,
-    };
-    let total_bytes = sum(endpoints.iter().map(|e| e.estimated_bytes));
     Ok(Json(Plan {
-        schema: schema_json(&schema),
+        schema: schema_json(&plan.schema),
         endpoints,
-        total_records,
-        total_bytes,
-        revision: snap.revision.clone(),
+        total_records: plan.total_records,
+        total_bytes: plan.total_bytes,
+        revision: plan.revision,
     })
     .into_response())
 }
@@ -437,17 +332,9 @@ pub async fn redeem(
     let mut q = Query::parse(raw.as_deref())?;
     let format = q.one("format");
     q.finish(&["format"])?;
-    let snap = st.snapshot();
-    let claims = st.tickets.verify(&ticket, &snap.revision)?;
     let neg = negotiate(format.as_deref(), &headers)?;
-    let opened = snap.open(&claims.source, &claims.params).await?;
-    let request = ReadRequest {
-        partitions: claims.partitions,
-        projection: claims.columns,
-        limit: claims.limit,
-        batch_size: st.config.batch_size.max(1),
-    };
-    stream_response(&st, &opened, request, neg).await
+    let read = st.redeem(&caller(&headers), &ticket).await?;
+    stream_response(read, neg)
 }
 
 /// The 503 every request gets while the server shuts down.

@@ -8,8 +8,7 @@ use utoipa::ToSchema;
 
 use crate::catalog::params::FieldError;
 use crate::catalog::CatalogError;
-use crate::service::ServiceError;
-use crate::tickets::TicketError;
+use crate::service::{driver_kind, ErrorKind, ServiceError};
 
 /// `application/problem+json` body.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -55,18 +54,8 @@ impl ApiError {
         self
     }
 
-    pub fn field(status: StatusCode, kind: &str, name: &str, message: impl Into<String>) -> Self {
-        let message = message.into();
-        ApiError::new(status, kind, message.clone()).with_errors(vec![FieldError {
-            name: name.to_string(),
-            message,
-        }])
-    }
-
     pub fn busy(detail: &str) -> Self {
-        let mut e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", detail);
-        e.retry_after = Some(1);
-        e
+        ApiError::of(ErrorKind::Busy, detail)
     }
 }
 
@@ -86,115 +75,67 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<DriverError> for ApiError {
-    fn from(e: DriverError) -> Self {
-        metrics::counter!("inlet_driver_errors_total", "kind" => driver_error_kind(&e))
-            .increment(1);
-        let detail = e.to_string();
-        match e {
-            // Request fields: the client's to fix.
-            DriverError::BadArg { ref arg, .. }
-                if matches!(arg.as_str(), "columns" | "partition" | "limit") =>
-            {
-                ApiError::field(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid-request",
-                    arg,
-                    detail,
-                )
-            }
-            DriverError::BadArg { .. } => ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "catalog-args-invalid",
-                detail,
-            ),
-            DriverError::NotFound(_) => {
-                ApiError::new(StatusCode::BAD_GATEWAY, "data-not-found", detail)
-            }
-            DriverError::Unsupported(_) => {
-                ApiError::new(StatusCode::NOT_IMPLEMENTED, "unsupported", detail)
-            }
-            DriverError::Denied(_) => ApiError::new(StatusCode::FORBIDDEN, "access-denied", detail),
-            DriverError::Io(_) => {
-                ApiError::new(StatusCode::BAD_GATEWAY, "storage-unreachable", detail)
-            }
-            DriverError::Corrupt { .. } => {
-                ApiError::new(StatusCode::BAD_GATEWAY, "corrupt-data", detail)
-            }
-            DriverError::Incompatible(_) => {
-                ApiError::new(StatusCode::BAD_GATEWAY, "incompatible-files", detail)
-            }
+/// The one table from error kinds to HTTP statuses.
+pub fn status_of(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::NotFound | ErrorKind::NotASource | ErrorKind::NotACatalog => {
+            StatusCode::NOT_FOUND
         }
+        ErrorKind::InvalidRequest | ErrorKind::InvalidParameters => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        ErrorKind::CatalogArgsInvalid | ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorKind::DataNotFound
+        | ErrorKind::StorageUnreachable
+        | ErrorKind::CorruptData
+        | ErrorKind::IncompatibleFiles
+        | ErrorKind::NestedCatalogUnavailable
+        | ErrorKind::SourceUnavailable => StatusCode::BAD_GATEWAY,
+        ErrorKind::Unsupported | ErrorKind::UnsupportedDriver => StatusCode::NOT_IMPLEMENTED,
+        ErrorKind::AccessDenied | ErrorKind::TicketMalformed | ErrorKind::TicketForged => {
+            StatusCode::FORBIDDEN
+        }
+        ErrorKind::TicketExpired => StatusCode::GONE,
+        ErrorKind::TicketStale => StatusCode::CONFLICT,
+        ErrorKind::Busy => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 
-pub fn driver_error_kind(e: &DriverError) -> &'static str {
-    match e {
-        DriverError::NotFound(_) => "not_found",
-        DriverError::BadArg { .. } => "bad_arg",
-        DriverError::Unsupported(_) => "unsupported",
-        DriverError::Denied(_) => "denied",
-        DriverError::Io(_) => "io",
-        DriverError::Corrupt { .. } => "corrupt",
-        DriverError::Incompatible(_) => "incompatible",
-    }
-}
-
-impl From<CatalogError> for ApiError {
-    fn from(e: CatalogError) -> Self {
-        let detail = e.to_string();
-        match e {
-            CatalogError::NotFound { .. } => {
-                ApiError::new(StatusCode::NOT_FOUND, "not-found", detail)
-            }
-            CatalogError::Params(errors) => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid-parameters",
-                detail,
-            )
-            .with_errors(errors),
-            CatalogError::Render(_) => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid-parameters",
-                detail,
-            ),
-            CatalogError::Nested { .. } => ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "nested-catalog-unavailable",
-                detail,
-            ),
+impl ApiError {
+    /// An error of `kind`, with its status from [`status_of`].
+    pub fn of(kind: ErrorKind, detail: impl Into<String>) -> Self {
+        let mut e = ApiError::new(status_of(kind), kind.slug(), detail);
+        if kind == ErrorKind::Busy {
+            e.retry_after = Some(1);
         }
+        e
+    }
+
+    /// A request field the caller has to fix (422 with one per-field error).
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        ServiceError::invalid(field, message).into()
     }
 }
 
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
-        let detail = e.to_string();
-        match e {
-            ServiceError::Catalog(c) => c.into(),
-            ServiceError::Driver(d) => d.into(),
-            ServiceError::NotASource(_) => {
-                ApiError::new(StatusCode::NOT_FOUND, "not-a-source", detail)
-            }
-            ServiceError::Unavailable { ref status, .. } if status.starts_with("unsupported") => {
-                ApiError::new(StatusCode::NOT_IMPLEMENTED, "unsupported-driver", detail)
-            }
-            ServiceError::Unavailable { .. } => {
-                ApiError::new(StatusCode::BAD_GATEWAY, "source-unavailable", detail)
-            }
+        let kind = e.kind();
+        if let ServiceError::Driver(d) = &e {
+            metrics::counter!("inlet_driver_errors_total", "kind" => driver_kind(d).label())
+                .increment(1);
         }
+        ApiError::of(kind, e.to_string()).with_errors(e.field_errors())
     }
 }
 
-impl From<TicketError> for ApiError {
-    fn from(e: TicketError) -> Self {
-        let detail = e.to_string();
-        match e {
-            TicketError::Forged => ApiError::new(StatusCode::FORBIDDEN, "ticket-invalid", detail),
-            TicketError::Expired(_) => ApiError::new(StatusCode::GONE, "ticket-expired", detail),
-            TicketError::Stale { .. } => {
-                ApiError::new(StatusCode::CONFLICT, "ticket-stale", detail)
-            }
-        }
+impl From<DriverError> for ApiError {
+    fn from(e: DriverError) -> Self {
+        ServiceError::from(e).into()
+    }
+}
+
+impl From<CatalogError> for ApiError {
+    fn from(e: CatalogError) -> Self {
+        ServiceError::from(e).into()
     }
 }

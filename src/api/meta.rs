@@ -11,10 +11,10 @@ use utoipa::ToSchema;
 
 use super::error::ApiError;
 use super::query::{paginate, Query};
-use super::state::{AppState, Snapshot};
-use crate::catalog::view::{self, EntrySummary};
-use crate::catalog::{CatalogNode, Found};
-use crate::service::{discovery_json, schema_json};
+use super::state::AppState;
+use crate::catalog::view::EntrySummary;
+use crate::catalog::CatalogNode;
+use crate::service::{describe, schema_json, search, ErrorKind};
 
 /// JSON with an ETag derived from the catalog revision (and the query); 304 when it matches.
 pub fn etagged(
@@ -176,21 +176,11 @@ pub async fn get_catalog(
     let (size, token) = (q.usize("page_size")?, q.one("page_token"));
     q.finish(&["page_size", "page_token"])?;
     let snap = st.snapshot();
-    let node = match snap.service.library.find(&name)? {
-        Found::Catalog(n) => n,
-        Found::Source(..) => {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not-a-catalog",
-                format!("`{name}` is a source: see /api/v1/sources/{name}"),
-            ))
-        }
-    };
-    let mut entries: Vec<EntryView> = node
-        .file
-        .entries
-        .iter()
-        .map(|e| view::summary(&node, e).into())
+    let lib = &snap.service.library;
+    let node = describe::catalog(lib, &name)?;
+    let mut entries: Vec<EntryView> = describe::entries(lib, &node, false)
+        .into_iter()
+        .map(EntryView::from)
         .collect();
     entries.sort_by(|a, b| a.name.cmp(&b.name));
     let (entries, next_page_token) = paginate(entries, |e| &e.name, size, token)?;
@@ -204,35 +194,6 @@ pub async fn get_catalog(
         revision: snap.revision.clone(),
     };
     Ok(etagged(&headers, &snap.revision, raw.as_deref(), &body))
-}
-
-/// The description of a source, with what discovery found (or why it could not).
-pub async fn describe_source(
-    snap: &Snapshot,
-    name: &str,
-    params: &BTreeMap<String, J>,
-) -> Result<J, ApiError> {
-    let (node, idx) = snap.service.entry(name)?;
-    let entry = &node.file.entries[idx];
-    let d = view::describe(&snap.service.library, &node, entry, params)?;
-    let mut value = serde_json::to_value(d).unwrap_or_default();
-    let extra = if entry.status.is_ok() {
-        match snap.open(name, params).await {
-            Ok(opened) => match opened.source.discover().await {
-                Ok(discovery) => ("discovery", discovery_json(&discovery)),
-                Err(e) => ("discovery_error", J::String(e.to_string())),
-            },
-            Err(crate::service::ServiceError::Catalog(e)) => return Err(e.into()),
-            Err(e) => ("discovery_error", J::String(e.to_string())),
-        }
-    } else {
-        ("discovery_error", J::String(entry.status.to_string()))
-    };
-    if let Some(map) = value.as_object_mut() {
-        map.insert(extra.0.into(), extra.1);
-        map.insert("revision".into(), J::String(snap.revision.clone()));
-    }
-    Ok(value)
 }
 
 /// A source: description, driver, metadata, parameters, schema, partitions, rows, sizes, status.
@@ -253,8 +214,8 @@ pub async fn get_source(
     let snap = st.snapshot();
     let key = format!("{name}?{}", raw.as_deref().unwrap_or(""));
     let body = snap
-        .described(&key, || async {
-            let v = describe_source(&snap, &name, &params).await?;
+        .rendered(&key, || async {
+            let v = describe::source(&snap, &name, &params).await?;
             let cacheable = v.get("discovery_error").is_none();
             Ok::<_, ApiError>((
                 bytes::Bytes::from(serde_json::to_vec(&v).unwrap_or_default()),
@@ -280,14 +241,14 @@ pub async fn get_source(
         ));
     }
     let zipped = snap
-        .described(&format!("{key}|gzip"), || async {
+        .rendered(&format!("{key}|gzip"), || async {
             let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
             std::io::Write::write_all(&mut enc, &body)
                 .and_then(|()| enc.finish())
                 .map(|z| (bytes::Bytes::from(z), true))
         })
         .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "encoding", e.to_string()))?;
+        .map_err(|e| ApiError::of(ErrorKind::Internal, e.to_string()))?;
     let query = format!("{}|gzip", raw.as_deref().unwrap_or(""));
     let mut r = etagged_bytes(&headers, &snap.revision, Some(&query), || zipped);
     if r.status() == StatusCode::OK {
@@ -321,13 +282,10 @@ pub async fn get_schema(
         .is_some_and(|a| a.contains("application/vnd.apache.arrow.stream"));
     if wants_ipc {
         let mut buf = vec![];
-        let mut w =
-            arrow_ipc::writer::StreamWriter::try_new(&mut buf, &discovery.schema).map_err(|e| {
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "encoding", e.to_string())
-            })?;
-        w.finish().map_err(|e| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "encoding", e.to_string())
-        })?;
+        let mut w = arrow_ipc::writer::StreamWriter::try_new(&mut buf, &discovery.schema)
+            .map_err(|e| ApiError::of(ErrorKind::Internal, e.to_string()))?;
+        w.finish()
+            .map_err(|e| ApiError::of(ErrorKind::Internal, e.to_string()))?;
         drop(w);
         return Ok((
             [(header::CONTENT_TYPE, "application/vnd.apache.arrow.stream")],
@@ -360,69 +318,14 @@ pub async fn search(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let mut q = Query::parse(raw.as_deref())?;
-    let text = q.one("q").unwrap_or_default().to_lowercase();
+    let text = q.one("q").unwrap_or_default();
     let (size, token) = (q.usize("page_size")?, q.one("page_token"));
     q.finish(&["q", "page_size", "page_token"])?;
-    let words: Vec<&str> = text.split_whitespace().collect();
     let snap = st.snapshot();
-    let lib = &snap.service.library;
-    let mut hits: Vec<(EntryView, Vec<String>)> = vec![];
-    let mut stack: Vec<std::sync::Arc<CatalogNode>> = lib.roots().to_vec();
-    while let Some(node) = stack.pop() {
-        for (idx, e) in node.file.entries.iter().enumerate() {
-            if e.is_catalog() {
-                // Nested catalogs that cannot be opened are skipped, not fatal to the search.
-                if let Ok(child) = lib.child(&node, idx) {
-                    stack.push(child);
-                }
-                continue;
-            }
-            let tags: Vec<String> =
-                e.metadata
-                    .get("tags")
-                    .and_then(J::as_array)
-                    .map_or(vec![], |t| {
-                        t.iter()
-                            .filter_map(|v| v.as_str().map(str::to_lowercase))
-                            .collect()
-                    });
-            let hay = format!(
-                "{}.{} {} {}",
-                node.name,
-                e.name,
-                e.description.as_deref().unwrap_or(""),
-                tags.join(" ")
-            )
-            .to_lowercase();
-            if words.iter().all(|w| hay.contains(w)) {
-                hits.push((view::summary(&node, e).into(), tags));
-            }
-        }
-    }
-    hits.sort_by(|a, b| a.0.name.cmp(&b.0.name));
-    let mut facets: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
-    for (h, tags) in &hits {
-        *facets
-            .entry("driver".into())
-            .or_default()
-            .entry(h.driver.clone())
-            .or_default() += 1;
-        let catalog = h.name.rsplit_once('.').map_or("", |(c, _)| c).to_string();
-        *facets
-            .entry("catalog".into())
-            .or_default()
-            .entry(catalog)
-            .or_default() += 1;
-        for t in tags {
-            *facets
-                .entry("tags".into())
-                .or_default()
-                .entry(t.clone())
-                .or_default() += 1;
-        }
-    }
+    let hits = search::sources(&snap.service.library, &text);
+    let facets = search::facets(&hits);
     let (results, next_page_token) = paginate(
-        hits.into_iter().map(|h| h.0).collect(),
+        hits.into_iter().map(|h| EntryView::from(h.entry)).collect(),
         |e| &e.name,
         size,
         token,
@@ -446,34 +349,13 @@ pub async fn livez() -> &'static str {
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, description = "Ready (`status` is `ok` or `degraded`)", body = Object), (status = 503, description = "Shutting down", body = Object)))]
 pub async fn readyz(State(st): State<AppState>) -> Response {
-    let snap = st.snapshot();
-    let reload_errors: Vec<String> = st
-        .reload_error()
-        .unwrap_or_default()
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-    let load_errors: Vec<String> = snap.problems.iter().map(ToString::to_string).collect();
-    let status = if st.is_draining() {
-        "draining"
-    } else if reload_errors.is_empty() && load_errors.is_empty() {
-        "ok"
-    } else {
-        "degraded"
-    };
-    let body = json!({
-        "status": status,
-        "revision": snap.revision,
-        "catalogs": snap.service.library.roots().len(),
-        "catalog_errors": load_errors,
-        "reload_errors": reload_errors,
-    });
+    let health = st.health();
     let code = if st.is_draining() {
         StatusCode::SERVICE_UNAVAILABLE
     } else {
         StatusCode::OK
     };
-    (code, axum::Json(body)).into_response()
+    (code, axum::Json(health)).into_response()
 }
 
 /// Prometheus metrics (text format).

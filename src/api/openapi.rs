@@ -28,7 +28,7 @@ use super::{data, error, meta};
         meta::CatalogDetail,
         meta::EntryView,
         meta::SearchResults,
-        data::PlanRequest,
+        crate::service::PlanRequest,
         data::Plan,
         data::Endpoint,
     )),

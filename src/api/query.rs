@@ -53,9 +53,7 @@ impl Query {
         self.one(key)
             .map(|v| {
                 v.parse().map_err(|_| {
-                    ApiError::field(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "invalid-request",
+                    ApiError::invalid(
                         key,
                         format!("`{key}` must be a non-negative integer, got `{v}`"),
                     )
@@ -126,9 +124,7 @@ pub fn paginate<T>(
 ) -> Result<(Vec<T>, Option<String>), ApiError> {
     let size = page_size.unwrap_or(DEFAULT_PAGE);
     if size == 0 || size > MAX_PAGE {
-        return Err(ApiError::field(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid-request",
+        return Err(ApiError::invalid(
             "page_size",
             format!("`page_size` must be between 1 and {MAX_PAGE}"),
         ));
@@ -140,9 +136,7 @@ pub fn paginate<T>(
                 .ok()
                 .and_then(|b| String::from_utf8(b).ok())
                 .ok_or_else(|| {
-                    ApiError::field(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "invalid-request",
+                    ApiError::invalid(
                         "page_token",
                         "`page_token` is not one this server issued: start again without it",
                     )

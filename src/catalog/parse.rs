@@ -12,6 +12,7 @@ use super::params::parse_specs;
 use super::template::Templater;
 use super::yaml::{self, Key, Node, Pos, Value};
 use crate::registry::{self, Resolved};
+use inlet_driver::Registry;
 
 const TOP_KEYS: &[&str] = &[
     "sources",
@@ -53,6 +54,7 @@ fn parse_entries(
     path: &Path,
     text: &str,
     templater: &Templater,
+    drivers: &Registry,
     d: &mut Diagnostics,
 ) -> (Option<Node>, Vec<yaml::YamlProblem>, Vec<Entry>) {
     let mut scratch = empty_catalog(path);
@@ -62,6 +64,7 @@ fn parse_entries(
             cat: &mut scratch,
             d,
             templater,
+            drivers,
         };
         let (root, problems) =
             yaml::parse_streaming(text, &mut |key, node| entries.extend(p.entry(&key, &node)));
@@ -75,6 +78,7 @@ fn parse_entries(
                 cat: &mut scratch,
                 d: &mut wd,
                 templater,
+                drivers,
             };
             let entries: Vec<Entry> = rx.iter().filter_map(|(k, n)| p.entry(&k, &n)).collect();
             (entries, wd)
@@ -92,11 +96,17 @@ fn parse_entries(
     })
 }
 
-/// Parses one catalog file's text. `path` is used for diagnostics and `CATALOG_DIR`.
-pub fn parse_catalog(path: &Path, text: &str, templater: &Templater) -> CatalogFile {
+/// Parses one catalog file's text. `path` is used for diagnostics and `CATALOG_DIR`; `drivers`
+/// tells which `driver:` spellings this server reads.
+pub fn parse_catalog(
+    path: &Path,
+    text: &str,
+    templater: &Templater,
+    drivers: &Registry,
+) -> CatalogFile {
     let mut d = Diagnostics::new(path);
     let mut cat = empty_catalog(path);
-    let (root, problems, streamed) = parse_entries(path, text, templater, &mut d);
+    let (root, problems, streamed) = parse_entries(path, text, templater, drivers, &mut d);
     for p in problems {
         d.error(p.pos, p.message);
     }
@@ -119,6 +129,7 @@ pub fn parse_catalog(path: &Path, text: &str, templater: &Templater) -> CatalogF
                     cat: &mut cat,
                     d: &mut d,
                     templater,
+                    drivers,
                 };
                 p.top(&root, streamed);
                 warn_implicit(&cat.entries, &cat.parameters, &mut d);
@@ -157,6 +168,7 @@ struct FileParser<'a> {
     cat: &'a mut CatalogFile,
     d: &'a mut Diagnostics,
     templater: &'a Templater,
+    drivers: &'a Registry,
 }
 
 fn text_of(node: &Node) -> String {
@@ -400,14 +412,14 @@ impl FileParser<'_> {
         }
         let chosen = candidates
             .iter()
-            .find(|(c, _)| registry::resolve(c).is_some())
+            .find(|(c, _)| registry::resolve(c, self.drivers).is_some())
             .or(candidates.first())
             .cloned()
             .unwrap_or_default();
         Some((
             dn.to_json(),
             chosen.0.clone(),
-            registry::resolve(&chosen.0),
+            registry::resolve(&chosen.0, self.drivers),
             chosen.1,
         ))
     }
@@ -516,13 +528,7 @@ impl FileParser<'_> {
             let datum = data_ref.and_then(|id| data?.get(id));
             let mapped = datum.and_then(|dd| {
                 let datatype = dd.get("datatype")?.as_str()?;
-                let driver = match datatype.rsplit(':').next()? {
-                    "CSV" => "csv",
-                    "Parquet" => "parquet",
-                    "AVRO" => "avro_table",
-                    "Zarr" => "zarr",
-                    _ => return None,
-                };
+                let driver = self.drivers.resolve_intake2(datatype.rsplit(':').next()?)?;
                 let kwargs = dd.get("kwargs");
                 let mut args = Map::new();
                 args.insert("urlpath".into(), kwargs?.get("url")?.to_json());
@@ -556,7 +562,7 @@ impl FileParser<'_> {
                 ),
             };
             let resolved = if status.is_ok() {
-                registry::resolve(&driver)
+                registry::resolve(&driver, self.drivers)
             } else {
                 None
             };

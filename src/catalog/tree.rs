@@ -14,6 +14,7 @@ use super::parse::parse_catalog;
 use super::template::{EnvPolicy, Templater};
 use super::yaml::{Node, Value};
 use crate::registry::Resolved;
+use inlet_driver::Registry;
 
 /// The catalog layer's one error type; the CLI prints it, the HTTP layer maps it to statuses.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -89,6 +90,8 @@ pub enum Found {
 pub struct Library {
     roots: Vec<Arc<CatalogNode>>,
     templater: Templater,
+    /// The drivers this server offers: they decide which `driver:` spellings resolve.
+    drivers: Arc<Registry>,
     env: EnvPolicy,
     nested: Mutex<HashMap<String, Arc<CatalogNode>>>,
 }
@@ -118,7 +121,11 @@ pub fn yaml_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Parses many files on all cores, keeping their order.
-fn load_files(files: &[(PathBuf, String)], templater: &Templater) -> Vec<CatalogFile> {
+fn load_files(
+    files: &[(PathBuf, String)],
+    templater: &Templater,
+    drivers: &Registry,
+) -> Vec<CatalogFile> {
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(files.len().max(1));
@@ -129,7 +136,7 @@ fn load_files(files: &[(PathBuf, String)], templater: &Templater) -> Vec<Catalog
             .map(|part| {
                 scope.spawn(move || {
                     part.iter()
-                        .map(|(p, _)| load_file(p, templater))
+                        .map(|(p, _)| load_file(p, templater, drivers))
                         .collect::<Vec<_>>()
                 })
             })
@@ -142,11 +149,11 @@ fn load_files(files: &[(PathBuf, String)], templater: &Templater) -> Vec<Catalog
 }
 
 /// Reads and parses one file; an unreadable file is a diagnostic like any other.
-pub fn load_file(path: &Path, templater: &Templater) -> CatalogFile {
+pub fn load_file(path: &Path, templater: &Templater, drivers: &Registry) -> CatalogFile {
     match std::fs::read_to_string(path) {
-        Ok(text) => parse_catalog(path, &text, templater),
+        Ok(text) => parse_catalog(path, &text, templater, drivers),
         Err(e) => {
-            let mut cat = parse_catalog(path, "sources: {}", templater);
+            let mut cat = parse_catalog(path, "sources: {}", templater, drivers);
             let mut d = Diagnostics::new(path);
             d.error(Default::default(), format!("cannot read the file: {e}"));
             cat.diagnostics = d.into_vec();
@@ -156,9 +163,14 @@ pub fn load_file(path: &Path, templater: &Templater) -> CatalogFile {
 }
 
 impl Library {
-    /// Loads every root catalog under `paths` (files, or directories of YAML files). Files with
-    /// errors are left out; all diagnostics (errors and warnings) are returned.
-    pub fn open(paths: &[PathBuf], env: EnvPolicy) -> (Library, Vec<Diagnostic>) {
+    /// Loads every root catalog under `paths` (files, or directories of YAML files), resolving
+    /// `driver:` names through `drivers`. Files with errors are left out; all diagnostics
+    /// (errors and warnings) are returned.
+    pub fn open(
+        paths: &[PathBuf],
+        env: EnvPolicy,
+        drivers: Arc<Registry>,
+    ) -> (Library, Vec<Diagnostic>) {
         let templater = Templater::default();
         let mut roots: Vec<Arc<CatalogNode>> = vec![];
         let mut diags = vec![];
@@ -186,7 +198,9 @@ impl Library {
             };
             found.extend(files);
         }
-        for ((path, default_name), file) in found.iter().zip(load_files(&found, &templater)) {
+        for ((path, default_name), file) in
+            found.iter().zip(load_files(&found, &templater, &drivers))
+        {
             diags.extend(file.diagnostics.iter().cloned());
             if file.has_errors() {
                 continue;
@@ -216,10 +230,16 @@ impl Library {
         let lib = Library {
             roots,
             templater,
+            drivers,
             env,
             nested: Mutex::new(HashMap::new()),
         };
         (lib, diags)
+    }
+
+    /// The drivers the catalogs were resolved against.
+    pub fn drivers(&self) -> &Arc<Registry> {
+        &self.drivers
     }
 
     pub fn roots(&self) -> &[Arc<CatalogNode>] {
@@ -414,7 +434,7 @@ impl Library {
     fn merge_files(&self, files: &[PathBuf], entry: &Entry) -> Result<CatalogFile, String> {
         let mut parsed = vec![];
         for f in files {
-            let file = load_file(f, &self.templater);
+            let file = load_file(f, &self.templater, &self.drivers);
             if file.has_errors() {
                 let first = file
                     .diagnostics

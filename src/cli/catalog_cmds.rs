@@ -8,7 +8,8 @@ use serde_json::{json, Value as J};
 use super::{parse_params, print_json, report_load, CatalogArgs, Format};
 use crate::catalog::tree::load_file;
 use crate::catalog::view::{self, EntrySummary};
-use crate::catalog::{Diagnostic, Found, Library, Severity};
+use crate::catalog::{Diagnostic, Found, Severity};
+use crate::service::describe;
 
 pub(super) fn validate(
     paths: &[PathBuf],
@@ -16,6 +17,7 @@ pub(super) fn validate(
     strict: bool,
 ) -> Result<ExitCode, String> {
     let templater = crate::catalog::template::Templater::default();
+    let drivers = crate::service::builtin_drivers();
     let mut files = vec![];
     for p in paths {
         if p.is_dir() {
@@ -26,7 +28,7 @@ pub(super) fn validate(
     }
     let diags: Vec<Diagnostic> = files
         .iter()
-        .flat_map(|f| load_file(f, &templater).diagnostics)
+        .flat_map(|f| load_file(f, &templater, &drivers).diagnostics)
         .collect();
     let errors = diags
         .iter()
@@ -92,7 +94,7 @@ pub(super) fn ls(
                 status: "ok".into(),
             });
         }
-        list_into(&lib, &node, recursive, &mut rows);
+        rows.extend(describe::entries(&lib, &node, recursive));
     }
     match format {
         Format::Json => print_json(&serde_json::to_value(&rows).map_err(|e| e.to_string())?)?,
@@ -125,32 +127,6 @@ pub(super) fn ls(
     })
 }
 
-fn list_into(
-    lib: &Library,
-    node: &std::sync::Arc<crate::catalog::CatalogNode>,
-    recursive: bool,
-    rows: &mut Vec<EntrySummary>,
-) {
-    for (idx, entry) in node.file.entries.iter().enumerate() {
-        let mut row = view::summary(node, entry);
-        let child = if recursive && entry.is_catalog() {
-            match lib.child(node, idx) {
-                Ok(c) => Some(c),
-                Err(e) => {
-                    row.status = format!("error: {e}");
-                    None
-                }
-            }
-        } else {
-            None
-        };
-        rows.push(row);
-        if let Some(c) = child {
-            list_into(lib, &c, recursive, rows);
-        }
-    }
-}
-
 pub(super) async fn describe(
     args: &CatalogArgs,
     name: &str,
@@ -158,32 +134,14 @@ pub(super) async fn describe(
     format: Format,
 ) -> Result<ExitCode, String> {
     let supplied = parse_params(params)?;
-    let svc = args.service()?;
-    let lib = &svc.library;
+    let snap = args.snapshot()?;
+    let lib = &snap.service.library;
     let value = match lib.find(name).map_err(|e| e.to_string())? {
-        Found::Source(node, idx) => {
-            let entry = &node.file.entries[idx];
-            let d = view::describe(lib, &node, entry, &supplied).map_err(|e| e.to_string())?;
-            let mut value = serde_json::to_value(d).map_err(|e| e.to_string())?;
-            // What the data says about itself, when it can be reached.
-            if entry.status.is_ok() && !entry.is_catalog() {
-                let key_value = match svc.discover(name, &supplied).await {
-                    Ok((_, discovery)) => ("discovery", crate::service::discovery_json(&discovery)),
-                    Err(e) => ("discovery_error", J::String(e.to_string())),
-                };
-                if let Some(map) = value.as_object_mut() {
-                    map.insert(key_value.0.to_string(), key_value.1);
-                }
-            }
-            value
-        }
+        Found::Source(..) => describe::source(&snap, name, &supplied)
+            .await
+            .map_err(|e| e.to_string())?,
         Found::Catalog(node) => {
-            let entries: Vec<EntrySummary> = node
-                .file
-                .entries
-                .iter()
-                .map(|e| view::summary(&node, e))
-                .collect();
+            let entries = describe::entries(lib, &node, false);
             json!({
                 "name": node.name,
                 "kind": "catalog",

@@ -3,6 +3,8 @@
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use clap::Args;
 use futures::StreamExt;
@@ -59,40 +61,28 @@ pub(super) async fn fetch(args: FetchArgs) -> Result<ExitCode, String> {
         })?
     };
     let params = parse_params(&args.params)?;
-    let svc = args.catalogs.service()?;
-    let (opened, discovery) = svc
-        .discover(&args.name, &params)
-        .await
-        .map_err(|e| e.to_string())?;
+    let snap = args.catalogs.snapshot()?;
     let request = ReadRequest {
         partitions: (!args.partitions.is_empty()).then(|| args.partitions.clone()),
         projection: args.columns.clone(),
         limit: args.limit,
         ..ReadRequest::default()
     };
-    let schema = discovery
-        .projected_schema(&request)
-        .map_err(|e| e.to_string())?;
-    let mut stream = opened
-        .source
-        .read(request.clone())
+    let opened = snap
+        .open(&args.name, &params)
         .await
         .map_err(|e| e.to_string())?;
-    let partial = partial_path(&args.output);
-    let out: Box<dyn Write + Send> = if to_stdout {
-        Box::new(std::io::stdout())
-    } else {
-        let file = std::fs::File::create(&partial)
-            .map_err(|e| format!("cannot write `{}`: {e}", partial.display()))?;
-        Box::new(std::io::BufWriter::new(file))
-    };
-    let mut writer = encode::writer(format, out, &schema, None).map_err(|e| e.to_string())?;
+    let discovery = opened.source.discover().await.map_err(|e| e.to_string())?;
     let expected = match (request.limit, discovery.total_rows) {
         (Some(l), Some(t)) => Some((l as u64).min(t)),
         (Some(l), None) => Some(l as u64),
         (None, t) if request.partitions.is_none() => t,
         _ => None,
     };
+    let read = snap
+        .read(&args.name, &params, request, None)
+        .await
+        .map_err(|e| e.to_string())?;
     let progress = std::io::stderr().is_terminal().then(|| {
         let bar = match expected {
             Some(n) => indicatif::ProgressBar::new(n),
@@ -106,28 +96,56 @@ pub(super) async fn fetch(args: FetchArgs) -> Result<ExitCode, String> {
         );
         bar
     });
-    let mut rows = 0u64;
-    let failed = loop {
-        match stream.next().await {
-            None => break None,
-            Some(Err(e)) => break Some(e.to_string()),
-            Some(Ok(batch)) => {
-                if let Err(e) = writer.write(&batch) {
-                    break Some(e.to_string());
-                }
-                rows += batch.num_rows() as u64;
+    let rows = Arc::new(AtomicU64::new(0));
+    let counted = {
+        let (rows, progress) = (rows.clone(), progress.clone());
+        read.inspect(move |b| {
+            if let Ok(b) = b {
+                let n = rows.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
                 if let Some(bar) = &progress {
-                    bar.set_position(rows);
+                    bar.set_position(n + b.num_rows() as u64);
                 }
             }
-        }
+        })
     };
+    let schema = discovery
+        .projected_schema(&ReadRequest {
+            projection: args.columns.clone(),
+            ..ReadRequest::default()
+        })
+        .map_err(|e| e.to_string())?;
+    let mut chunks = encode::chunks(&schema, counted, format, None).map_err(|e| e.to_string())?;
+    let partial = partial_path(&args.output);
+    let mut out: Box<dyn Write + Send> = if to_stdout {
+        Box::new(std::io::stdout())
+    } else {
+        let file = std::fs::File::create(&partial)
+            .map_err(|e| format!("cannot write `{}`: {e}", partial.display()))?;
+        Box::new(std::io::BufWriter::new(file))
+    };
+    let mut failed = None;
+    while let Some(chunk) = chunks.next().await {
+        match chunk.map_err(|e| e.to_string()).and_then(|c| {
+            out.write_all(&c)
+                .map_err(|e| format!("cannot write `{}`: {e}", args.output.display()))
+        }) {
+            Ok(()) => {}
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
+    }
     if let Some(bar) = &progress {
         bar.finish_and_clear();
     }
-    if let Some(e) = failed {
-        // No end-of-stream marker, no footer: the output must not look complete.
-        drop(writer);
+    let rows = rows.load(Ordering::Relaxed);
+    let flushed = out
+        .flush()
+        .map_err(|e| format!("cannot write `{}`: {e}", args.output.display()));
+    if let Some(e) = failed.or(flushed.err()) {
+        // The encoder wrote no end-of-stream marker, no footer: the output must not look complete.
+        drop(out);
         if !to_stdout {
             let _ = std::fs::remove_file(&partial);
         }
@@ -136,7 +154,7 @@ pub(super) async fn fetch(args: FetchArgs) -> Result<ExitCode, String> {
             args.name
         ));
     }
-    writer.finish().map_err(|e| e.to_string())?;
+    drop(out);
     if !to_stdout {
         std::fs::rename(&partial, &args.output)
             .map_err(|e| format!("cannot write `{}`: {e}", args.output.display()))?;
@@ -152,19 +170,22 @@ pub(super) async fn head(
     rows: usize,
 ) -> Result<ExitCode, String> {
     let params = parse_params(params)?;
-    let svc = catalogs.service()?;
-    let (opened, discovery) = svc
-        .discover(name, &params)
-        .await
-        .map_err(|e| e.to_string())?;
+    let snap = catalogs.snapshot()?;
     let request = ReadRequest {
         limit: Some(rows),
         batch_size: rows.max(1),
         ..ReadRequest::default()
     };
-    let stream = opened
+    let stream = snap
+        .read(name, &params, request, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    let discovery = snap
+        .open(name, &params)
+        .await
+        .map_err(|e| e.to_string())?
         .source
-        .read(request)
+        .discover()
         .await
         .map_err(|e| e.to_string())?;
     let batches: Vec<_> = stream

@@ -7,12 +7,13 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::Value as J;
 
 use crate::catalog::{Diagnostic, EnvPolicy, Library, Severity};
-use crate::service::Service;
+use crate::service::{builtin_drivers, Service, Snapshot};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -131,9 +132,26 @@ pub struct ServeArgs {
     /// Address to listen on (default 127.0.0.1:8080).
     #[arg(long, value_name = "ADDR")]
     pub http: Option<std::net::SocketAddr>,
+    /// Arrow Flight (gRPC) address (default 127.0.0.1:8815).
+    #[arg(long, value_name = "ADDR", conflicts_with = "no_flight")]
+    pub flight: Option<std::net::SocketAddr>,
+    /// Do not serve Arrow Flight.
+    #[arg(long)]
+    pub no_flight: bool,
+    /// Flight URI of a replica (`grpc://host:port`), listed in Flight endpoints (repeatable).
+    #[arg(
+        long,
+        value_name = "URI",
+        env = "INLET_FLIGHT_ADVERTISE",
+        value_delimiter = ','
+    )]
+    pub flight_advertise: Vec<String>,
     /// TOML configuration file.
     #[arg(long, value_name = "FILE", env = "INLET_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Where the server keeps its key and state (default `$XDG_STATE_HOME/inlet`).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
     /// Public base URL of a replica, listed in plan endpoints (repeatable).
     #[arg(
         long,
@@ -160,6 +178,15 @@ impl ServeArgs {
         if let Some(h) = self.http {
             c.http = h;
         }
+        if self.state_dir.is_some() {
+            c.state_dir.clone_from(&self.state_dir);
+        }
+        if self.flight.is_some() {
+            c.flight = self.flight;
+        }
+        if self.no_flight {
+            c.flight = None;
+        }
         let lists: [(&Vec<PathBuf>, &mut Vec<PathBuf>); 2] = [
             (&self.catalogs, &mut c.catalogs),
             (&self.access.allow_paths, &mut c.allow_paths),
@@ -169,8 +196,9 @@ impl ServeArgs {
                 target.clone_from(given);
             }
         }
-        let lists: [(&Vec<String>, &mut Vec<String>); 3] = [
+        let lists: [(&Vec<String>, &mut Vec<String>); 4] = [
             (&self.advertise, &mut c.advertise),
+            (&self.flight_advertise, &mut c.flight_advertise),
             (&self.access.allow_env, &mut c.allow_env),
             (&self.cors_origins, &mut c.cors_origins),
         ];
@@ -207,14 +235,19 @@ impl CatalogArgs {
         Ok(Library::open(
             &paths,
             EnvPolicy::allow(self.access.allow_env.iter().cloned()),
+            Arc::new(builtin_drivers()),
         ))
     }
 
     /// The service over these catalogs; load errors are printed and the broken files skipped.
-    fn service(&self) -> Result<Service, String> {
+    fn snapshot(&self) -> Result<Snapshot, String> {
         let (library, diags) = self.open()?;
         report_load(&diags);
-        Ok(Service::new(library, self.access.allow_paths.clone()))
+        let revision = crate::revision::revision(&self.catalogs);
+        Ok(Snapshot::new(
+            Service::new(library, self.access.allow_paths.clone()),
+            revision,
+        ))
     }
 }
 

@@ -133,18 +133,21 @@ pub fn write_catalog(dir: &Path, name: &str, yaml: &str) -> PathBuf {
 /// A real `inlet serve` on a free loopback port; killed when dropped.
 pub struct InletServer {
     pub base: String,
+    /// `grpc://host:port` of the Flight listener.
+    pub flight: String,
     pub child: Child,
     /// Holds the ticket key file (and anything else the test put there).
     pub state_dir: tempfile::TempDir,
 }
 
 impl InletServer {
-    /// Starts the server with `args` after `serve --http 127.0.0.1:0`, and `envs`.
+    /// Starts the server with `args` after `serve --http 127.0.0.1:0 --flight 127.0.0.1:0`,
+    /// and `envs`.
     pub fn start(args: &[&str], envs: &[(&str, &str)]) -> InletServer {
         use std::io::BufRead;
         let state_dir = tempfile::tempdir().expect("tmp");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_inlet"));
-        cmd.args(["serve", "--http", "127.0.0.1:0"])
+        cmd.args(["serve", "--http", "127.0.0.1:0", "--flight", "127.0.0.1:0"])
             .args(args)
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .env("INLET_TICKET_KEY_FILE", state_dir.path().join("ticket.key"))
@@ -157,17 +160,21 @@ impl InletServer {
         }
         let mut child = cmd.spawn().expect("start inlet serve");
         let stdout = child.stdout.take().expect("stdout");
+        let mut lines = std::io::BufReader::new(stdout);
         let mut line = String::new();
-        std::io::BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read the listening line");
-        let base = line
-            .trim()
-            .strip_prefix("inlet listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-            .to_string();
+        let mut next_line = |prefix: &str| {
+            line.clear();
+            lines.read_line(&mut line).expect("read a listening line");
+            line.trim()
+                .strip_prefix(prefix)
+                .unwrap_or_else(|| panic!("expected `{prefix}...`, got {line:?}"))
+                .to_string()
+        };
+        let base = next_line("inlet listening on ");
+        let flight = next_line("inlet flight listening on ");
         InletServer {
             base,
+            flight,
             child,
             state_dir,
         }

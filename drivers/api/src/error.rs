@@ -6,9 +6,13 @@ pub enum DriverError {
     /// A file, object or bucket does not exist.
     #[error("not found: {0}")]
     NotFound(String),
-    /// An argument (from the catalog or the request) is invalid; `arg` names it.
+    /// A catalog argument is invalid; `arg` names it. The catalog's author has to fix it.
     #[error("invalid `{arg}`: {message}")]
     BadArg { arg: String, message: String },
+    /// A field of the read request (`columns`, `partition`, `limit`) is invalid; the caller
+    /// has to fix it.
+    #[error("invalid `{field}`: {message}")]
+    BadRequest { field: String, message: String },
     /// The format or storage feature is not supported.
     #[error("unsupported: {0}")]
     Unsupported(String),
@@ -32,6 +36,13 @@ impl DriverError {
     pub fn bad_arg(arg: &str, message: impl Into<String>) -> Self {
         DriverError::BadArg {
             arg: arg.to_string(),
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(field: &str, message: impl Into<String>) -> Self {
+        DriverError::BadRequest {
+            field: field.to_string(),
             message: message.into(),
         }
     }

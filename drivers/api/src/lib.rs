@@ -17,7 +17,7 @@ pub mod storage;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
@@ -32,11 +32,27 @@ pub use model::{
 /// A stream of record batches; an error ends it.
 pub type BatchStream = BoxStream<'static, Result<RecordBatch>>;
 
+/// The spellings under which catalogs name a driver, besides [`Driver::name`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DriverNames {
+    /// What Intake v1 catalogs write in `driver:`: short names and plugin class paths
+    /// (`intake_parquet.source.ParquetSource`, `intake_parquet.ParquetSource`, ...).
+    pub aliases: &'static [&'static str],
+    /// Intake 2 `datatype` names whose `kwargs.url` this driver reads (`Parquet`, `CSV`).
+    pub intake2_datatypes: &'static [&'static str],
+}
+
 /// A data format plugin.
 #[async_trait]
 pub trait Driver: Send + Sync + 'static {
     /// The name catalogs resolve to (`parquet`, `csv`, ...).
     fn name(&self) -> &'static str;
+
+    /// Other spellings catalogs use for this driver; the registry resolves them to
+    /// [`Driver::name`], so a driver added with [`Registry::register`] needs no table elsewhere.
+    fn names(&self) -> DriverNames {
+        DriverNames::default()
+    }
 
     /// Opens a source from rendered args. Cheap: no data is read until `discover` or `read`.
     async fn open(
@@ -57,10 +73,14 @@ pub trait Source: Send + Sync {
     async fn read(&self, request: ReadRequest) -> Result<BatchStream>;
 }
 
-/// The drivers a service offers, by name.
+/// The drivers a service offers, by name, and every spelling that resolves to them.
 #[derive(Default, Clone)]
 pub struct Registry {
     drivers: BTreeMap<&'static str, Arc<dyn Driver>>,
+    /// Alias (and the name itself) -> driver name.
+    aliases: HashMap<&'static str, &'static str>,
+    /// Intake 2 datatype -> driver name.
+    intake2: HashMap<&'static str, &'static str>,
 }
 
 impl Registry {
@@ -68,14 +88,34 @@ impl Registry {
         Self::default()
     }
 
-    /// Adds (or replaces) a driver under its name.
+    /// Adds (or replaces) a driver under its name and aliases; a later registration of the same
+    /// alias wins, so an operator's driver can take over a built-in spelling.
     pub fn register(&mut self, driver: Arc<dyn Driver>) -> &mut Self {
-        self.drivers.insert(driver.name(), driver);
+        let name = driver.name();
+        let names = driver.names();
+        self.aliases.insert(name, name);
+        for alias in names.aliases {
+            self.aliases.insert(alias, name);
+        }
+        for datatype in names.intake2_datatypes {
+            self.intake2.insert(datatype, name);
+        }
+        self.drivers.insert(name, driver);
         self
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<dyn Driver>> {
         self.drivers.get(name).cloned()
+    }
+
+    /// The driver name a catalog's `driver:` spelling stands for.
+    pub fn resolve(&self, written: &str) -> Option<&'static str> {
+        self.aliases.get(written).copied()
+    }
+
+    /// The driver name that reads an Intake 2 `datatype`.
+    pub fn resolve_intake2(&self, datatype: &str) -> Option<&'static str> {
+        self.intake2.get(datatype).copied()
     }
 
     pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {

@@ -128,7 +128,7 @@ impl Discovery {
                 .iter()
                 .map(|id| {
                     self.partitions.get(*id).ok_or_else(|| {
-                        crate::DriverError::bad_arg(
+                        crate::DriverError::bad_request(
                             "partition",
                             format!(
                                 "no partition {id}: this source has {} (0..{})",
@@ -156,7 +156,7 @@ impl Discovery {
                         .iter()
                         .map(|f| f.name().as_str())
                         .collect();
-                    crate::DriverError::bad_arg(
+                    crate::DriverError::bad_request(
                         "columns",
                         format!("unknown column `{c}`; columns: {}", names.join(", ")),
                     )
@@ -176,7 +176,7 @@ impl Discovery {
                 .schema
                 .project(&idx)
                 .map(Arc::new)
-                .map_err(|e| crate::DriverError::bad_arg("columns", e.to_string())),
+                .map_err(|e| crate::DriverError::bad_request("columns", e.to_string())),
         }
     }
 }

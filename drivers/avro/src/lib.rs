@@ -19,8 +19,8 @@ use futures::{StreamExt, TryStreamExt};
 use inlet_driver::args::Args;
 use inlet_driver::storage::Files;
 use inlet_driver::{
-    limit_stream, ordered_parallel, BatchStream, Discovery, Driver, DriverError, Limits,
-    OpenContext, Partition, ReadRequest, Result, Source,
+    limit_stream, ordered_parallel, BatchStream, Discovery, Driver, DriverError, DriverNames,
+    Limits, OpenContext, Partition, ReadRequest, Result, Source,
 };
 use serde_json::Value as J;
 
@@ -41,6 +41,20 @@ pub struct AvroDriver;
 impl Driver for AvroDriver {
     fn name(&self) -> &'static str {
         "avro"
+    }
+
+    fn names(&self) -> DriverNames {
+        DriverNames {
+            aliases: &[
+                "avro_table",
+                "intake_avro.source.AvroTableSource",
+                "intake_avro.AvroTableSource",
+                "avro_sequence",
+                "intake_avro.source.AvroSequenceSource",
+                "intake_avro.AvroSequenceSource",
+            ],
+            intake2_datatypes: &["AVRO"],
+        }
     }
 
     async fn open(
@@ -313,7 +327,7 @@ async fn open_partition(
         projection,
         batch_size,
     )
-    .map_err(|e| DriverError::bad_arg("columns", format!("`{at}`: {e}")))?;
+    .map_err(|e| DriverError::bad_request("columns", format!("`{at}`: {e}")))?;
     let blocks = Blocks::open(&files, meta, &file.header, start, end).await?;
     let reader = BatchReader::new(blocks, decoder, schema, at);
     Ok(futures::stream::try_unfold(reader, |mut r| async move {

@@ -191,7 +191,7 @@ async fn projection_and_limit_are_pushed_down() {
             ..ReadRequest::default()
         })
         .await;
-    assert!(matches!(bad, Err(DriverError::BadArg { ref arg, .. }) if arg == "columns"));
+    assert!(matches!(bad, Err(DriverError::BadRequest { ref field, .. }) if field == "columns"));
 }
 
 #[tokio::test]

@@ -23,8 +23,8 @@ use futures::{StreamExt, TryStreamExt};
 use inlet_driver::args::Args;
 use inlet_driver::storage::Files;
 use inlet_driver::{
-    limit_stream, ordered_parallel, BatchStream, Discovery, Driver, DriverError, Limits,
-    OpenContext, Partition, ReadRequest, Result, Source,
+    limit_stream, ordered_parallel, BatchStream, Discovery, Driver, DriverError, DriverNames,
+    Limits, OpenContext, Partition, ReadRequest, Result, Source,
 };
 use serde_json::Value as J;
 
@@ -43,6 +43,13 @@ pub struct CsvDriver;
 impl Driver for CsvDriver {
     fn name(&self) -> &'static str {
         "csv"
+    }
+
+    fn names(&self) -> DriverNames {
+        DriverNames {
+            aliases: &["intake.source.csv.CSVSource"],
+            intake2_datatypes: &["CSV"],
+        }
     }
 
     async fn open(
@@ -334,7 +341,7 @@ impl ReadPlan {
             .files
             .objects
             .get(file)
-            .ok_or_else(|| DriverError::bad_arg("partition", format!("no file {file}")))?;
+            .ok_or_else(|| DriverError::bad_request("partition", format!("no file {file}")))?;
         let location = self.files.display(meta);
         let codec = self.options.compression.for_path(meta.location.as_ref());
         let skip = self.options.skip_lines();
@@ -407,7 +414,7 @@ impl Source for CsvSource {
         let schema = Arc::new(
             d.schema
                 .project(&wanted)
-                .map_err(|e| DriverError::bad_arg("columns", e.to_string()))?,
+                .map_err(|e| DriverError::bad_request("columns", e.to_string()))?,
         );
         let csv_columns = state.layout.exposed.len();
         let mut projection = vec![];

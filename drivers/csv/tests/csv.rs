@@ -228,7 +228,7 @@ async fn projection_and_usecols_keep_the_right_columns() {
         .await
         .err();
     assert!(
-        matches!(&err, Some(DriverError::BadArg { arg, .. }) if arg == "columns"),
+        matches!(&err, Some(DriverError::BadRequest { field, .. }) if field == "columns"),
         "{err:?}"
     );
 }
@@ -413,7 +413,10 @@ async fn bad_values_and_args_are_typed_errors() {
     )
     .await
     .expect_err("partition");
-    assert!(matches!(err, DriverError::BadArg { .. }), "{err}");
+    assert!(
+        matches!(&err, DriverError::BadRequest { field, .. } if field == "partition"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

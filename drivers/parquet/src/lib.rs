@@ -17,7 +17,7 @@ use inlet_driver::args::Args;
 use inlet_driver::storage::Files;
 use inlet_driver::{
     limit_stream, ordered_parallel, BatchStream, ColumnStatistics, Discovery, Driver, DriverError,
-    Limits, OpenContext, Partition, ReadRequest, Result, Source,
+    DriverNames, Limits, OpenContext, Partition, ReadRequest, Result, Source,
 };
 use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
@@ -31,6 +31,16 @@ pub struct ParquetDriver;
 impl Driver for ParquetDriver {
     fn name(&self) -> &'static str {
         "parquet"
+    }
+
+    fn names(&self) -> DriverNames {
+        DriverNames {
+            aliases: &[
+                "intake_parquet.source.ParquetSource",
+                "intake_parquet.ParquetSource",
+            ],
+            intake2_datatypes: &["Parquet"],
+        }
     }
 
     async fn open(
@@ -243,7 +253,7 @@ impl ParquetSource {
                 .collect::<Result<Vec<_>>>()?;
             schema = schema
                 .project(&indices)
-                .map_err(|e| DriverError::bad_arg("columns", e.to_string()))?;
+                .map_err(|e| DriverError::bad_request("columns", e.to_string()))?;
         }
         let mut partitions = vec![];
         for (file, footer) in footers.iter().enumerate() {

@@ -127,14 +127,14 @@ async fn projection_partitions_and_the_columns_arg_are_pushed_down() {
             ..ReadRequest::default()
         })
         .await;
-    assert!(matches!(bad, Err(DriverError::BadArg { ref arg, .. }) if arg == "columns"));
+    assert!(matches!(bad, Err(DriverError::BadRequest { ref field, .. }) if field == "columns"));
     let bad = source
         .read(ReadRequest {
             partitions: Some(vec![4]),
             ..ReadRequest::default()
         })
         .await;
-    assert!(matches!(bad, Err(DriverError::BadArg { ref arg, .. }) if arg == "partition"));
+    assert!(matches!(bad, Err(DriverError::BadRequest { ref field, .. }) if field == "partition"));
     // Intake's `columns` arg narrows the source itself.
     let narrowed = open(json!({"urlpath": "parquet/types.parquet", "columns": ["id", "float64"], "engine": "pyarrow"})).await;
     let d = narrowed.expect("open").discover().await.expect("discover");

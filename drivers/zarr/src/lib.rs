@@ -20,8 +20,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use inlet_driver::args::Args;
 use inlet_driver::{
-    limit_stream, ordered_parallel, BatchStream, Discovery, Driver, DriverError, Limits,
-    OpenContext, Partition, ReadRequest, Result, Source,
+    limit_stream, ordered_parallel, BatchStream, Discovery, Driver, DriverError, DriverNames,
+    Limits, OpenContext, Partition, ReadRequest, Result, Source,
 };
 use serde_json::{Map, Value as J};
 use tokio::sync::OnceCell;
@@ -116,6 +116,13 @@ impl Driver for ZarrDriver {
         "zarr"
     }
 
+    fn names(&self) -> DriverNames {
+        DriverNames {
+            aliases: &["intake_xarray.xzarr.ZarrSource", "intake_xarray.ZarrSource"],
+            intake2_datatypes: &["Zarr"],
+        }
+    }
+
     async fn open(&self, args: &Map<String, J>, ctx: &OpenContext) -> Result<Arc<dyn Source>> {
         open("zarr", Mode::Tidy, args, ctx).await
     }
@@ -125,6 +132,13 @@ impl Driver for ZarrDriver {
 impl Driver for NdZarrDriver {
     fn name(&self) -> &'static str {
         "ndzarr"
+    }
+
+    fn names(&self) -> DriverNames {
+        DriverNames {
+            aliases: &["intake.source.zarr.ZarrArraySource"],
+            intake2_datatypes: &[],
+        }
     }
 
     async fn open(&self, args: &Map<String, J>, ctx: &OpenContext) -> Result<Arc<dyn Source>> {

@@ -150,7 +150,7 @@ async fn projection_limit_and_batches() {
             ..Default::default()
         })
         .await;
-    assert!(matches!(bad, Err(DriverError::BadArg { ref arg, .. }) if arg == "columns"));
+    assert!(matches!(bad, Err(DriverError::BadRequest { ref field, .. }) if field == "columns"));
 }
 
 #[tokio::test]

@@ -1,33 +1,42 @@
-//! The service layer: catalog name + parameters -> an opened driver source. The CLI calls it
-//! today; the HTTP API and Arrow Flight call the same functions, so rules live here once.
+//! The service core: everything a front end (HTTP, Arrow Flight, the CLI, the web page) needs,
+//! so that rules live here once. A front end parses a request, calls the core and renders the
+//! answer; errors come back as [`ServiceError`], classified once by [`ErrorKind`].
+
+pub mod access;
+pub mod admission;
+mod core;
+pub mod describe;
+mod error;
+pub mod plan;
+mod read;
+pub mod search;
+pub mod snapshot;
+pub mod state_dir;
+pub mod tickets;
+
+pub use self::core::{Core, Health};
+pub use access::Caller;
+pub use describe::{discovery_json, schema_json};
+pub use error::{driver_kind, ErrorKind, ServiceError};
+pub use plan::{Endpoint, Plan, PlanRequest};
+pub use read::Read;
+pub use snapshot::Snapshot;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use inlet_driver::storage::StorageResolver;
-use inlet_driver::{Discovery, DriverError, Limits, OpenContext, Registry, Source};
+use inlet_driver::{Discovery, Limits, OpenContext, Registry, Source};
 use serde_json::Value as J;
 
-use crate::catalog::{CatalogError, CatalogNode, Entry, Found, Library};
+use crate::catalog::{CatalogNode, Entry, Found, Library, Status};
 use crate::registry::Resolved;
-
-/// The service layer's one error type: the layers below, plus what only this layer knows.
-#[derive(Debug, thiserror::Error)]
-pub enum ServiceError {
-    #[error(transparent)]
-    Catalog(#[from] CatalogError),
-    #[error(transparent)]
-    Driver(#[from] DriverError),
-    #[error("`{0}` is a catalog, not a source: `inlet ls {0}` lists its entries")]
-    NotASource(String),
-    #[error("`{name}` cannot be read: {status}")]
-    Unavailable { name: String, status: String },
-}
 
 /// The drivers built into this binary.
 pub fn builtin_drivers() -> Registry {
     let mut r = Registry::new();
+    // Each driver brings its own names (Intake spellings, Intake 2 datatypes).
     r.register(Arc::new(inlet_parquet::ParquetDriver));
     r.register(Arc::new(inlet_csv::CsvDriver));
     r.register(Arc::new(inlet_avro::AvroDriver));
@@ -39,7 +48,6 @@ pub fn builtin_drivers() -> Registry {
 /// Everything needed to turn catalog entries into data.
 pub struct Service {
     pub library: Library,
-    pub drivers: Registry,
     pub storage: Arc<StorageResolver>,
     pub limits: Limits,
     /// Rows per batch of reads made through this service.
@@ -58,7 +66,6 @@ impl Service {
     pub fn new(library: Library, allowed_paths: Vec<PathBuf>) -> Self {
         Service {
             library,
-            drivers: builtin_drivers(),
             storage: Arc::new(StorageResolver::new(allowed_paths)),
             limits: Limits::default(),
             batch_size: 64 * 1024,
@@ -81,20 +88,19 @@ impl Service {
     ) -> Result<Opened, ServiceError> {
         let (node, idx) = self.entry(name)?;
         let entry: &Entry = &node.file.entries[idx];
-        let unavailable = |status: String| ServiceError::Unavailable {
+        let unavailable = |status: Status| ServiceError::Unavailable {
             name: name.to_string(),
             status,
         };
         if !entry.status.is_ok() {
-            return Err(unavailable(entry.status.to_string()));
+            return Err(unavailable(entry.status.clone()));
         }
         let driver = match entry.resolved {
-            Some(Resolved::Source(d)) => self.drivers.get(d).ok_or_else(|| {
-                unavailable(format!(
-                    "unsupported driver: {} (not built into this server yet)",
-                    entry.driver
-                ))
-            })?,
+            Some(Resolved::Source(d)) => self
+                .library
+                .drivers()
+                .get(d)
+                .ok_or_else(|| unavailable(Status::UnsupportedDriver(entry.driver.clone())))?,
             _ => return Err(ServiceError::NotASource(name.to_string())),
         };
         let (args, values) = self.library.render(&node, entry, params)?;
@@ -125,36 +131,4 @@ impl Service {
         let discovery = opened.source.discover().await?;
         Ok((opened, discovery))
     }
-}
-
-/// An Arrow schema as JSON: name, type, nullable, metadata per field.
-pub fn schema_json(schema: &arrow_schema::Schema) -> J {
-    J::Array(
-        schema
-            .fields()
-            .iter()
-            .map(|f| {
-                serde_json::json!({
-                    "name": f.name(),
-                    "type": f.data_type().to_string(),
-                    "nullable": f.is_nullable(),
-                    "metadata": f.metadata(),
-                })
-            })
-            .collect(),
-    )
-}
-
-/// What discovery found, as shown by `describe` (and the HTTP API).
-pub fn discovery_json(d: &Discovery) -> J {
-    serde_json::json!({
-        "schema": schema_json(&d.schema),
-        "total_rows": d.total_rows,
-        "total_bytes": d.total_bytes,
-        "partitions": d.partitions,
-        "files": d.files,
-        "statistics": d.statistics,
-        "metadata": d.metadata,
-        "warnings": d.warnings,
-    })
 }

@@ -37,7 +37,9 @@ pub struct Claims {
 /// Why a ticket was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TicketError {
-    #[error("the ticket is malformed or its signature does not match: it was not issued by a server sharing this key")]
+    #[error("the ticket is malformed: pass the `ticket` string of a plan endpoint unchanged")]
+    Malformed,
+    #[error("the ticket's signature does not match: it was not issued by a server sharing this key; plan the read again on this server")]
     Forged,
     #[error("the ticket expired at {0} (Unix time): plan the read again")]
     Expired(u64),
@@ -63,27 +65,74 @@ impl std::fmt::Debug for TicketKey {
     }
 }
 
+/// Shorter keys are refused: HMAC-SHA256 wants at least its output size.
+pub const MIN_KEY_BYTES: usize = 32;
+
 impl TicketKey {
     pub fn new(key: impl Into<Vec<u8>>) -> Self {
         TicketKey { key: key.into() }
     }
 
-    /// The key in `path`; a new random one is written there (mode 0600) when the file is absent.
-    pub fn load_or_create(path: &Path) -> std::io::Result<TicketKey> {
+    /// A key given as base64url text (`INLET_TICKET_KEY`), checked for length.
+    pub fn from_base64(text: &str) -> Result<TicketKey, String> {
+        let key = B64.decode(text.trim()).map_err(|e| {
+            format!("the ticket key is not base64url ({e}): make one with `head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '='`")
+        })?;
+        Self::checked(key)
+    }
+
+    fn checked(key: Vec<u8>) -> Result<TicketKey, String> {
+        if key.len() < MIN_KEY_BYTES {
+            return Err(format!(
+                "the ticket key has {} bytes; at least {MIN_KEY_BYTES} are needed: delete the key file to have a new one made, or set a longer INLET_TICKET_KEY",
+                key.len()
+            ));
+        }
+        Ok(TicketKey::new(key))
+    }
+
+    /// The key in `path`; a new random one is written there (mode 0600, its directory 0700)
+    /// when the file is absent. A key that is too short, readable by group or others, or
+    /// tracked by git is refused with what to do.
+    pub fn load_or_create(path: &Path) -> Result<TicketKey, String> {
+        let shown = path.display();
         match std::fs::read_to_string(path) {
-            Ok(text) => B64.decode(text.trim()).map(TicketKey::new).map_err(|e| {
-                std::io::Error::other(format!("{}: not a base64url key: {e}", path.display()))
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut key = vec![0u8; 32];
-                getrandom::fill(&mut key).map_err(|e| std::io::Error::other(e.to_string()))?;
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir)?;
+            Ok(text) => {
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    let mode = std::fs::metadata(path)
+                        .map_err(|e| format!("ticket key file `{shown}`: {e}"))?
+                        .permissions()
+                        .mode();
+                    if mode & 0o077 != 0 {
+                        return Err(format!(
+                            "ticket key file `{shown}` is readable by others (mode {:o}): run `chmod 600 {shown}`, and replace the key if others may have read it",
+                            mode & 0o777
+                        ));
+                    }
                 }
-                write_private(path, B64.encode(&key).as_bytes())?;
+                if super::state_dir::tracked_by_git(path) {
+                    return Err(format!(
+                        "ticket key file `{shown}` is tracked by git, so anyone with the repository can forge tickets: `git rm --cached {shown}`, delete the file (a new key is made) and keep the state directory out of the repository (--state-dir)"
+                    ));
+                }
+                let key = B64
+                    .decode(text.trim())
+                    .map_err(|e| format!("ticket key file `{shown}` is not a base64url key ({e}): delete it to have a new one made"))?;
+                Self::checked(key).map_err(|e| format!("ticket key file `{shown}`: {e}"))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut key = vec![0u8; MIN_KEY_BYTES];
+                getrandom::fill(&mut key).map_err(|e| e.to_string())?;
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    super::state_dir::ensure_private(dir)?;
+                }
+                write_private(path, B64.encode(&key).as_bytes())
+                    .map_err(|e| format!("cannot write the ticket key `{shown}`: {e}"))?;
                 Ok(TicketKey::new(key))
             }
-            Err(e) => Err(e),
+            Err(e) => Err(format!("ticket key file `{shown}`: {e}")),
         }
     }
 
@@ -102,13 +151,14 @@ impl TicketKey {
 
     /// The claims of a genuine, unexpired ticket of the current revision.
     pub fn verify(&self, ticket: &str, current_revision: &str) -> Result<Claims, TicketError> {
-        let (body, sig) = ticket.split_once('.').ok_or(TicketError::Forged)?;
-        let sig = B64.decode(sig).map_err(|_| TicketError::Forged)?;
+        let (body, sig) = ticket.split_once('.').ok_or(TicketError::Malformed)?;
+        let sig = B64.decode(sig).map_err(|_| TicketError::Malformed)?;
         let mut mac = self.mac();
         mac.update(body.as_bytes());
         mac.verify_slice(&sig).map_err(|_| TicketError::Forged)?;
-        let bytes = B64.decode(body).map_err(|_| TicketError::Forged)?;
-        let claims: Claims = serde_json::from_slice(&bytes).map_err(|_| TicketError::Forged)?;
+        // Signed by a key we share, so the claims are ours; a decoding failure is a version skew.
+        let bytes = B64.decode(body).map_err(|_| TicketError::Malformed)?;
+        let claims: Claims = serde_json::from_slice(&bytes).map_err(|_| TicketError::Malformed)?;
         if claims.expires < now() {
             return Err(TicketError::Expired(claims.expires));
         }
@@ -174,7 +224,7 @@ mod tests {
             TicketKey::new(b"other".to_vec()).verify(&t, "r1"),
             Err(TicketError::Forged)
         );
-        assert_eq!(key.verify("garbage", "r1"), Err(TicketError::Forged));
+        assert_eq!(key.verify("garbage", "r1"), Err(TicketError::Malformed));
         let old = key.sign(&claims(now() - 1));
         assert!(matches!(
             key.verify(&old, "r1"),
@@ -184,6 +234,31 @@ mod tests {
             key.verify(&t, "r2"),
             Err(TicketError::Stale { .. })
         ));
+    }
+
+    #[test]
+    fn short_open_or_malformed_keys_are_refused() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let empty = dir.path().join("empty.key");
+        write_private(&empty, b"").expect("write");
+        let err = TicketKey::load_or_create(&empty).expect_err("an empty key");
+        assert!(
+            err.contains("0 bytes") && err.contains("at least 32"),
+            "{err}"
+        );
+        let short = B64.encode([1u8; 16]);
+        assert!(TicketKey::from_base64(&short).is_err());
+        assert!(TicketKey::from_base64("not base64!").is_err());
+        assert!(TicketKey::from_base64(&B64.encode([1u8; 32])).is_ok());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let open = dir.path().join("open.key");
+            write_private(&open, B64.encode([1u8; 32]).as_bytes()).expect("write");
+            std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+            let err = TicketKey::load_or_create(&open).expect_err("group/other readable");
+            assert!(err.contains("chmod 600"), "{err}");
+        }
     }
 
     #[test]

@@ -1,0 +1,358 @@
+//! `FlightService` over the core: each method parses the request, calls the core and renders the
+//! answer as Flight messages.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow_flight::encode::{DictionaryHandling, FlightDataEncoderBuilder};
+use arrow_flight::flight_descriptor::DescriptorType;
+use arrow_flight::flight_service_server::FlightService;
+use arrow_flight::{
+    Action, ActionType, CancelFlightInfoRequest, CancelFlightInfoResult, CancelStatus, Criteria,
+    Empty, FlightData, FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest,
+    HandshakeResponse, PollInfo, PutResult, RenewFlightEndpointRequest, SchemaAsIpc, SchemaResult,
+    Ticket,
+};
+use arrow_ipc::writer::IpcWriteOptions;
+use arrow_ipc::CompressionType;
+use futures::stream::{self, BoxStream};
+use futures::{StreamExt, TryStreamExt};
+use prost::Message;
+use serde::Deserialize;
+use serde_json::Value as J;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::status;
+use crate::service::{Caller, Core, Plan, PlanRequest, ServiceError};
+
+type Answer<T> = Result<Response<T>, Status>;
+type Streamed<T> = BoxStream<'static, Result<T, Status>>;
+
+const RENEW: &str = "RenewFlightEndpoint";
+const CANCEL: &str = "CancelFlightInfo";
+
+/// The `CMD` of a Flight descriptor: the body of `POST /api/v1/sources/{source}/plan` plus the
+/// source it plans.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlightCommand {
+    pub source: String,
+    pub columns: Option<Vec<String>>,
+    pub limit: Option<usize>,
+    #[serde(default)]
+    pub params: BTreeMap<String, J>,
+    pub max_endpoints: Option<usize>,
+}
+
+pub struct InletFlight {
+    core: Arc<Core>,
+    /// Flight URIs of the replicas that redeem tickets.
+    locations: Vec<String>,
+}
+
+impl InletFlight {
+    pub fn new(core: Arc<Core>, locations: Vec<String>) -> Self {
+        InletFlight { core, locations }
+    }
+
+    /// What a descriptor asks for: a path `[catalog..., entry]` (or one dotted element), or a
+    /// JSON command.
+    fn parse_descriptor(d: &FlightDescriptor) -> Result<(String, PlanRequest), Status> {
+        match DescriptorType::try_from(d.r#type) {
+            Ok(DescriptorType::Path) if !d.path.is_empty() => {
+                Ok((d.path.join("."), PlanRequest::default()))
+            }
+            Ok(DescriptorType::Path) => Err(Status::invalid_argument(
+                "an empty descriptor path: give [catalog, entry] or [\"catalog.entry\"]",
+            )),
+            Ok(DescriptorType::Cmd) => {
+                let c: FlightCommand = serde_json::from_slice(&d.cmd).map_err(|e| {
+                    Status::invalid_argument(format!(
+                        "the command must be JSON like {{\"source\": \"catalog.entry\", \"columns\": [..], \"limit\": N, \"params\": {{..}}, \"max_endpoints\": N}}: {e}"
+                    ))
+                })?;
+                let req = PlanRequest {
+                    columns: c.columns,
+                    limit: c.limit,
+                    params: c.params,
+                    max_endpoints: c.max_endpoints,
+                };
+                Ok((c.source, req))
+            }
+            _ => Err(Status::invalid_argument(
+                "unknown descriptor type: use PATH or CMD",
+            )),
+        }
+    }
+
+    fn flight_info(&self, descriptor: FlightDescriptor, plan: Plan) -> Result<FlightInfo, Status> {
+        let endpoints = plan
+            .endpoints
+            .into_iter()
+            .map(|e| {
+                let mut endpoint = FlightEndpoint::new()
+                    .with_ticket(Ticket::new(e.ticket))
+                    .with_expiration_time(timestamp(e.expires_at));
+                for l in &self.locations {
+                    endpoint = endpoint.with_location(l.clone());
+                }
+                endpoint
+            })
+            .collect();
+        let known = |v: Option<u64>| v.and_then(|v| i64::try_from(v).ok()).unwrap_or(-1);
+        FlightInfo::new()
+            .try_with_schema(&plan.schema)
+            .map_err(|e| Status::internal(e.to_string()))
+            .map(|info| {
+                info.with_descriptor(descriptor)
+                    .with_endpoints(endpoints)
+                    .with_total_records(known(plan.total_records))
+                    .with_total_bytes(known(plan.total_bytes))
+                    .with_ordered(true)
+            })
+    }
+
+    async fn plan_for(
+        &self,
+        caller: &Caller,
+        descriptor: FlightDescriptor,
+    ) -> Result<FlightInfo, Status> {
+        let (source, req) = Self::parse_descriptor(&descriptor)?;
+        let plan = self.core.plan(caller, &source, req).await.map_err(status)?;
+        self.flight_info(descriptor, plan)
+    }
+}
+
+fn timestamp(unix_seconds: u64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: i64::try_from(unix_seconds).unwrap_or(i64::MAX),
+        nanos: 0,
+    }
+}
+
+fn caller<T>(request: &Request<T>) -> Caller {
+    Caller::from_authorization(
+        request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok()),
+    )
+}
+
+/// IPC buffer compression asked for with the `x-inlet-compression` header.
+fn compression<T>(request: &Request<T>) -> Result<Option<CompressionType>, Status> {
+    let Some(v) = request.metadata().get("x-inlet-compression") else {
+        return Ok(None);
+    };
+    match v
+        .to_str()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "" | "none" => Ok(None),
+        "zstd" => Ok(Some(CompressionType::ZSTD)),
+        "lz4" | "lz4_frame" => Ok(Some(CompressionType::LZ4_FRAME)),
+        other => Err(Status::invalid_argument(format!(
+            "x-inlet-compression `{other}` is not supported: use zstd, lz4 or none"
+        ))),
+    }
+}
+
+fn ticket_text(ticket: &[u8]) -> Result<&str, Status> {
+    std::str::from_utf8(ticket).map_err(|_| {
+        status(ServiceError::from(
+            crate::service::tickets::TicketError::Malformed,
+        ))
+    })
+}
+
+#[tonic::async_trait]
+impl FlightService for InletFlight {
+    type HandshakeStream = Streamed<HandshakeResponse>;
+    type ListFlightsStream = Streamed<FlightInfo>;
+    type DoGetStream = Streamed<FlightData>;
+    type DoPutStream = Streamed<PutResult>;
+    type DoExchangeStream = Streamed<FlightData>;
+    type DoActionStream = Streamed<arrow_flight::Result>;
+    type ListActionsStream = Streamed<ActionType>;
+
+    /// No authentication handshake: bearer tokens travel in `authorization` metadata.
+    async fn handshake(
+        &self,
+        request: Request<Streaming<HandshakeRequest>>,
+    ) -> Answer<Self::HandshakeStream> {
+        let answers = request.into_inner().map_ok(|r| HandshakeResponse {
+            protocol_version: r.protocol_version,
+            payload: r.payload,
+        });
+        Ok(Response::new(answers.boxed()))
+    }
+
+    /// One FlightInfo per source (descriptor path `[catalog, entry]`), filtered by the search
+    /// text in `Criteria.expression`. Schemas and endpoints come from `GetFlightInfo`: listing
+    /// never reads data.
+    async fn list_flights(&self, request: Request<Criteria>) -> Answer<Self::ListFlightsStream> {
+        let who = caller(&request);
+        let text = String::from_utf8_lossy(&request.get_ref().expression).into_owned();
+        let snap = self.core.snapshot();
+        let hits = crate::service::search::sources(&snap.service.library, &text);
+        let infos: Vec<Result<FlightInfo, Status>> = hits
+            .into_iter()
+            .filter(|h| crate::service::access::authorize(&who, &h.entry.name).is_ok())
+            .map(|h| {
+                let path = match h.entry.name.rsplit_once('.') {
+                    Some((catalog, entry)) => vec![catalog.to_string(), entry.to_string()],
+                    None => vec![h.entry.name.clone()],
+                };
+                let mut info = FlightInfo::new()
+                    .with_descriptor(FlightDescriptor::new_path(path))
+                    .with_total_records(-1)
+                    .with_total_bytes(-1);
+                info.app_metadata = serde_json::to_vec(&serde_json::json!({
+                    "name": h.entry.name,
+                    "driver": h.entry.driver,
+                    "description": h.entry.description,
+                    "status": h.entry.status,
+                }))
+                .unwrap_or_default()
+                .into();
+                Ok(info)
+            })
+            .collect();
+        Ok(Response::new(stream::iter(infos).boxed()))
+    }
+
+    async fn get_flight_info(&self, request: Request<FlightDescriptor>) -> Answer<FlightInfo> {
+        let who = caller(&request);
+        let info = self.plan_for(&who, request.into_inner()).await?;
+        Ok(Response::new(info))
+    }
+
+    /// Plans are made at once, so a poll answers complete.
+    async fn poll_flight_info(&self, request: Request<FlightDescriptor>) -> Answer<PollInfo> {
+        let who = caller(&request);
+        let info = self.plan_for(&who, request.into_inner()).await?;
+        let poll = PollInfo::new()
+            .with_info(info)
+            .try_with_progress(1.0)
+            .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(poll))
+    }
+
+    async fn get_schema(&self, request: Request<FlightDescriptor>) -> Answer<SchemaResult> {
+        let who = caller(&request);
+        let info = self.plan_for(&who, request.into_inner()).await?;
+        let schema = info
+            .try_decode_schema()
+            .map_err(|e| Status::internal(e.to_string()))?;
+        let result = SchemaResult::try_from(SchemaAsIpc::new(&schema, &IpcWriteOptions::default()))
+            .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(result))
+    }
+
+    /// Streams the endpoint a ticket grants. A failure after the first message ends the
+    /// stream with an error status, never with a clean end.
+    async fn do_get(&self, request: Request<Ticket>) -> Answer<Self::DoGetStream> {
+        let who = caller(&request);
+        let codec = compression(&request)?;
+        let ticket = request.into_inner().ticket;
+        let read = self
+            .core
+            .redeem(&who, ticket_text(&ticket)?)
+            .await
+            .map_err(status)?;
+        let options = IpcWriteOptions::default()
+            .try_with_compression(codec)
+            .map_err(|e| Status::internal(e.to_string()))?;
+        let schema = read.schema.clone();
+        let batches = read.map_err(|e| arrow_flight::error::FlightError::Arrow(e.into()));
+        let data = FlightDataEncoderBuilder::new()
+            .with_schema(schema)
+            .with_options(options)
+            .with_dictionary_handling(DictionaryHandling::Resend)
+            .build(batches)
+            .map_err(|e| match e {
+                arrow_flight::error::FlightError::Tonic(s) => *s,
+                other => Status::internal(format!("the stream failed: {other}")),
+            });
+        Ok(Response::new(data.boxed()))
+    }
+
+    async fn do_put(&self, _request: Request<Streaming<FlightData>>) -> Answer<Self::DoPutStream> {
+        Err(Status::unimplemented(
+            "Inlet serves catalogs read-only: DoPut is not offered",
+        ))
+    }
+
+    async fn do_exchange(
+        &self,
+        _request: Request<Streaming<FlightData>>,
+    ) -> Answer<Self::DoExchangeStream> {
+        Err(Status::unimplemented(
+            "Inlet serves catalogs read-only: DoExchange is not offered",
+        ))
+    }
+
+    async fn do_action(&self, request: Request<Action>) -> Answer<Self::DoActionStream> {
+        let who = caller(&request);
+        let action = request.into_inner();
+        let body = match action.r#type.as_str() {
+            RENEW => {
+                let req = RenewFlightEndpointRequest::decode(action.body).map_err(|e| {
+                    Status::invalid_argument(format!(
+                        "the body must be a RenewFlightEndpointRequest: {e}"
+                    ))
+                })?;
+                let endpoint = req.endpoint.unwrap_or_default();
+                let old = endpoint.ticket.clone().unwrap_or_default().ticket;
+                let (ticket, expires) =
+                    self.core.renew(&who, ticket_text(&old)?).map_err(status)?;
+                let renewed = FlightEndpoint {
+                    ticket: Some(Ticket::new(ticket)),
+                    expiration_time: Some(timestamp(expires)),
+                    ..endpoint
+                };
+                renewed.encode_to_vec()
+            }
+            CANCEL => {
+                CancelFlightInfoRequest::decode(action.body).map_err(|e| {
+                    Status::invalid_argument(format!(
+                        "the body must be a CancelFlightInfoRequest: {e}"
+                    ))
+                })?;
+                // Plans hold nothing on the server (tickets are stateless): there is nothing to
+                // cancel, and a stream ends when its client drops it.
+                CancelFlightInfoResult::new(CancelStatus::NotCancellable).encode_to_vec()
+            }
+            other => {
+                return Err(Status::invalid_argument(format!(
+                    "unknown action `{other}`: ListActions lists {RENEW} and {CANCEL}"
+                )))
+            }
+        };
+        let result = arrow_flight::Result::new(body);
+        Ok(Response::new(stream::iter([Ok(result)]).boxed()))
+    }
+
+    async fn list_actions(&self, _request: Request<Empty>) -> Answer<Self::ListActionsStream> {
+        let actions = [
+            (
+                RENEW,
+                "Extends an endpoint's expiry: body RenewFlightEndpointRequest, result FlightEndpoint with a re-signed ticket",
+            ),
+            (
+                CANCEL,
+                "Body CancelFlightInfoRequest; plans hold no server state, so the answer is NOT_CANCELLABLE",
+            ),
+        ]
+        .map(|(t, d)| {
+            Ok(ActionType {
+                r#type: t.to_string(),
+                description: d.to_string(),
+            })
+        });
+        Ok(Response::new(stream::iter(actions).boxed()))
+    }
+}

@@ -1,0 +1,207 @@
+//! The service's one error type and the one classification of it. Front ends never look at
+//! messages: they map an [`ErrorKind`] to a status with a short table (HTTP in
+//! `api::error`, gRPC in `flight`).
+
+use inlet_driver::DriverError;
+
+use super::tickets::TicketError;
+use crate::catalog::params::FieldError;
+use crate::catalog::{CatalogError, Status};
+
+/// The service layer's one error type: the layers below, plus what only this layer knows.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Driver(#[from] DriverError),
+    #[error(transparent)]
+    Ticket(#[from] TicketError),
+    #[error("`{0}` is a catalog, not a source: list its entries under /api/v1/catalogs/{0} (or `inlet ls {0}`)")]
+    NotASource(String),
+    #[error("`{0}` is a source, not a catalog: see /api/v1/sources/{0} (or `inlet describe {0}`)")]
+    NotACatalog(String),
+    /// The entry is listed but cannot be read; `status` says why.
+    #[error("`{name}` cannot be read: {status}")]
+    Unavailable { name: String, status: Status },
+    /// A field of the caller's request is invalid (`field` names it).
+    #[error("{message}")]
+    InvalidRequest { field: String, message: String },
+    /// No capacity right now (streams, memory): retry shortly.
+    #[error("{0}")]
+    Busy(String),
+    /// Turning batches into bytes failed: a server-side fault.
+    #[error("encoding failed: {0}")]
+    Encoding(String),
+}
+
+/// What kind of failure an error is, whatever its layer. Each kind has one stable slug
+/// (`/problems/<slug>` over HTTP) and one status per front end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// No catalog, source or route of that name.
+    NotFound,
+    NotASource,
+    NotACatalog,
+    /// The caller's request (query, body, columns, partitions, limit) is invalid.
+    InvalidRequest,
+    /// Parameter values are missing or invalid.
+    InvalidParameters,
+    /// The catalog's args are invalid: the catalog's author has to fix them.
+    CatalogArgsInvalid,
+    /// A file or object the catalog names does not exist.
+    DataNotFound,
+    /// A format or storage feature this server does not support.
+    Unsupported,
+    /// The entry's driver is not built into this server.
+    UnsupportedDriver,
+    /// A security rule refused the access.
+    AccessDenied,
+    StorageUnreachable,
+    CorruptData,
+    IncompatibleFiles,
+    NestedCatalogUnavailable,
+    /// The entry failed to load (its catalog has an error for it).
+    SourceUnavailable,
+    /// The ticket cannot be decoded.
+    TicketMalformed,
+    /// The ticket's signature does not match this server's key.
+    TicketForged,
+    TicketExpired,
+    /// The ticket was planned against another catalog revision.
+    TicketStale,
+    Busy,
+    Internal,
+}
+
+impl ErrorKind {
+    /// The stable identifier clients match on (`/problems/<slug>`).
+    pub fn slug(self) -> &'static str {
+        match self {
+            ErrorKind::NotFound => "not-found",
+            ErrorKind::NotASource => "not-a-source",
+            ErrorKind::NotACatalog => "not-a-catalog",
+            ErrorKind::InvalidRequest => "invalid-request",
+            ErrorKind::InvalidParameters => "invalid-parameters",
+            ErrorKind::CatalogArgsInvalid => "catalog-args-invalid",
+            ErrorKind::DataNotFound => "data-not-found",
+            ErrorKind::Unsupported => "unsupported",
+            ErrorKind::UnsupportedDriver => "unsupported-driver",
+            ErrorKind::AccessDenied => "access-denied",
+            ErrorKind::StorageUnreachable => "storage-unreachable",
+            ErrorKind::CorruptData => "corrupt-data",
+            ErrorKind::IncompatibleFiles => "incompatible-files",
+            ErrorKind::NestedCatalogUnavailable => "nested-catalog-unavailable",
+            ErrorKind::SourceUnavailable => "source-unavailable",
+            // Malformed and forged tickets are one problem type to HTTP clients.
+            ErrorKind::TicketMalformed | ErrorKind::TicketForged => "ticket-invalid",
+            ErrorKind::TicketExpired => "ticket-expired",
+            ErrorKind::TicketStale => "ticket-stale",
+            ErrorKind::Busy => "busy",
+            ErrorKind::Internal => "encoding",
+        }
+    }
+
+    /// A label for metrics.
+    pub fn label(self) -> &'static str {
+        self.slug()
+    }
+}
+
+/// The kind of a driver error.
+pub fn driver_kind(e: &DriverError) -> ErrorKind {
+    match e {
+        DriverError::BadRequest { .. } => ErrorKind::InvalidRequest,
+        DriverError::BadArg { .. } => ErrorKind::CatalogArgsInvalid,
+        DriverError::NotFound(_) => ErrorKind::DataNotFound,
+        DriverError::Unsupported(_) => ErrorKind::Unsupported,
+        DriverError::Denied(_) => ErrorKind::AccessDenied,
+        DriverError::Io(_) => ErrorKind::StorageUnreachable,
+        DriverError::Corrupt { .. } => ErrorKind::CorruptData,
+        DriverError::Incompatible(_) => ErrorKind::IncompatibleFiles,
+    }
+}
+
+impl ServiceError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ServiceError::Catalog(c) => match c {
+                CatalogError::NotFound { .. } => ErrorKind::NotFound,
+                CatalogError::Params(_) | CatalogError::Render(_) => ErrorKind::InvalidParameters,
+                CatalogError::Nested { .. } => ErrorKind::NestedCatalogUnavailable,
+            },
+            ServiceError::Driver(d) => driver_kind(d),
+            ServiceError::Ticket(t) => match t {
+                TicketError::Malformed => ErrorKind::TicketMalformed,
+                TicketError::Forged => ErrorKind::TicketForged,
+                TicketError::Expired(_) => ErrorKind::TicketExpired,
+                TicketError::Stale { .. } => ErrorKind::TicketStale,
+            },
+            ServiceError::NotASource(_) => ErrorKind::NotASource,
+            ServiceError::NotACatalog(_) => ErrorKind::NotACatalog,
+            ServiceError::Unavailable { status, .. } => match status {
+                Status::UnsupportedDriver(_) | Status::Unsupported(_) => {
+                    ErrorKind::UnsupportedDriver
+                }
+                Status::Ok | Status::Error(_) => ErrorKind::SourceUnavailable,
+            },
+            ServiceError::InvalidRequest { .. } => ErrorKind::InvalidRequest,
+            ServiceError::Busy(_) => ErrorKind::Busy,
+            ServiceError::Encoding(_) => ErrorKind::Internal,
+        }
+    }
+
+    /// Per-field errors for bad input, for front ends that show them.
+    pub fn field_errors(&self) -> Vec<FieldError> {
+        let one = |name: &str, message: String| {
+            vec![FieldError {
+                name: name.to_string(),
+                message,
+            }]
+        };
+        match self {
+            ServiceError::Catalog(CatalogError::Params(errors)) => errors.clone(),
+            ServiceError::Driver(e @ DriverError::BadRequest { field, .. }) => {
+                one(field, e.to_string())
+            }
+            ServiceError::InvalidRequest { field, message } => one(field, message.clone()),
+            _ => vec![],
+        }
+    }
+
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        ServiceError::InvalidRequest {
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_come_from_variants_not_messages() {
+        let request = ServiceError::from(DriverError::bad_request("columns", "unknown column"));
+        assert_eq!(request.kind(), ErrorKind::InvalidRequest);
+        assert_eq!(request.field_errors()[0].name, "columns");
+        // A catalog arg that happens to be called `columns` is the catalog's fault, not the caller's.
+        let catalog = ServiceError::from(DriverError::bad_arg("columns", "the catalog names x"));
+        assert_eq!(catalog.kind(), ErrorKind::CatalogArgsInvalid);
+        let unsupported = ServiceError::Unavailable {
+            name: "c.x".into(),
+            status: Status::UnsupportedDriver("rasterio".into()),
+        };
+        assert_eq!(unsupported.kind(), ErrorKind::UnsupportedDriver);
+        let broken = ServiceError::Unavailable {
+            name: "c.x".into(),
+            status: Status::Error("unsupported things in a message".into()),
+        };
+        assert_eq!(broken.kind(), ErrorKind::SourceUnavailable);
+        assert_eq!(
+            ServiceError::from(TicketError::Malformed).kind(),
+            ErrorKind::TicketMalformed
+        );
+    }
+}

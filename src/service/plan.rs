@@ -1,0 +1,173 @@
+//! Flight-style planning: a read split into endpoints, each with a signed ticket that any
+//! replica sharing the key redeems, over HTTP or Arrow Flight alike.
+
+use std::collections::BTreeMap;
+
+use arrow_schema::SchemaRef;
+use inlet_driver::{Partition, ReadRequest};
+use serde::Deserialize;
+use serde_json::Value as J;
+use utoipa::ToSchema;
+
+use super::access::{authorize, Caller};
+use super::tickets::{now, Claims};
+use super::{Core, ServiceError};
+
+// What a caller asks to read: the JSON body of `POST /api/v1/sources/{source}/plan`, and (with
+// the source) the command of a Flight `CMD` descriptor. Its doc line is the OpenAPI description.
+/// A Flight-style plan request.
+#[derive(Debug, Default, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanRequest {
+    pub columns: Option<Vec<String>>,
+    pub limit: Option<usize>,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub params: BTreeMap<String, J>,
+    /// Upper bound on endpoints (default 16); partitions are split evenly between them.
+    pub max_endpoints: Option<usize>,
+}
+
+/// One part of a plan: a ticket for some partitions. Front ends add where to redeem it.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub ticket: String,
+    pub partitions: Vec<usize>,
+    pub estimated_rows: Option<u64>,
+    pub estimated_bytes: Option<u64>,
+    /// Unix time (seconds).
+    pub expires_at: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub source: String,
+    pub schema: SchemaRef,
+    pub endpoints: Vec<Endpoint>,
+    pub total_records: Option<u64>,
+    pub total_bytes: Option<u64>,
+    pub revision: String,
+}
+
+/// Endpoints planned when the caller does not say.
+pub const DEFAULT_ENDPOINTS: usize = 16;
+
+fn sum(values: impl Iterator<Item = Option<u64>>) -> Option<u64> {
+    values.sum()
+}
+
+/// `ids` in `n` contiguous groups whose sizes differ by at most one (one empty group for none).
+fn groups(ids: &[usize], n: usize) -> Vec<Vec<usize>> {
+    if ids.is_empty() {
+        return vec![vec![]];
+    }
+    let n = n.clamp(1, ids.len());
+    (0..n)
+        .map(|g| ids[g * ids.len() / n..(g + 1) * ids.len() / n].to_vec())
+        .collect()
+}
+
+impl Core {
+    /// Plans a read of `source`: its schema and endpoints with signed tickets.
+    pub async fn plan(
+        &self,
+        caller: &Caller,
+        source: &str,
+        req: PlanRequest,
+    ) -> Result<Plan, ServiceError> {
+        authorize(caller, source)?;
+        let snap = self.snapshot();
+        let opened = snap.open(source, &req.params).await?;
+        let discovery = opened.source.discover().await?;
+        let probe = ReadRequest {
+            projection: req.columns.clone(),
+            ..ReadRequest::default()
+        };
+        let schema = discovery.projected_schema(&probe)?;
+        let ids: Vec<usize> = discovery.partitions.iter().map(|p| p.id).collect();
+        // A limit cannot be split between endpoints without reading more than asked: one endpoint.
+        let n = if req.limit.is_some() {
+            1
+        } else {
+            req.max_endpoints.unwrap_or(DEFAULT_ENDPOINTS)
+        };
+        let expires_at = now() + self.config.ticket_ttl_secs;
+        let endpoints: Vec<Endpoint> = groups(&ids, n)
+            .into_iter()
+            .map(|parts| {
+                let claims = Claims {
+                    source: source.to_string(),
+                    partitions: Some(parts.clone()),
+                    columns: req.columns.clone(),
+                    limit: req.limit,
+                    params: opened.params.clone(),
+                    revision: snap.revision.clone(),
+                    expires: expires_at,
+                };
+                let estimate = |f: fn(&Partition) -> Option<u64>| {
+                    sum(parts
+                        .iter()
+                        .map(|&i| discovery.partitions.get(i).and_then(f)))
+                };
+                Endpoint {
+                    ticket: self.tickets.sign(&claims),
+                    estimated_rows: estimate(|p| p.estimated_rows),
+                    estimated_bytes: estimate(|p| p.estimated_bytes),
+                    partitions: parts,
+                    expires_at,
+                }
+            })
+            .collect();
+        let rows = sum(endpoints.iter().map(|e| e.estimated_rows));
+        let total_records = match (rows, req.limit) {
+            (Some(r), Some(l)) => Some(r.min(l as u64)),
+            (r, _) => r,
+        };
+        Ok(Plan {
+            source: source.to_string(),
+            schema,
+            total_bytes: sum(endpoints.iter().map(|e| e.estimated_bytes)),
+            total_records,
+            endpoints,
+            revision: snap.revision.clone(),
+        })
+    }
+
+    /// Starts the read a ticket grants, holding a stream slot.
+    pub async fn redeem(&self, caller: &Caller, ticket: &str) -> Result<super::Read, ServiceError> {
+        let snap = self.snapshot();
+        let claims = self.tickets.verify(ticket, &snap.revision)?;
+        authorize(caller, &claims.source)?;
+        let permit = self.admission.admit()?;
+        let request = ReadRequest {
+            partitions: claims.partitions,
+            projection: claims.columns,
+            limit: claims.limit,
+            batch_size: self.config.batch_size.max(1),
+        };
+        snap.read(&claims.source, &claims.params, request, Some(permit))
+            .await
+    }
+
+    /// The same grant with a new expiry (`ttl` from now), for clients that plan far ahead.
+    pub fn renew(&self, caller: &Caller, ticket: &str) -> Result<(String, u64), ServiceError> {
+        let snap = self.snapshot();
+        let mut claims = self.tickets.verify(ticket, &snap.revision)?;
+        authorize(caller, &claims.source)?;
+        claims.expires = now() + self.config.ticket_ttl_secs;
+        Ok((self.tickets.sign(&claims), claims.expires))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::groups;
+
+    #[test]
+    fn groups_are_contiguous_and_balanced() {
+        assert_eq!(groups(&[], 4), vec![Vec::<usize>::new()]);
+        assert_eq!(groups(&[0, 1, 2], 16), vec![vec![0], vec![1], vec![2]]);
+        assert_eq!(groups(&[0, 1, 2, 3, 4], 2), vec![vec![0, 1], vec![2, 3, 4]]);
+        assert_eq!(groups(&[0, 1], 0), vec![vec![0, 1]]);
+    }
+}

@@ -1,0 +1,84 @@
+//! A read in progress: the schema and the batches of one request, holding its stream slot.
+//! Every front end consumes the same [`Read`]; errors before the first batch surface when the
+//! read is made, so a front end can still answer with a proper error status.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use futures::{Stream, StreamExt};
+use inlet_driver::{BatchStream, ReadRequest};
+
+use super::admission::Permit;
+use super::error::driver_kind;
+use super::{Opened, ServiceError};
+
+pub struct Read {
+    /// The source's dotted name.
+    pub source: String,
+    pub schema: SchemaRef,
+    batches: BatchStream,
+    rows: u64,
+    _permit: Option<Permit>,
+}
+
+impl Read {
+    /// Starts `request` on `opened`: checks it against discovery, opens the stream and pulls the
+    /// first batch, so that what fails early fails here.
+    pub async fn start(
+        opened: &Opened,
+        request: ReadRequest,
+        permit: Option<Permit>,
+    ) -> Result<Read, ServiceError> {
+        let discovery = opened.source.discover().await?;
+        let schema = discovery.projected_schema(&request)?;
+        discovery.select(&request)?;
+        let mut stream = opened.source.read(request).await?;
+        let batches: BatchStream = match stream.next().await {
+            Some(Err(e)) => return Err(e.into()),
+            Some(Ok(first)) => futures::stream::once(async move { Ok(first) })
+                .chain(stream)
+                .boxed(),
+            None => futures::stream::empty().boxed(),
+        };
+        Ok(Read {
+            source: opened.name.clone(),
+            schema,
+            batches,
+            rows: 0,
+            _permit: permit,
+        })
+    }
+
+    /// Rows handed out so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+}
+
+impl Stream for Read {
+    type Item = inlet_driver::Result<RecordBatch>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        let item = this.batches.poll_next_unpin(cx);
+        match &item {
+            Poll::Ready(Some(Ok(b))) => this.rows += b.num_rows() as u64,
+            Poll::Ready(Some(Err(e))) => {
+                metrics::counter!("inlet_driver_errors_total", "kind" => driver_kind(e).label())
+                    .increment(1);
+                tracing::warn!(source = %this.source, rows = this.rows, error = %e, "stream aborted");
+            }
+            _ => {}
+        }
+        item
+    }
+}
+
+impl Drop for Read {
+    fn drop(&mut self) {
+        metrics::counter!("inlet_rows_streamed_total", "source" => self.source.clone())
+            .increment(self.rows);
+    }
+}

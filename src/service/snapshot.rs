@@ -1,0 +1,141 @@
+//! One loaded version of the catalogs, with what was opened from it. A snapshot never changes:
+//! a reload makes a new one and swaps it in (see [`super::Core`]), so a request sees one
+//! revision from start to end.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use inlet_driver::{ReadRequest, Registry};
+use serde_json::Value as J;
+
+use super::admission::Permit;
+use super::read::Read;
+use super::{Opened, Service, ServiceError};
+use crate::catalog::{Diagnostic, EnvPolicy, Library, Severity};
+use crate::config::ServeConfig;
+use crate::revision;
+
+/// Opened sources kept per snapshot (they cache their discovery); cleared when full.
+const OPENED_CACHE: usize = 4096;
+
+pub struct Snapshot {
+    pub service: Service,
+    pub revision: String,
+    pub(super) fingerprint: String,
+    /// Errors of files that failed to load when this snapshot was made (those files are absent).
+    pub problems: Vec<Diagnostic>,
+    opened: Mutex<HashMap<String, Arc<Opened>>>,
+    /// Rendered answers by key (descriptions): they only change with the snapshot.
+    rendered: Mutex<HashMap<String, bytes::Bytes>>,
+}
+
+impl Snapshot {
+    /// A snapshot of an already loaded service (the CLI's, or a test's).
+    pub fn new(service: Service, revision: String) -> Snapshot {
+        Snapshot {
+            service,
+            revision,
+            fingerprint: String::new(),
+            problems: vec![],
+            opened: Mutex::new(HashMap::new()),
+            rendered: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Loads the catalogs `config` names, resolving drivers through `drivers`.
+    pub fn load(config: &ServeConfig, drivers: Arc<Registry>) -> Snapshot {
+        let fingerprint = revision::fingerprint(&config.catalogs);
+        let (library, diags) = Library::open(
+            &config.catalogs,
+            EnvPolicy::allow(config.allow_env.iter().cloned()),
+            drivers,
+        );
+        for d in &diags {
+            match d.severity {
+                Severity::Error => tracing::error!(target: "inlet::catalog", "{d}"),
+                Severity::Warning => tracing::debug!(target: "inlet::catalog", "{d}"),
+            }
+        }
+        let mut service = Service::new(library, config.allow_paths.clone());
+        service.batch_size = config.batch_size;
+        let mut snap = Snapshot::new(service, revision::revision(&config.catalogs));
+        snap.fingerprint = fingerprint;
+        snap.problems = diags
+            .into_iter()
+            .filter(|d| d.severity == Severity::Error)
+            .collect();
+        snap
+    }
+
+    /// A cached rendering, or `make` it; it is cached when `make` says it may be (an answer
+    /// carrying a transient storage error is not).
+    pub async fn rendered<F, Fut, E>(&self, key: &str, make: F) -> Result<bytes::Bytes, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<(bytes::Bytes, bool), E>>,
+    {
+        if let Some(b) = self.rendered.lock().ok().and_then(|m| m.get(key).cloned()) {
+            return Ok(b);
+        }
+        let (bytes, cacheable) = make().await?;
+        if !cacheable {
+            return Ok(bytes);
+        }
+        if let Ok(mut m) = self.rendered.lock() {
+            if m.len() >= OPENED_CACHE {
+                m.clear();
+            }
+            m.insert(key.to_string(), bytes.clone());
+        }
+        Ok(bytes)
+    }
+
+    /// The source opened with these parameters, reused across requests of this snapshot.
+    pub async fn open(
+        &self,
+        name: &str,
+        params: &BTreeMap<String, J>,
+    ) -> Result<Arc<Opened>, ServiceError> {
+        let key = format!(
+            "{name}\u{0}{}",
+            serde_json::to_string(params).unwrap_or_default()
+        );
+        if let Some(o) = self.opened.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(o);
+        }
+        let opened = Arc::new(self.service.open(name, params).await?);
+        if let Ok(mut m) = self.opened.lock() {
+            if m.len() >= OPENED_CACHE {
+                m.clear();
+            }
+            m.insert(key, opened.clone());
+        }
+        Ok(opened)
+    }
+
+    /// Starts reading `name`; `permit` is the stream slot the read holds until it is dropped.
+    pub async fn read(
+        &self,
+        name: &str,
+        params: &BTreeMap<String, J>,
+        request: ReadRequest,
+        permit: Option<Permit>,
+    ) -> Result<Read, ServiceError> {
+        let opened = self.open(name, params).await?;
+        Read::start(&opened, request, permit).await
+    }
+
+    /// Checks what a read would do (source, parameters, columns, partitions) without reading.
+    pub async fn check_read(
+        &self,
+        name: &str,
+        params: &BTreeMap<String, J>,
+        request: &ReadRequest,
+    ) -> Result<(), ServiceError> {
+        let opened = self.open(name, params).await?;
+        let discovery = opened.source.discover().await?;
+        discovery.projected_schema(request)?;
+        discovery.select(request)?;
+        Ok(())
+    }
+}
