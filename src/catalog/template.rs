@@ -113,6 +113,19 @@ impl Default for Templater {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.add_function("pyformat", pyformat);
+        // Compile the patterns now: compiling a regex takes tens of KiB of stack, which a
+        // first use at the bottom of a deep render should not have to find.
+        for re in [
+            &ENV_BARE,
+            &ENV_QUOTED,
+            &SHELL,
+            &PERCENT_FORMAT,
+            &EXPR_BLOCK,
+            &BARE_VAR,
+            &DEFAULT_ENV,
+        ] {
+            LazyLock::force(re);
+        }
         Templater { env }
     }
 }
@@ -152,27 +165,27 @@ impl Templater {
         env: &EnvPolicy,
         path: &str,
     ) -> Result<J, String> {
+        // Plain loops rather than iterator chains: in debug builds each adapter is a stack
+        // frame per nesting level, and values may nest as deep as the loader allows.
         Ok(match value {
             J::String(s) if is_template(s) => self
                 .render_str(s, vars, env)
                 .map_err(|e| format!("{path}: {e}"))?,
-            J::Array(items) => J::Array(
-                items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| self.render_at(v, vars, env, &format!("{path}[{i}]")))
-                    .collect::<Result<_, _>>()?,
-            ),
-            J::Object(map) => J::Object(
-                map.iter()
-                    .map(|(k, v)| {
-                        Ok((
-                            k.clone(),
-                            self.render_at(v, vars, env, &format!("{path}.{k}"))?,
-                        ))
-                    })
-                    .collect::<Result<_, String>>()?,
-            ),
+            J::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for (i, v) in items.iter().enumerate() {
+                    out.push(self.render_at(v, vars, env, &format!("{path}[{i}]"))?);
+                }
+                J::Array(out)
+            }
+            J::Object(map) => {
+                let mut out = serde_json::Map::new();
+                for (k, v) in map {
+                    let rendered = self.render_at(v, vars, env, &format!("{path}.{k}"))?;
+                    out.insert(k.clone(), rendered);
+                }
+                J::Object(out)
+            }
             other => other.clone(),
         })
     }
@@ -527,5 +540,29 @@ mod tests {
         assert_eq!(default_env_var("env(INTAKE_TEST)"), Some("INTAKE_TEST"));
         assert_eq!(default_env_var("client_env(X)"), Some("X"));
         assert_eq!(default_env_var("environment"), None);
+    }
+
+    #[test]
+    fn huge_format_widths_are_refused_at_load_and_at_render() {
+        let t = Templater::default();
+        for src in [
+            "{{ '%0999999999d' % 1 }}",
+            "{{ '%.2000f' % v }}",
+            "{{ \"%s-%99999999999999999999999s\" % (a, b) }}",
+        ] {
+            let err = t.inspect(src).expect_err("refused at load");
+            assert!(err.contains("over the limit of 1000"), "{err}");
+        }
+        // A format the loader cannot see (called directly) is refused when rendered.
+        let err = render("{{ pyformat('%0999999999d', 1) }}", json!({})).expect_err("refused");
+        assert!(
+            err.contains("width 999999999 is over the limit of 1000"),
+            "{err}"
+        );
+        assert_eq!(
+            render("{{ '%01000d' % 7 }}", json!({})).map(|v| v.as_str().map(str::len)),
+            Ok(Some(1000))
+        );
+        assert_eq!(render("{{ '%.f' % 2.4 }}", json!({})), Ok(json!("2")));
     }
 }

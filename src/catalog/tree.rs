@@ -612,20 +612,25 @@ impl Node {
                 None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
             },
             J::String(s) => Value::Str(s.clone()),
-            J::Array(items) => Value::Seq(items.iter().map(|i| Node::from_json(i, pos)).collect()),
-            J::Object(m) => Value::Map(
-                m.iter()
-                    .map(|(k, v)| {
-                        (
-                            super::yaml::Key {
-                                text: k.clone(),
-                                pos,
-                            },
-                            Node::from_json(v, pos),
-                        )
-                    })
-                    .collect(),
-            ),
+            // Loops, not iterator chains: one stack frame per nesting level in debug builds.
+            J::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    out.push(Node::from_json(item, pos));
+                }
+                Value::Seq(out)
+            }
+            J::Object(m) => {
+                let mut out = Vec::with_capacity(m.len());
+                for (k, v) in m {
+                    let key = super::yaml::Key {
+                        text: k.clone(),
+                        pos,
+                    };
+                    out.push((key, Node::from_json(v, pos)));
+                }
+                Value::Map(out)
+            }
         };
         Node { pos, value }
     }
