@@ -63,7 +63,10 @@ fn anchors_and_aliases_still_work_in_entries() {
     );
     assert!(errors(&cat).is_empty(), "{:?}", cat.diagnostics);
     let b = cat.entry("b").expect("b");
-    assert_eq!(b.args, json!({"urlpath": "a.csv", "csv_kwargs": {"sep": ";"}}));
+    assert_eq!(
+        b.args,
+        json!({"urlpath": "a.csv", "csv_kwargs": {"sep": ";"}})
+    );
 }
 
 /// A catalog whose one entry nests `levels` mappings under `args` (block style).
@@ -88,7 +91,11 @@ fn deep_documents_are_refused_by_the_loader_with_a_position() {
         // Level 1 is the root mapping, level 4 the mapping under `args` (line 5): level 65 is
         // on line 66.
         assert_eq!(errs[0].line, 66, "{}", errs[0]);
-        assert!(errs[0].message.contains("deeper than 64 levels"), "{}", errs[0]);
+        assert!(
+            errs[0].message.contains("deeper than 64 levels"),
+            "{}",
+            errs[0]
+        );
         assert!(cat.entries.is_empty());
     }
 }
@@ -112,13 +119,16 @@ fn describe_deep_entry(value: J, kib: usize) -> String {
         .stack_size(kib * 1024)
         .spawn(move || {
             let (lib, diags) = Library::open(&[root], EnvPolicy::default());
-            assert!(diags.iter().all(|d| d.severity != Severity::Error), "{diags:?}");
+            assert!(
+                diags.iter().all(|d| d.severity != Severity::Error),
+                "{diags:?}"
+            );
             let Ok(Found::Source(node, idx)) = lib.find("c.deep") else {
                 panic!("c.deep is a source");
             };
             let params = BTreeMap::from([("p".to_string(), value)]);
-            let described = view::describe(&lib, &node, &node.file.entries[idx], &params)
-                .expect("describes");
+            let described =
+                view::describe(&lib, &node, &node.file.entries[idx], &params).expect("describes");
             serde_json::to_string(&described).expect("serializes")
         })
         .expect("thread")
@@ -155,7 +165,11 @@ fn huge_format_width_is_a_load_error_at_its_position() {
     let errs = errors(&cat);
     assert_eq!(errs.len(), 1, "{errs:?}");
     assert_eq!((errs[0].line, errs[0].col), (5, 16), "{}", errs[0]);
-    assert!(errs[0].message.contains("over the limit of 1000"), "{}", errs[0]);
+    assert!(
+        errs[0].message.contains("over the limit of 1000"),
+        "{}",
+        errs[0]
+    );
 }
 
 #[test]
@@ -179,7 +193,11 @@ fn utf8_bom_and_utf16_catalogs_load_with_positions_as_editors_show_them() {
         let warning = &cat.diagnostics[0];
         assert_eq!((warning.line, warning.col), (6, 5), "{name}: {warning}");
     }
-    let cat = load(dir.path(), "latin1.yaml", b"description: Caf\xe9\nsources: {}\n");
+    let cat = load(
+        dir.path(),
+        "latin1.yaml",
+        b"description: Caf\xe9\nsources: {}\n",
+    );
     let errs = errors(&cat);
     assert_eq!((errs[0].line, errs[0].col), (1, 17), "{}", errs[0]);
     assert!(errs[0].message.contains("not valid UTF-8"), "{}", errs[0]);

@@ -345,7 +345,10 @@ fn nested_catalogs_outside_the_root_are_refused_naming_the_entry() {
             "{err}"
         );
         // Refused before reading: nothing of the file shows up.
-        assert!(!err.contains("root:x") && !err.contains("has errors"), "{err}");
+        assert!(
+            !err.contains("root:x") && !err.contains("has errors"),
+            "{err}"
+        );
     }
     assert!(render(&lib, "main.inside.ok", &[]).is_ok());
 }
@@ -387,7 +390,7 @@ fn a_symlink_cannot_lead_a_nested_catalog_out_of_the_root() {
     );
     std::os::unix::fs::symlink(outer.path().join("secret.yaml"), root.join("link.yaml"))
         .expect("link");
-    let (lib, diags) = Library::open(&[root.clone()], EnvPolicy::default());
+    let (lib, diags) = Library::open(std::slice::from_ref(&root), EnvPolicy::default());
     // The walk skips the link too, with a warning that says why.
     assert!(
         diags.iter().any(|d| d.file.ends_with("link.yaml")
@@ -428,7 +431,7 @@ fn symlink_loops_end_the_directory_walk_and_nested_globs() {
     let (tx, rx) = std::sync::mpsc::channel();
     let walked = root.clone();
     std::thread::spawn(move || {
-        let (lib, diags) = Library::open(&[walked.clone()], EnvPolicy::default());
+        let (lib, diags) = Library::open(std::slice::from_ref(&walked), EnvPolicy::default());
         let names: Vec<String> = lib.roots().iter().map(|r| r.name.clone()).collect();
         let merged = match lib.find("main.all") {
             Ok(Found::Catalog(node)) => node.file.entries.len(),

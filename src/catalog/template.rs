@@ -345,7 +345,10 @@ struct Spec {
 /// Reads the conversion that follows a `%` (not `%%`); refuses sizes over [`MAX_FORMAT_WIDTH`].
 fn read_spec(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Result<Spec, String> {
     let mut flags = String::new();
-    while let Some(&f) = chars.peek().filter(|f| matches!(f, '-' | '+' | ' ' | '0' | '#')) {
+    while let Some(&f) = chars
+        .peek()
+        .filter(|f| matches!(f, '-' | '+' | ' ' | '0' | '#'))
+    {
         flags.push(f);
         chars.next();
     }

@@ -110,8 +110,7 @@ fn yaml_walk(dir: &Path) -> Walk {
     let Ok(root) = dir.canonicalize() else {
         return Walk::default();
     };
-    let is_yaml =
-        |p: &Path| matches!(p.extension().and_then(|x| x.to_str()), Some("yml" | "yaml"));
+    let is_yaml = |p: &Path| matches!(p.extension().and_then(|x| x.to_str()), Some("yml" | "yaml"));
     walk(
         dir,
         &WalkRules {
@@ -434,7 +433,8 @@ impl Library {
             let globbed =
                 entry.resolved == Some(Resolved::YamlFilesCatalog) && p.contains(['*', '?', '[']);
             if globbed {
-                files.extend(glob_files(&full, &roots).map_err(|e| format!("bad glob `{p}`: {e}"))?);
+                files
+                    .extend(glob_files(&full, &roots).map_err(|e| format!("bad glob `{p}`: {e}"))?);
             } else {
                 files.push(full);
             }
@@ -576,11 +576,8 @@ fn normalize(path: &Path) -> PathBuf {
 fn glob_files(pattern: &Path, roots: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     let text = pattern.to_string_lossy();
     let matcher = glob::Pattern::new(&text).map_err(|e| e.to_string())?;
-    let is_glob = |c: &std::path::Component<'_>| {
-        c.as_os_str()
-            .to_string_lossy()
-            .contains(['*', '?', '['])
-    };
+    let is_glob =
+        |c: &std::path::Component<'_>| c.as_os_str().to_string_lossy().contains(['*', '?', '[']);
     let base: PathBuf = pattern.components().take_while(|c| !is_glob(c)).collect();
     let rest: Vec<_> = pattern.components().skip_while(|c| !is_glob(c)).collect();
     let recursive = rest.iter().any(|c| c.as_os_str() == "**");

@@ -120,10 +120,7 @@ fn already_read(real: &Path) -> String {
 }
 
 fn outside(target: &Path, roots: &[PathBuf]) -> String {
-    let roots: Vec<String> = roots
-        .iter()
-        .map(|r| format!("`{}`", r.display()))
-        .collect();
+    let roots: Vec<String> = roots.iter().map(|r| format!("`{}`", r.display())).collect();
     format!(
         "is a symlink to `{}`, outside the catalog root {}; skipped: move the file under the \
          root, or serve its directory as a catalog root of its own",
@@ -168,9 +165,15 @@ mod tests {
         assert_eq!(found.files, [root.join("a.yaml"), root.join("sub/b.yaml")]);
         let skipped: Vec<&Path> = found.skipped.iter().map(|(p, _)| p.as_path()).collect();
         assert!(skipped.contains(&root.join("x").as_path()), "{skipped:?}");
-        assert!(skipped.contains(&root.join("sub/y").as_path()), "{skipped:?}");
+        assert!(
+            skipped.contains(&root.join("sub/y").as_path()),
+            "{skipped:?}"
+        );
         assert!(skipped.contains(&root.join("up").as_path()), "{skipped:?}");
-        assert!(skipped.contains(&root.join("s.yaml").as_path()), "{skipped:?}");
+        assert!(
+            skipped.contains(&root.join("s.yaml").as_path()),
+            "{skipped:?}"
+        );
     }
 
     #[cfg(unix)]
@@ -201,6 +204,9 @@ mod tests {
         let mut r = rules(&roots, &yaml);
         r.max_depth = Some(2);
         let found = walk(root, &r);
-        assert_eq!(found.files, [root.join("a/one.yaml"), root.join("top.yaml")]);
+        assert_eq!(
+            found.files,
+            [root.join("a/one.yaml"), root.join("top.yaml")]
+        );
     }
 }

@@ -320,7 +320,9 @@ impl Builder<'_> {
         }
         let streamed = self.sink.is_some()
             && self.stack.len() == 2
-            && self.stack[0].pending_key().is_some_and(|k| k.text == "sources")
+            && self.stack[0]
+                .pending_key()
+                .is_some_and(|k| k.text == "sources")
             && self.stack[1].pending_key().is_some();
         let mut node = node;
         if streamed {
@@ -731,7 +733,10 @@ mod tests {
         }
         let mut entries = 0;
         let (root, problems) = parse_streaming(&text, &mut |_, n| {
-            assert!(n.get("args").and_then(|a| a.get("storage_options")).is_some());
+            assert!(n
+                .get("args")
+                .and_then(|a| a.get("storage_options"))
+                .is_some());
             entries += 1;
         });
         assert!(problems.is_empty(), "{:?}", &problems[..1]);
@@ -828,6 +833,10 @@ mod tests {
         assert_eq!(err.pos, Pos { line: 2, col: 4 });
         let err = decode(&[0xFF, 0xFE, b'a', 0, 0x00, 0xD8, b'b']).expect_err("bad UTF-16");
         assert_eq!(err.pos, Pos { line: 1, col: 2 });
-        assert!(err.message.contains("unpaired surrogate"), "{}", err.message);
+        assert!(
+            err.message.contains("unpaired surrogate"),
+            "{}",
+            err.message
+        );
     }
 }
