@@ -571,21 +571,34 @@ fn normalize(path: &Path) -> PathBuf {
     out
 }
 
-/// The files matching a glob (already normalized and confined by its literal prefix), found by
-/// a confined walk rather than by `glob::glob`, which follows symlink loops under `**`.
+/// The files matching a glob (normalized, and under one of `roots`), found by a confined walk
+/// rather than by `glob::glob`, which follows symlink loops under `**`. Only the part below the
+/// root is a pattern: a `[` in the root's own path is a plain character.
 fn glob_files(pattern: &Path, roots: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
-    let text = pattern.to_string_lossy();
-    let matcher = glob::Pattern::new(&text).map_err(|e| e.to_string())?;
+    let Some((root, rel)) = roots
+        .iter()
+        .find_map(|r| Some((r, pattern.strip_prefix(r).ok()?)))
+    else {
+        return Ok(vec![]);
+    };
+    let matcher = glob::Pattern::new(&rel.to_string_lossy()).map_err(|e| e.to_string())?;
     let is_glob =
         |c: &std::path::Component<'_>| c.as_os_str().to_string_lossy().contains(['*', '?', '[']);
-    let base: PathBuf = pattern.components().take_while(|c| !is_glob(c)).collect();
-    let rest: Vec<_> = pattern.components().skip_while(|c| !is_glob(c)).collect();
+    let base = root.join(
+        rel.components()
+            .take_while(|c| !is_glob(c))
+            .collect::<PathBuf>(),
+    );
+    let rest: Vec<_> = rel.components().skip_while(|c| !is_glob(c)).collect();
     let recursive = rest.iter().any(|c| c.as_os_str() == "**");
     let options = glob::MatchOptions {
         require_literal_separator: true,
         ..glob::MatchOptions::new()
     };
-    let keep = |p: &Path| matcher.matches_path_with(p, options);
+    let keep = |p: &Path| {
+        p.strip_prefix(root)
+            .is_ok_and(|rel| matcher.matches_path_with(rel, options))
+    };
     let found = walk(
         &base,
         &WalkRules {

@@ -141,13 +141,12 @@ pub struct YamlProblem {
 /// mark, and UTF-16 in either byte order when the file starts with its byte order mark; so does
 /// this. The mark is dropped, so positions count characters from the first one after it.
 pub fn decode(bytes: &[u8]) -> Result<Cow<'_, str>, YamlProblem> {
-    let utf16 = match bytes {
-        [0xEF, 0xBB, 0xBF, rest @ ..] => return utf8(rest),
-        [0xFF, 0xFE, rest @ ..] => (rest, u16::from_le_bytes as fn([u8; 2]) -> u16),
-        [0xFE, 0xFF, rest @ ..] => (rest, u16::from_be_bytes as fn([u8; 2]) -> u16),
-        _ => return utf8(bytes),
-    };
-    decode_utf16(utf16.0, utf16.1).map(Cow::Owned)
+    match bytes {
+        [0xEF, 0xBB, 0xBF, rest @ ..] => utf8(rest),
+        [0xFF, 0xFE, rest @ ..] => decode_utf16(rest, u16::from_le_bytes).map(Cow::Owned),
+        [0xFE, 0xFF, rest @ ..] => decode_utf16(rest, u16::from_be_bytes).map(Cow::Owned),
+        _ => utf8(bytes),
+    }
 }
 
 fn utf8(bytes: &[u8]) -> Result<Cow<'_, str>, YamlProblem> {
@@ -197,8 +196,9 @@ fn end_of(text: &str) -> Pos {
 /// The deepest nesting of mappings and lists a catalog may use (the root mapping is level 1).
 /// Real catalogs stay under 10 (the deepest in the Intake corpus is 8); every walk over catalog
 /// values (JSON conversion, template scanning and rendering, redaction) recurses once per level,
-/// so this bound is what keeps them within any thread's stack. Deeper documents are refused
-/// while they are read, before the deep part is built.
+/// so this bound is what keeps them within a small stack (tests run them on 256 KiB, with a
+/// caller's 128-level JSON value below). Deeper documents are refused while they are read,
+/// before the deep part is built.
 pub const MAX_DEPTH: usize = 64;
 
 /// Aliases copy the anchored value, so a few hundred bytes of nested aliases ("billion laughs")
@@ -206,8 +206,8 @@ pub const MAX_DEPTH: usize = 64;
 /// YAML loaders do: at least this many nodes...
 pub const ALIAS_NODES_MIN: usize = 100_000;
 /// ...or one copied node per byte of the document, so a large catalog that reuses a few anchored
-/// blocks on every entry still loads: copies can then cost at most a small multiple of what the
-/// document's own nodes cost.
+/// blocks on every entry still loads. A document has at most one node per two bytes, so the
+/// copies can cost at most about twice what the document's own nodes may cost.
 pub const ALIAS_NODES_PER_BYTE: usize = 1;
 
 /// How many nodes the aliases of a document of `len` bytes may create.
