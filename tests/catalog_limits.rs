@@ -202,3 +202,31 @@ fn utf8_bom_and_utf16_catalogs_load_with_positions_as_editors_show_them() {
     assert_eq!((errs[0].line, errs[0].col), (1, 17), "{}", errs[0]);
     assert!(errs[0].message.contains("not valid UTF-8"), "{}", errs[0]);
 }
+
+#[test]
+fn a_hierarchical_catalog_at_the_depth_limit_loads_on_a_small_stack() {
+    // The hierarchical dialect turns every level of groups into a nested catalog: parsing it
+    // recurses once per level, so it too must fit a small stack at the loader's limit.
+    let levels = inlet::catalog::yaml::MAX_DEPTH - 3;
+    let mut text = String::from("metadata: {hierarchical_catalog: true}\n");
+    for i in 0..levels {
+        text.push_str(&format!("{}g{i}:\n", " ".repeat(i)));
+    }
+    text.push_str(&format!(
+        "{}leaf: {{driver: csv, args: {{urlpath: x.csv}}}}\n",
+        " ".repeat(levels)
+    ));
+    let dotted: Vec<String> = (0..levels).map(|i| format!("g{i}")).collect();
+    let name = format!("c.{}.leaf", dotted.join("."));
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join("c.yaml"), text).expect("write");
+    let root = dir.path().to_path_buf();
+    let found = on_small_stack(move || {
+        let path = root.join("c.yaml");
+        let cat = load_file(&path, &Templater::default());
+        assert!(errors(&cat).is_empty(), "{:?}", cat.diagnostics);
+        let (lib, _) = Library::open(&[root], EnvPolicy::default());
+        matches!(lib.find(&name), Ok(Found::Source(..)))
+    });
+    assert!(found);
+}

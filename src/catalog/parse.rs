@@ -460,11 +460,14 @@ impl FileParser<'_> {
             return None;
         }
         let description = node.get("description").map(text_of);
-        let children: Vec<Entry> = items
-            .iter()
-            .filter(|(k, _)| k.text != "description" && k.text != "metadata")
-            .filter_map(|(k, n)| self.group(k, n))
-            .collect();
+        // A loop, not an iterator chain: groups nest as deep as the loader allows, and each
+        // adapter would be another stack frame per level in debug builds.
+        let mut children: Vec<Entry> = vec![];
+        for (k, n) in items {
+            if k.text != "description" && k.text != "metadata" {
+                children.extend(self.group(k, n));
+            }
+        }
         let inline = CatalogFile {
             path: self.cat.path.clone(),
             dir: self.cat.dir.clone(),
