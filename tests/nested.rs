@@ -327,3 +327,168 @@ fn files_with_errors_are_skipped_and_reported() {
         "{msgs:?}"
     );
 }
+
+fn nested_error(lib: &Library, name: &str) -> String {
+    match lib.find(name) {
+        Ok(_) => panic!("`{name}` opened"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn nested_catalogs_outside_the_root_are_refused_naming_the_entry() {
+    let outer = tempfile::tempdir().expect("tmp");
+    let root = outer.path().join("catalogs");
+    write(
+        outer.path(),
+        "elsewhere/outside.yaml",
+        "sources:\n  stolen:\n    driver: csv\n    args: {urlpath: '{{ CATALOG_DIR }}/x.csv'}\n",
+    );
+    write(outer.path(), "elsewhere/passwords", "root:x:0:0\n");
+    let outside = outer.path().join("elsewhere/outside.yaml");
+    write(
+        &root,
+        "main.yaml",
+        &format!(
+            "sources:\n  abs:\n    driver: yaml_file_cat\n    args: {{path: '{}'}}\n  \
+             up:\n    driver: yaml_file_cat\n    args: {{path: '{{{{ CATALOG_DIR }}}}/../elsewhere/outside.yaml'}}\n  \
+             sneaky:\n    driver: yaml_file_cat\n    args: {{path: 'sub/../../elsewhere/passwords'}}\n  \
+             many:\n    driver: yaml_files_cat\n    args: {{path: '../elsewhere/*.yaml'}}\n  \
+             inside:\n    driver: yaml_file_cat\n    args: {{path: 'sub/child.yaml'}}\n",
+            outside.display()
+        ),
+    );
+    write(
+        &root,
+        "sub/child.yaml",
+        "sources:\n  ok:\n    driver: csv\n    args: {urlpath: ok.csv}\n",
+    );
+    let lib = open(&root);
+    for entry in ["abs", "up", "sneaky", "many"] {
+        let err = nested_error(&lib, &format!("main.{entry}.x"));
+        assert!(
+            err.contains(&format!("nested catalog `main.{entry}` cannot be opened"))
+                && err.contains("outside the catalog root")
+                && err.contains("--allow-path"),
+            "{err}"
+        );
+        // Refused before reading: nothing of the file shows up.
+        assert!(
+            !err.contains("root:x") && !err.contains("has errors"),
+            "{err}"
+        );
+    }
+    assert!(render(&lib, "main.inside.ok", &[]).is_ok());
+}
+
+#[test]
+fn allowed_paths_admit_nested_catalogs_outside_the_root() {
+    let outer = tempfile::tempdir().expect("tmp");
+    let root = outer.path().join("catalogs");
+    write(
+        outer.path(),
+        "shared/common.yaml",
+        "sources:\n  a:\n    driver: csv\n    args: {urlpath: a.csv}\n",
+    );
+    write(
+        &root,
+        "main.yaml",
+        "sources:\n  common:\n    driver: yaml_file_cat\n    args: {path: ../shared/common.yaml}\n",
+    );
+    let lib = open(&root);
+    assert!(nested_error(&lib, "main.common.a").contains("outside the catalog root"));
+    let lib = open(&root).with_allowed_paths(&[outer.path().join("shared")]);
+    assert!(render(&lib, "main.common.a", &[]).is_ok());
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlink_cannot_lead_a_nested_catalog_out_of_the_root() {
+    let outer = tempfile::tempdir().expect("tmp");
+    let root = outer.path().join("catalogs");
+    write(
+        outer.path(),
+        "secret.yaml",
+        "sources:\n  s:\n    driver: csv\n    args: {urlpath: s.csv}\n",
+    );
+    write(
+        &root,
+        "main.yaml",
+        "sources:\n  linked:\n    driver: yaml_file_cat\n    args: {path: link.yaml}\n",
+    );
+    std::os::unix::fs::symlink(outer.path().join("secret.yaml"), root.join("link.yaml"))
+        .expect("link");
+    let (lib, diags) = Library::open(
+        std::slice::from_ref(&root),
+        EnvPolicy::default(),
+        std::sync::Arc::new(inlet::service::builtin_drivers()),
+    );
+    // The walk skips the link too, with a warning that says why.
+    assert!(
+        diags.iter().any(|d| d.file.ends_with("link.yaml")
+            && d.severity == inlet::catalog::Severity::Warning
+            && d.message.contains("outside the catalog root")),
+        "{diags:#?}"
+    );
+    assert_eq!(lib.roots().len(), 1);
+    let err = nested_error(&lib, "main.linked.s");
+    assert!(err.contains("outside the catalog root"), "{err}");
+}
+
+#[cfg(unix)]
+#[test]
+fn symlink_loops_end_the_directory_walk_and_nested_globs() {
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().expect("tmp");
+    let root = dir.path().join("catalogs");
+    write(
+        &root,
+        "main.yaml",
+        "sources:\n  all:\n    driver: yaml_files_cat\n    args: {path: 'parts/**/*.yaml'}\n",
+    );
+    write(
+        &root,
+        "parts/a.yaml",
+        "sources:\n  one:\n    driver: csv\n    args: {urlpath: 1.csv}\n",
+    );
+    write(
+        &root,
+        "parts/deeper/b.yaml",
+        "sources:\n  two:\n    driver: csv\n    args: {urlpath: 2.csv}\n",
+    );
+    // Two links back to where they are: every walk that follows them blindly never ends.
+    symlink(".", root.join("x")).expect("link");
+    symlink(".", root.join("parts/x")).expect("link");
+    symlink("..", root.join("parts/deeper/up")).expect("link");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let walked = root.clone();
+    std::thread::spawn(move || {
+        let (lib, diags) = Library::open(
+            std::slice::from_ref(&walked),
+            EnvPolicy::default(),
+            std::sync::Arc::new(inlet::service::builtin_drivers()),
+        );
+        let names: Vec<String> = lib.roots().iter().map(|r| r.name.clone()).collect();
+        let merged = match lib.find("main.all") {
+            Ok(Found::Catalog(node)) => node.file.entries.len(),
+            _ => 0,
+        };
+        let loops = diags
+            .iter()
+            .filter(|d| d.message.contains("already read"))
+            .count();
+        let fingerprint = inlet::revision::fingerprint(&[walked]);
+        let _ = tx.send((names, merged, loops, fingerprint));
+    });
+    let (names, merged, loops, fingerprint) = rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("the walks end");
+    assert_eq!(
+        names,
+        ["main", "parts.a", "parts.deeper.b"],
+        "each file once, by its real path"
+    );
+    assert_eq!(merged, 2, "the glob finds both parts once");
+    assert_eq!(loops, 3, "each looping link is reported");
+    assert!(!fingerprint.is_empty());
+}

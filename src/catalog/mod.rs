@@ -8,6 +8,7 @@ pub mod redact;
 pub mod template;
 pub mod tree;
 pub mod view;
+pub mod walk;
 pub mod yaml;
 
 pub use diag::{Diagnostic, Severity};

@@ -437,8 +437,17 @@ impl FileParser<'_> {
                 }
                 Err(e) => self.d.error(node.pos, e),
             },
-            Value::Seq(items) => items.iter().for_each(|i| self.scan_templates(i, vars)),
-            Value::Map(items) => items.iter().for_each(|(_, v)| self.scan_templates(v, vars)),
+            // Loops, not closures: one stack frame per nesting level, even in debug builds.
+            Value::Seq(items) => {
+                for item in items {
+                    self.scan_templates(item, vars);
+                }
+            }
+            Value::Map(items) => {
+                for (_, v) in items {
+                    self.scan_templates(v, vars);
+                }
+            }
             _ => {}
         }
     }
@@ -463,11 +472,14 @@ impl FileParser<'_> {
             return None;
         }
         let description = node.get("description").map(text_of);
-        let children: Vec<Entry> = items
-            .iter()
-            .filter(|(k, _)| k.text != "description" && k.text != "metadata")
-            .filter_map(|(k, n)| self.group(k, n))
-            .collect();
+        // A loop, not an iterator chain: groups nest as deep as the loader allows, and each
+        // adapter would be another stack frame per level in debug builds.
+        let mut children: Vec<Entry> = vec![];
+        for (k, n) in items {
+            if k.text != "description" && k.text != "metadata" {
+                children.extend(self.group(k, n));
+            }
+        }
         let inline = CatalogFile {
             path: self.cat.path.clone(),
             dir: self.cat.dir.clone(),
@@ -588,12 +600,27 @@ impl FileParser<'_> {
     }
 }
 
+/// Every string inside `node`, at any depth.
 fn find_strings(node: &Node) -> Vec<&str> {
+    let mut out = vec![];
+    push_strings(node, &mut out);
+    out
+}
+
+fn push_strings<'a>(node: &'a Node, out: &mut Vec<&'a str>) {
     match &node.value {
-        Value::Str(s) => vec![s.as_str()],
-        Value::Seq(items) => items.iter().flat_map(find_strings).collect(),
-        Value::Map(items) => items.iter().flat_map(|(_, v)| find_strings(v)).collect(),
-        _ => vec![],
+        Value::Str(s) => out.push(s),
+        Value::Seq(items) => {
+            for item in items {
+                push_strings(item, out);
+            }
+        }
+        Value::Map(items) => {
+            for (_, v) in items {
+                push_strings(v, out);
+            }
+        }
+        _ => {}
     }
 }
 

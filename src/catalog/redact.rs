@@ -34,20 +34,28 @@ pub fn is_secret_key(key: &str) -> bool {
 /// A copy of `value` with every credential replaced by `***`, at any depth, including passwords
 /// embedded in URLs (`s3://user:pass@host`).
 pub fn redact(value: &J) -> J {
+    // Plain loops rather than iterator chains: in debug builds each adapter is a stack frame per
+    // nesting level, and caller values may nest 128 levels below the catalog's own.
     match value {
-        J::Object(map) => J::Object(
-            map.iter()
-                .map(|(k, v)| {
-                    let v = if is_secret_key(k) && !v.is_null() && !v.is_boolean() {
-                        J::String(REDACTED.into())
-                    } else {
-                        redact(v)
-                    };
-                    (k.clone(), v)
-                })
-                .collect(),
-        ),
-        J::Array(items) => J::Array(items.iter().map(redact).collect()),
+        J::Object(map) => {
+            let mut out = serde_json::Map::new();
+            for (k, v) in map {
+                let v = if is_secret_key(k) && !v.is_null() && !v.is_boolean() {
+                    J::String(REDACTED.into())
+                } else {
+                    redact(v)
+                };
+                out.insert(k.clone(), v);
+            }
+            J::Object(out)
+        }
+        J::Array(items) => {
+            let mut out = Vec::with_capacity(items.len());
+            for v in items {
+                out.push(redact(v));
+            }
+            J::Array(out)
+        }
         J::String(s) if s.contains("://") => J::String(
             URL_PASSWORD
                 .replace_all(s, format!("${{1}}{REDACTED}@"))

@@ -113,6 +113,19 @@ impl Default for Templater {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.add_function("pyformat", pyformat);
+        // Compile the patterns now: compiling a regex takes tens of KiB of stack, which a
+        // first use at the bottom of a deep render should not have to find.
+        for re in [
+            &ENV_BARE,
+            &ENV_QUOTED,
+            &SHELL,
+            &PERCENT_FORMAT,
+            &EXPR_BLOCK,
+            &BARE_VAR,
+            &DEFAULT_ENV,
+        ] {
+            LazyLock::force(re);
+        }
         Templater { env }
     }
 }
@@ -122,6 +135,7 @@ impl Templater {
     /// (beyond the built-ins), which the loader turns into implicit parameters when undeclared.
     pub fn inspect(&self, src: &str) -> Result<BTreeSet<String>, String> {
         refuse_shell(src)?;
+        check_formats(src)?;
         let pre = preprocess(src);
         let tmpl = self
             .env
@@ -151,27 +165,27 @@ impl Templater {
         env: &EnvPolicy,
         path: &str,
     ) -> Result<J, String> {
+        // Plain loops rather than iterator chains: in debug builds each adapter is a stack
+        // frame per nesting level, and values may nest as deep as the loader allows.
         Ok(match value {
             J::String(s) if is_template(s) => self
                 .render_str(s, vars, env)
                 .map_err(|e| format!("{path}: {e}"))?,
-            J::Array(items) => J::Array(
-                items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| self.render_at(v, vars, env, &format!("{path}[{i}]")))
-                    .collect::<Result<_, _>>()?,
-            ),
-            J::Object(map) => J::Object(
-                map.iter()
-                    .map(|(k, v)| {
-                        Ok((
-                            k.clone(),
-                            self.render_at(v, vars, env, &format!("{path}.{k}"))?,
-                        ))
-                    })
-                    .collect::<Result<_, String>>()?,
-            ),
+            J::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for (i, v) in items.iter().enumerate() {
+                    out.push(self.render_at(v, vars, env, &format!("{path}[{i}]"))?);
+                }
+                J::Array(out)
+            }
+            J::Object(map) => {
+                let mut out = serde_json::Map::new();
+                for (k, v) in map {
+                    let rendered = self.render_at(v, vars, env, &format!("{path}.{k}"))?;
+                    out.insert(k.clone(), rendered);
+                }
+                J::Object(out)
+            }
             other => other.clone(),
         })
     }
@@ -249,31 +263,13 @@ fn pyformat(fmt: String, args: minijinja::Value) -> Result<String, Error> {
             out.push('%');
             continue;
         }
-        let mut flags = String::new();
-        while let Some(&f) = chars.peek() {
-            if matches!(f, '-' | '+' | ' ' | '0' | '#') {
-                flags.push(f);
-                chars.next();
-            } else {
-                break;
-            }
-        }
-        let mut width = String::new();
-        while let Some(&d) = chars.peek().filter(|d| d.is_ascii_digit()) {
-            width.push(d);
-            chars.next();
-        }
-        let mut precision: Option<usize> = None;
-        if chars.peek() == Some(&'.') {
-            chars.next();
-            let mut p = String::new();
-            while let Some(&d) = chars.peek().filter(|d| d.is_ascii_digit()) {
-                p.push(d);
-                chars.next();
-            }
-            precision = Some(p.parse().unwrap_or(0));
-        }
-        let conv = chars.next().ok_or_else(|| bad("incomplete format"))?;
+        let Spec {
+            flags,
+            width,
+            precision,
+            conv,
+        } = read_spec(&mut chars).map_err(|m| bad(&m))?;
+        let conv = conv.ok_or_else(|| bad("incomplete format"))?;
         let value = values.next().ok_or_else(|| bad("not enough arguments"))?;
         let body = match conv {
             'd' | 'i' => {
@@ -310,7 +306,6 @@ fn pyformat(fmt: String, args: minijinja::Value) -> Result<String, Error> {
             }
             other => return Err(bad(&format!("unsupported conversion %{other}"))),
         };
-        let width: usize = width.parse().unwrap_or(0);
         let pad = width.saturating_sub(body.chars().count());
         if flags.contains('-') {
             out.push_str(&body);
@@ -332,6 +327,87 @@ fn pyformat(fmt: String, args: minijinja::Value) -> Result<String, Error> {
         return Err(bad("not all arguments converted"));
     }
     Ok(out)
+}
+
+/// The widest field or longest precision a `%`-format may ask for. Paths and names need a few
+/// digits; `'%0999999999d'` would make one rendered string cost a gigabyte.
+pub const MAX_FORMAT_WIDTH: usize = 1_000;
+
+/// One `%` conversion: flags, width, precision and the conversion letter.
+struct Spec {
+    flags: String,
+    width: usize,
+    precision: Option<usize>,
+    /// None when the format ends after the `%`.
+    conv: Option<char>,
+}
+
+/// Reads the conversion that follows a `%` (not `%%`); refuses sizes over [`MAX_FORMAT_WIDTH`].
+fn read_spec(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Result<Spec, String> {
+    let mut flags = String::new();
+    while let Some(&f) = chars
+        .peek()
+        .filter(|f| matches!(f, '-' | '+' | ' ' | '0' | '#'))
+    {
+        flags.push(f);
+        chars.next();
+    }
+    let width = bounded_number(chars, "width")?;
+    let mut precision = None;
+    if chars.peek() == Some(&'.') {
+        chars.next();
+        // Python reads a bare `.` as precision 0.
+        precision = Some(bounded_number(chars, "precision")?);
+    }
+    Ok(Spec {
+        flags,
+        width,
+        precision,
+        conv: chars.next(),
+    })
+}
+
+/// The digits at the front of `chars` as a width or precision (0 when there are none), refused
+/// above [`MAX_FORMAT_WIDTH`] before anything is padded.
+fn bounded_number(
+    chars: &mut std::iter::Peekable<std::str::Chars<'_>>,
+    what: &str,
+) -> Result<usize, String> {
+    let mut digits = String::new();
+    while let Some(&d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+        digits.push(d);
+        chars.next();
+    }
+    if digits.is_empty() {
+        return Ok(0);
+    }
+    match digits.parse::<usize>() {
+        Ok(n) if n <= MAX_FORMAT_WIDTH => Ok(n),
+        _ => Err(format!(
+            "{what} {digits} is over the limit of {MAX_FORMAT_WIDTH}; use a smaller {what}"
+        )),
+    }
+}
+
+/// Checks the widths and precisions of every `'...' % value` format in a template, so a
+/// catalog asking for a huge one is refused when it is loaded rather than when it is read.
+fn check_formats(src: &str) -> Result<(), String> {
+    for block in EXPR_BLOCK.find_iter(src) {
+        for c in PERCENT_FORMAT.captures_iter(block.as_str()) {
+            let fmt = c.get(1).or_else(|| c.get(2)).map_or("", |m| m.as_str());
+            let mut chars = fmt.chars().peekable();
+            while let Some(ch) = chars.next() {
+                if ch != '%' || chars.next_if_eq(&'%').is_some() {
+                    continue;
+                }
+                // Only the size limits are checked here; anything else fails when rendered,
+                // as in Intake.
+                read_spec(&mut chars)
+                    .map_err(|m| format!("template error: '%' format `{fmt}`: {m}"))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn as_f64(v: &minijinja::Value) -> Option<f64> {
@@ -467,5 +543,29 @@ mod tests {
         assert_eq!(default_env_var("env(INTAKE_TEST)"), Some("INTAKE_TEST"));
         assert_eq!(default_env_var("client_env(X)"), Some("X"));
         assert_eq!(default_env_var("environment"), None);
+    }
+
+    #[test]
+    fn huge_format_widths_are_refused_at_load_and_at_render() {
+        let t = Templater::default();
+        for src in [
+            "{{ '%0999999999d' % 1 }}",
+            "{{ '%.2000f' % v }}",
+            "{{ \"%s-%99999999999999999999999s\" % (a, b) }}",
+        ] {
+            let err = t.inspect(src).expect_err("refused at load");
+            assert!(err.contains("over the limit of 1000"), "{err}");
+        }
+        // A format the loader cannot see (called directly) is refused when rendered.
+        let err = render("{{ pyformat('%0999999999d', 1) }}", json!({})).expect_err("refused");
+        assert!(
+            err.contains("width 999999999 is over the limit of 1000"),
+            "{err}"
+        );
+        assert_eq!(
+            render("{{ '%01000d' % 7 }}", json!({})).map(|v| v.as_str().map(str::len)),
+            Ok(Some(1000))
+        );
+        assert_eq!(render("{{ '%.f' % 2.4 }}", json!({})), Ok(json!("2")));
     }
 }

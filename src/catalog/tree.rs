@@ -12,6 +12,7 @@ use super::model::{CatalogFile, Entry};
 use super::params::{self, FieldError, ParamSpec};
 use super::parse::parse_catalog;
 use super::template::{EnvPolicy, Templater};
+use super::walk::{inside, walk, Walk, WalkRules};
 use super::yaml::{Node, Value};
 use crate::registry::Resolved;
 use inlet_driver::Registry;
@@ -40,6 +41,9 @@ pub struct CatalogNode {
     /// Values the parent fixed for this catalog (Inlet's `parameters:` arg of a nested catalog).
     pub pinned: BTreeMap<String, J>,
     chain: Vec<PathBuf>,
+    /// The catalog root this catalog was reached from (canonical): the directory given to the
+    /// loader, or the directory of the file given. Nested catalogs must stay under it.
+    root: Arc<Path>,
 }
 
 fn override_with(specs: &mut Vec<ParamSpec>, newer: &[ParamSpec]) {
@@ -93,31 +97,32 @@ pub struct Library {
     /// The drivers this server offers: they decide which `driver:` spellings resolve.
     drivers: Arc<Registry>,
     env: EnvPolicy,
+    /// Operator-allowed prefixes (canonical) where nested catalogs may also be read.
+    allowed: Vec<PathBuf>,
     nested: Mutex<HashMap<String, Arc<CatalogNode>>>,
 }
 
-/// Every YAML file under `dir`, sorted, skipping hidden directories.
+/// Every YAML file under `dir`, sorted, skipping hidden files and directories. Symlinks are
+/// followed only while they stay under `dir`, and each directory is read once (see [`walk`]).
 pub fn yaml_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = vec![];
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            let hidden = e.file_name().to_string_lossy().starts_with('.');
-            if p.is_dir() && !hidden {
-                stack.push(p);
-            } else if !hidden
-                && matches!(p.extension().and_then(|x| x.to_str()), Some("yml" | "yaml"))
-            {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
+    yaml_walk(dir).files
+}
+
+/// [`yaml_files`], with the symlinks it skipped and why.
+fn yaml_walk(dir: &Path) -> Walk {
+    let Ok(root) = dir.canonicalize() else {
+        return Walk::default();
+    };
+    let is_yaml = |p: &Path| matches!(p.extension().and_then(|x| x.to_str()), Some("yml" | "yaml"));
+    walk(
+        dir,
+        &WalkRules {
+            roots: &[root],
+            hidden: false,
+            max_depth: None,
+            keep: &is_yaml,
+        },
+    )
 }
 
 /// Parses many files on all cores, keeping their order.
@@ -150,16 +155,18 @@ fn load_files(
 
 /// Reads and parses one file; an unreadable file is a diagnostic like any other.
 pub fn load_file(path: &Path, templater: &Templater, drivers: &Registry) -> CatalogFile {
-    match std::fs::read_to_string(path) {
-        Ok(text) => parse_catalog(path, &text, templater, drivers),
-        Err(e) => {
-            let mut cat = parse_catalog(path, "sources: {}", templater, drivers);
-            let mut d = Diagnostics::new(path);
-            d.error(Default::default(), format!("cannot read the file: {e}"));
-            cat.diagnostics = d.into_vec();
-            cat
-        }
-    }
+    let problem = match std::fs::read(path) {
+        Ok(bytes) => match super::yaml::decode(&bytes) {
+            Ok(text) => return parse_catalog(path, &text, templater, drivers),
+            Err(p) => (p.pos, p.message),
+        },
+        Err(e) => (Default::default(), format!("cannot read the file: {e}")),
+    };
+    let mut cat = parse_catalog(path, "sources: {}", templater, drivers);
+    let mut d = Diagnostics::new(path);
+    d.error(problem.0, problem.1);
+    cat.diagnostics = d.into_vec();
+    cat
 }
 
 impl Library {
@@ -175,13 +182,21 @@ impl Library {
         let mut roots: Vec<Arc<CatalogNode>> = vec![];
         let mut diags = vec![];
         let mut found: Vec<(PathBuf, String)> = vec![];
+        let mut file_roots: Vec<Arc<Path>> = vec![];
         for given in paths {
             let base = given
                 .canonicalize()
                 .or_else(|_| std::path::absolute(given))
                 .unwrap_or_else(|_| given.clone());
             let files: Vec<(PathBuf, String)> = if base.is_dir() {
-                yaml_files(&base)
+                let walked = yaml_walk(&base);
+                for (link, why) in walked.skipped {
+                    let mut d = Diagnostics::new(&link);
+                    d.warn(Default::default(), why);
+                    diags.extend(d.into_vec());
+                }
+                walked
+                    .files
                     .into_iter()
                     .map(|f| {
                         let rel = f.strip_prefix(&base).unwrap_or(&f).with_extension("");
@@ -196,11 +211,16 @@ impl Library {
                     .unwrap_or_default();
                 vec![(base.clone(), stem)]
             };
+            let root: Arc<Path> = if base.is_dir() {
+                Arc::from(base.as_path())
+            } else {
+                Arc::from(base.parent().unwrap_or(Path::new("/")))
+            };
+            file_roots.extend(files.iter().map(|_| root.clone()));
             found.extend(files);
         }
-        for ((path, default_name), file) in
-            found.iter().zip(load_files(&found, &templater, &drivers))
-        {
+        let loaded = load_files(&found, &templater, &drivers);
+        for (((path, default_name), file), root) in found.iter().zip(loaded).zip(file_roots) {
             diags.extend(file.diagnostics.iter().cloned());
             if file.has_errors() {
                 continue;
@@ -224,6 +244,7 @@ impl Library {
                 file: Arc::new(file),
                 inherited: vec![],
                 pinned: BTreeMap::new(),
+                root,
             }));
         }
         roots.sort_by(|a, b| a.name.cmp(&b.name));
@@ -232,6 +253,7 @@ impl Library {
             templater,
             drivers,
             env,
+            allowed: vec![],
             nested: Mutex::new(HashMap::new()),
         };
         (lib, diags)
@@ -240,6 +262,20 @@ impl Library {
     /// The drivers the catalogs were resolved against.
     pub fn drivers(&self) -> &Arc<Registry> {
         &self.drivers
+    }
+
+    /// Lets nested catalogs also be read under these prefixes (the operator's `--allow-path`,
+    /// which data may be read from too). Without it, a nested catalog must lie under the root
+    /// of the catalog that names it.
+    pub fn with_allowed_paths(mut self, paths: &[PathBuf]) -> Self {
+        self.allowed = paths
+            .iter()
+            .map(|p| p.canonicalize().unwrap_or_else(|_| p.clone()))
+            .collect();
+        if let Ok(mut cache) = self.nested.lock() {
+            cache.clear();
+        }
+        self
     }
 
     pub fn roots(&self) -> &[Arc<CatalogNode>] {
@@ -329,10 +365,13 @@ impl Library {
                 inherited: parent.catalog_params(),
                 pinned: parent.pinned.clone(),
                 chain: parent.chain.clone(),
+                root: parent.root.clone(),
             }
         } else {
             let (args, _) = self.render(parent, entry, &BTreeMap::new())?;
-            let files = self.nested_files(&args, entry).map_err(fail)?;
+            let files = self
+                .nested_files(&args, entry, &parent.root)
+                .map_err(fail)?;
             let mut chain = parent.chain.clone();
             for f in &files {
                 if let Some(at) = parent.chain.iter().position(|c| c == f) {
@@ -372,6 +411,7 @@ impl Library {
                 inherited,
                 pinned,
                 chain,
+                root: parent.root.clone(),
             }
         };
         let node = Arc::new(node);
@@ -381,8 +421,9 @@ impl Library {
         Ok(node)
     }
 
-    /// The local files a nested-catalog entry points at (`path`: a file, a glob or a list).
-    fn nested_files(&self, args: &J, entry: &Entry) -> Result<Vec<PathBuf>, String> {
+    /// The local files a nested-catalog entry points at (`path`: a file, a glob or a list),
+    /// each under `root` or an allowed prefix, symlinks followed.
+    fn nested_files(&self, args: &J, entry: &Entry, root: &Path) -> Result<Vec<PathBuf>, String> {
         let patterns: Vec<String> = match args.get("path") {
             Some(J::String(s)) => vec![s.clone()],
             Some(J::Array(items)) => items
@@ -393,6 +434,8 @@ impl Library {
                 return Err("a nested catalog needs `path:` (a YAML file, a glob or a list)".into())
             }
         };
+        let mut roots = vec![root.to_path_buf()];
+        roots.extend(self.allowed.iter().cloned());
         let mut files = vec![];
         for p in patterns {
             if p.contains("://") {
@@ -400,19 +443,16 @@ impl Library {
                     "`{p}` is remote: nested catalogs are read from local files only"
                 ));
             }
-            let full = if Path::new(&p).is_absolute() {
-                PathBuf::from(&p)
-            } else {
-                entry.dir.join(&p)
-            };
+            // Checked as written first, so nothing outside is even looked at.
+            let full = normalize(&entry.dir.join(&p));
+            if !inside(&full, &roots) {
+                return Err(outside_root(&p, &full, root));
+            }
             let globbed =
                 entry.resolved == Some(Resolved::YamlFilesCatalog) && p.contains(['*', '?', '[']);
             if globbed {
-                let matches = glob::glob(&full.to_string_lossy())
-                    .map_err(|e| format!("bad glob `{p}`: {e}"))?;
-                let mut found: Vec<PathBuf> = matches.flatten().collect();
-                found.sort();
-                files.extend(found);
+                files
+                    .extend(glob_files(&full, &roots).map_err(|e| format!("bad glob `{p}`: {e}"))?);
             } else {
                 files.push(full);
             }
@@ -420,13 +460,18 @@ impl Library {
         if files.is_empty() {
             return Err("`path` matches no file".into());
         }
-        files
-            .into_iter()
-            .map(|f| {
-                f.canonicalize()
-                    .map_err(|e| format!("cannot open `{}`: {e}", f.display()))
-            })
-            .collect()
+        let mut real = vec![];
+        for f in files {
+            // Then the real path: a symlink must not lead out either.
+            let r = f
+                .canonicalize()
+                .map_err(|e| format!("cannot open `{}`: {e}", f.display()))?;
+            if !inside(&r, &roots) {
+                return Err(outside_root(&f.to_string_lossy(), &r, root));
+            }
+            real.push(r);
+        }
+        Ok(real)
     }
 
     /// One file, or several merged into one catalog (`yaml_files_cat`), each entry keeping its
@@ -517,6 +562,73 @@ impl Library {
     }
 }
 
+/// Why a nested catalog path is refused.
+fn outside_root(written: &str, resolved: &Path, root: &Path) -> String {
+    format!(
+        "`{written}` resolves to `{}`, outside the catalog root `{}`: nested catalogs are read \
+         only under the root of the catalog that names them (or a prefix the operator allowed \
+         with --allow-path); move the file under the root or serve it as a root of its own",
+        resolved.display(),
+        root.display()
+    )
+}
+
+/// `path` with `.` and `..` resolved as written, without touching the file system.
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// The files matching a glob (normalized, and under one of `roots`), found by a confined walk
+/// rather than by `glob::glob`, which follows symlink loops under `**`. Only the part below the
+/// root is a pattern: a `[` in the root's own path is a plain character.
+fn glob_files(pattern: &Path, roots: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let Some((root, rel)) = roots
+        .iter()
+        .find_map(|r| Some((r, pattern.strip_prefix(r).ok()?)))
+    else {
+        return Ok(vec![]);
+    };
+    let matcher = glob::Pattern::new(&rel.to_string_lossy()).map_err(|e| e.to_string())?;
+    let is_glob =
+        |c: &std::path::Component<'_>| c.as_os_str().to_string_lossy().contains(['*', '?', '[']);
+    let base = root.join(
+        rel.components()
+            .take_while(|c| !is_glob(c))
+            .collect::<PathBuf>(),
+    );
+    let rest: Vec<_> = rel.components().skip_while(|c| !is_glob(c)).collect();
+    let recursive = rest.iter().any(|c| c.as_os_str() == "**");
+    let options = glob::MatchOptions {
+        require_literal_separator: true,
+        ..glob::MatchOptions::new()
+    };
+    let keep = |p: &Path| {
+        p.strip_prefix(root)
+            .is_ok_and(|rel| matcher.matches_path_with(rel, options))
+    };
+    let found = walk(
+        &base,
+        &WalkRules {
+            roots,
+            hidden: true,
+            max_depth: (!recursive).then_some(rest.len()),
+            keep: &keep,
+        },
+    );
+    Ok(found.files)
+}
+
 impl Node {
     /// A node for JSON that came from YAML earlier (positions are lost; `pos` stands in).
     pub fn from_json(j: &J, pos: super::yaml::Pos) -> Node {
@@ -528,20 +640,25 @@ impl Node {
                 None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
             },
             J::String(s) => Value::Str(s.clone()),
-            J::Array(items) => Value::Seq(items.iter().map(|i| Node::from_json(i, pos)).collect()),
-            J::Object(m) => Value::Map(
-                m.iter()
-                    .map(|(k, v)| {
-                        (
-                            super::yaml::Key {
-                                text: k.clone(),
-                                pos,
-                            },
-                            Node::from_json(v, pos),
-                        )
-                    })
-                    .collect(),
-            ),
+            // Loops, not iterator chains: one stack frame per nesting level in debug builds.
+            J::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    out.push(Node::from_json(item, pos));
+                }
+                Value::Seq(out)
+            }
+            J::Object(m) => {
+                let mut out = Vec::with_capacity(m.len());
+                for (k, v) in m {
+                    let key = super::yaml::Key {
+                        text: k.clone(),
+                        pos,
+                    };
+                    out.push((key, Node::from_json(v, pos)));
+                }
+                Value::Map(out)
+            }
         };
         Node { pos, value }
     }

@@ -5,11 +5,12 @@
 //! resolved the way PyYAML (and therefore Intake) resolves them: YAML 1.1 booleans (`yes`, `on`),
 //! floats need a dot, quoted scalars are always strings.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 
 use serde::Serialize;
-use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
 /// A 1-based line and column in a source file.
@@ -110,13 +111,21 @@ impl Node {
                 .map(J::Number)
                 .unwrap_or_else(|| J::String(f.to_string())),
             Value::Str(s) => J::String(s.clone()),
-            Value::Seq(items) => J::Array(items.iter().map(Node::to_json).collect()),
-            Value::Map(entries) => J::Object(
-                entries
-                    .iter()
-                    .map(|(k, v)| (k.text.clone(), v.to_json()))
-                    .collect(),
-            ),
+            // Loops, not iterator chains: fewer stack frames per level in debug builds.
+            Value::Seq(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    out.push(item.to_json());
+                }
+                J::Array(out)
+            }
+            Value::Map(entries) => {
+                let mut out = serde_json::Map::new();
+                for (k, v) in entries {
+                    out.insert(k.text.clone(), v.to_json());
+                }
+                J::Object(out)
+            }
         }
     }
 }
@@ -126,6 +135,84 @@ impl Node {
 pub struct YamlProblem {
     pub pos: Pos,
     pub message: String,
+}
+
+/// The text of a catalog file. PyYAML (so Intake) reads UTF-8, with or without a byte order
+/// mark, and UTF-16 in either byte order when the file starts with its byte order mark; so does
+/// this. The mark is dropped, so positions count characters from the first one after it.
+pub fn decode(bytes: &[u8]) -> Result<Cow<'_, str>, YamlProblem> {
+    match bytes {
+        [0xEF, 0xBB, 0xBF, rest @ ..] => utf8(rest),
+        [0xFF, 0xFE, rest @ ..] => decode_utf16(rest, u16::from_le_bytes).map(Cow::Owned),
+        [0xFE, 0xFF, rest @ ..] => decode_utf16(rest, u16::from_be_bytes).map(Cow::Owned),
+        _ => utf8(bytes),
+    }
+}
+
+fn utf8(bytes: &[u8]) -> Result<Cow<'_, str>, YamlProblem> {
+    std::str::from_utf8(bytes).map(Cow::Borrowed).map_err(|e| {
+        // Everything before the bad byte is valid: that is where the position comes from.
+        let good = String::from_utf8_lossy(&bytes[..e.valid_up_to()]);
+        YamlProblem {
+            pos: end_of(&good),
+            message: "the file is not valid UTF-8 (nor UTF-16 with a byte order mark): save it \
+                      as UTF-8"
+                .to_string(),
+        }
+    })
+}
+
+fn decode_utf16(bytes: &[u8], unit: fn([u8; 2]) -> u16) -> Result<String, YamlProblem> {
+    let bad = |out: &str, what: &str| YamlProblem {
+        pos: end_of(out),
+        message: format!(
+            "the file starts with a UTF-16 byte order mark but {what}: save it as UTF-8"
+        ),
+    };
+    let mut out = String::with_capacity(bytes.len() / 2);
+    let units = bytes.chunks_exact(2).map(|c| unit([c[0], c[1]]));
+    for c in char::decode_utf16(units) {
+        match c {
+            Ok(c) => out.push(c),
+            Err(_) => return Err(bad(&out, "holds an unpaired surrogate")),
+        }
+    }
+    if bytes.len() % 2 == 1 {
+        return Err(bad(&out, "ends in the middle of a character"));
+    }
+    Ok(out)
+}
+
+/// The position just after `text`: where decoding stopped.
+fn end_of(text: &str) -> Pos {
+    let line = text.matches('\n').count() + 1;
+    let col = text.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    Pos {
+        line: u32::try_from(line).unwrap_or(u32::MAX),
+        col: u32::try_from(col).unwrap_or(u32::MAX),
+    }
+}
+
+/// The deepest nesting of mappings and lists a catalog may use (the root mapping is level 1).
+/// Real catalogs stay under 10 (the deepest in the Intake corpus is 8); every walk over catalog
+/// values (JSON conversion, template scanning and rendering, redaction) recurses once per level,
+/// so this bound is what keeps them within a small stack (tests run them on 256 KiB, with a
+/// caller's 128-level JSON value below). Deeper documents are refused while they are read,
+/// before the deep part is built.
+pub const MAX_DEPTH: usize = 64;
+
+/// Aliases copy the anchored value, so a few hundred bytes of nested aliases ("billion laughs")
+/// can ask for billions of nodes. The copies a document may create are bounded, like hardened
+/// YAML loaders do: at least this many nodes...
+pub const ALIAS_NODES_MIN: usize = 100_000;
+/// ...or one copied node per byte of the document, so a large catalog that reuses a few anchored
+/// blocks on every entry still loads. A document has at most one node per two bytes, so the
+/// copies can cost at most about twice what the document's own nodes may cost.
+pub const ALIAS_NODES_PER_BYTE: usize = 1;
+
+/// How many nodes the aliases of a document of `len` bytes may create.
+fn alias_budget(len: usize) -> usize {
+    ALIAS_NODES_MIN.max(len.saturating_mul(ALIAS_NODES_PER_BYTE))
 }
 
 /// Parses one document. Returns the root (None for an empty file) and every problem found:
@@ -148,56 +235,101 @@ fn parse_with(
     text: &str,
     sink: Option<&mut dyn FnMut(Key, Node)>,
 ) -> (Option<Node>, Vec<YamlProblem>) {
+    // A byte order mark is not content (PyYAML skips it too); positions count from after it,
+    // as editors show them.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut builder = Builder {
         sink,
+        alias_limit: alias_budget(text.len()),
         ..Builder::default()
     };
+    // Events are pulled one at a time rather than through `Parser::load`, which recurses once
+    // per nesting level (a deep document would overflow the stack before the builder could
+    // refuse it) and cannot be stopped by the receiver.
     let mut parser = Parser::new_from_str(text);
-    if let Err(e) = parser.load(&mut builder, false) {
-        builder.problems.push(YamlProblem {
-            pos: Pos::from_marker(*e.marker()),
-            message: format!("YAML syntax error: {}", e.info()),
-        });
-        return (None, builder.problems);
+    loop {
+        let (ev, mark) = match parser.next_token() {
+            Ok(next) => next,
+            Err(e) => {
+                builder.problems.push(YamlProblem {
+                    pos: Pos::from_marker(*e.marker()),
+                    message: format!("YAML syntax error: {}", e.info()),
+                });
+                return (None, builder.problems);
+            }
+        };
+        // Like `load(.., false)`: the first document only.
+        let last = matches!(ev, Event::DocumentEnd | Event::StreamEnd);
+        if let Err(fatal) = builder.on_event(ev, mark) {
+            builder.problems.push(fatal);
+            return (None, builder.problems);
+        }
+        if last {
+            break;
+        }
     }
     (builder.root, builder.problems)
 }
 
-enum Frame {
-    Seq(Pos, usize, Vec<Node>),
+/// A mapping or list being built.
+struct Frame {
+    pos: Pos,
+    anchor: usize,
+    /// Nodes inside so far (at any depth), for the alias budget.
+    nodes: usize,
+    kind: FrameKind,
+}
+
+enum FrameKind {
+    Seq(Vec<Node>),
     /// Keys seen so far are indexed once a mapping grows, so duplicate checks stay linear.
-    Map(
-        Pos,
-        usize,
-        Vec<(Key, Node)>,
-        Option<Key>,
-        HashMap<String, Pos>,
-    ),
+    Map {
+        entries: Vec<(Key, Node)>,
+        pending: Option<Key>,
+        seen: HashMap<String, Pos>,
+    },
+}
+
+impl Frame {
+    fn pending_key(&self) -> Option<&Key> {
+        match &self.kind {
+            FrameKind::Map { pending, .. } => pending.as_ref(),
+            FrameKind::Seq(_) => None,
+        }
+    }
 }
 
 #[derive(Default)]
 struct Builder<'a> {
     sink: Option<&'a mut dyn FnMut(Key, Node)>,
     stack: Vec<Frame>,
-    anchors: HashMap<usize, Node>,
+    /// Anchored values with their node counts.
+    anchors: HashMap<usize, (Node, usize)>,
     root: Option<Node>,
     problems: Vec<YamlProblem>,
+    /// Nodes the aliases may create in all, and have created so far.
+    alias_limit: usize,
+    alias_nodes: usize,
 }
 
 impl Builder<'_> {
-    fn push_node(&mut self, node: Node, anchor: usize) {
+    /// Places a complete node (`nodes`: how many it holds, itself included) in its parent.
+    fn push_node(&mut self, node: Node, anchor: usize, nodes: usize) {
         if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
+            self.anchors.insert(anchor, (node.clone(), nodes));
         }
         let streamed = self.sink.is_some()
             && self.stack.len() == 2
-            && matches!(&self.stack[0], Frame::Map(_, _, _, Some(k), _) if k.text == "sources")
-            && matches!(&self.stack[1], Frame::Map(_, _, _, Some(_), _));
+            && self.stack[0]
+                .pending_key()
+                .is_some_and(|k| k.text == "sources")
+            && self.stack[1].pending_key().is_some();
         let mut node = node;
         if streamed {
-            if let (Some(sink), Some(Frame::Map(_, _, _, Some(key), _))) =
-                (self.sink.as_mut(), self.stack.last())
-            {
+            if let (Some(sink), Some(key)) = (
+                self.sink.as_mut(),
+                self.stack.last().and_then(Frame::pending_key),
+            ) {
                 let pos = node.pos;
                 sink(
                     key.clone(),
@@ -211,14 +343,20 @@ impl Builder<'_> {
                 );
             }
         }
-        match self.stack.last_mut() {
-            None => {
-                if self.root.is_none() {
-                    self.root = Some(node);
-                }
+        let Some(frame) = self.stack.last_mut() else {
+            if self.root.is_none() {
+                self.root = Some(node);
             }
-            Some(Frame::Seq(_, _, items)) => items.push(node),
-            Some(Frame::Map(_, _, entries, pending, seen)) => match pending.take() {
+            return;
+        };
+        frame.nodes = frame.nodes.saturating_add(nodes);
+        match &mut frame.kind {
+            FrameKind::Seq(items) => items.push(node),
+            FrameKind::Map {
+                entries,
+                pending,
+                seen,
+            } => match pending.take() {
                 None => {
                     *pending = Some(Key {
                         text: scalar_text(&node),
@@ -226,34 +364,108 @@ impl Builder<'_> {
                     })
                 }
                 Some(key) => {
-                    let first = if entries.len() < 16 {
-                        entries
-                            .iter()
-                            .find(|(k, _)| k.text == key.text)
-                            .map(|(k, _)| k.pos)
-                    } else {
-                        if seen.is_empty() {
-                            seen.extend(entries.iter().map(|(k, _)| (k.text.clone(), k.pos)));
-                        }
-                        seen.get(&key.text).copied()
-                    };
-                    match first {
-                        Some(first) => self.problems.push(YamlProblem {
-                            pos: key.pos,
-                            message: format!(
-                                "duplicate key `{}` (first defined at line {}, column {}); \
-                                 remove or rename one of them",
-                                key.text, first.line, first.col
-                            ),
-                        }),
-                        None if entries.len() >= 16 => {
-                            seen.insert(key.text.clone(), key.pos);
-                        }
-                        None => {}
+                    if let Some(problem) = check_duplicate(entries, seen, &key) {
+                        self.problems.push(problem);
                     }
                     entries.push((key, node));
                 }
             },
+        }
+    }
+
+    /// Starts a mapping or list, unless that would nest deeper than [`MAX_DEPTH`].
+    fn open(&mut self, pos: Pos, anchor: usize, kind: FrameKind) -> Result<(), YamlProblem> {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(YamlProblem {
+                pos,
+                message: format!(
+                    "the document nests mappings and lists deeper than {MAX_DEPTH} levels; \
+                     catalogs need far fewer: flatten this value (e.g. into a list of records \
+                     or a string)"
+                ),
+            });
+        }
+        self.stack.push(Frame {
+            pos,
+            anchor,
+            nodes: 0,
+            kind,
+        });
+        Ok(())
+    }
+
+    /// A copy of the anchored value, charged to the alias budget; refused once the budget is
+    /// spent, before anything is copied.
+    fn alias(&mut self, id: usize, pos: Pos) -> Result<(Node, usize), YamlProblem> {
+        let Some((anchored, nodes)) = self.anchors.get(&id) else {
+            self.problems.push(YamlProblem {
+                pos,
+                message: "alias refers to an unknown anchor".to_string(),
+            });
+            return Ok((
+                Node {
+                    pos,
+                    value: Value::Null,
+                },
+                1,
+            ));
+        };
+        let total = self.alias_nodes.saturating_add(*nodes);
+        if total > self.alias_limit {
+            return Err(YamlProblem {
+                pos,
+                message: format!(
+                    "aliases expand to too many values: with this one, the file's aliases would \
+                     copy {total} nodes, over the limit of {} for this file (the larger of \
+                     {ALIAS_NODES_MIN} and {ALIAS_NODES_PER_BYTE} per byte); write the repeated \
+                     values out or alias smaller blocks (aliases of aliases multiply)",
+                    self.alias_limit
+                ),
+            });
+        }
+        self.alias_nodes = total;
+        let nodes = *nodes;
+        Ok((
+            Node {
+                pos,
+                value: anchored.value.clone(),
+            },
+            nodes,
+        ))
+    }
+}
+/// A duplicate-key problem for `key`, when the mapping already has it. Small mappings are
+/// searched; larger ones get an index, so checks stay linear.
+fn check_duplicate(
+    entries: &[(Key, Node)],
+    seen: &mut HashMap<String, Pos>,
+    key: &Key,
+) -> Option<YamlProblem> {
+    let first = if entries.len() < 16 {
+        entries
+            .iter()
+            .find(|(k, _)| k.text == key.text)
+            .map(|(k, _)| k.pos)
+    } else {
+        if seen.is_empty() {
+            seen.extend(entries.iter().map(|(k, _)| (k.text.clone(), k.pos)));
+        }
+        seen.get(&key.text).copied()
+    };
+    match first {
+        Some(first) => Some(YamlProblem {
+            pos: key.pos,
+            message: format!(
+                "duplicate key `{}` (first defined at line {}, column {}); \
+                 remove or rename one of them",
+                key.text, first.line, first.col
+            ),
+        }),
+        None => {
+            if entries.len() >= 16 {
+                seen.insert(key.text.clone(), key.pos);
+            }
+            None
         }
     }
 }
@@ -270,58 +482,43 @@ fn scalar_text(node: &Node) -> String {
     }
 }
 
-impl MarkedEventReceiver for Builder<'_> {
-    fn on_event(&mut self, ev: Event, mark: Marker) {
+impl Builder<'_> {
+    /// Takes one parser event; an `Err` is fatal and ends the parse.
+    fn on_event(&mut self, ev: Event, mark: Marker) -> Result<(), YamlProblem> {
         let pos = Pos::from_marker(mark);
         match ev {
             Event::Scalar(text, style, anchor, tag) => {
                 let tag = tag.map(|t| t.suffix);
                 let value = resolve_scalar(text, style, tag.as_deref());
-                self.push_node(Node { pos, value }, anchor);
+                self.push_node(Node { pos, value }, anchor, 1);
             }
-            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq(pos, anchor, vec![])),
-            Event::MappingStart(anchor, _) => {
-                self.stack
-                    .push(Frame::Map(pos, anchor, vec![], None, HashMap::new()))
-            }
+            Event::SequenceStart(anchor, _) => self.open(pos, anchor, FrameKind::Seq(vec![]))?,
+            Event::MappingStart(anchor, _) => self.open(
+                pos,
+                anchor,
+                FrameKind::Map {
+                    entries: vec![],
+                    pending: None,
+                    seen: HashMap::new(),
+                },
+            )?,
             Event::SequenceEnd | Event::MappingEnd => {
-                let (node, anchor) = match self.stack.pop() {
-                    Some(Frame::Seq(p, a, items)) => (
-                        Node {
-                            pos: p,
-                            value: Value::Seq(items),
-                        },
-                        a,
-                    ),
-                    Some(Frame::Map(p, a, entries, _, _)) => (
-                        Node {
-                            pos: p,
-                            value: Value::Map(entries),
-                        },
-                        a,
-                    ),
-                    None => return,
+                let Some(frame) = self.stack.pop() else {
+                    return Ok(());
                 };
-                self.push_node(node, anchor);
+                let value = match frame.kind {
+                    FrameKind::Seq(items) => Value::Seq(items),
+                    FrameKind::Map { entries, .. } => Value::Map(entries),
+                };
+                let node = Node {
+                    pos: frame.pos,
+                    value,
+                };
+                self.push_node(node, frame.anchor, frame.nodes.saturating_add(1));
             }
             Event::Alias(id) => {
-                let node = match self.anchors.get(&id) {
-                    Some(n) => Node {
-                        pos,
-                        value: n.value.clone(),
-                    },
-                    None => {
-                        self.problems.push(YamlProblem {
-                            pos,
-                            message: "alias refers to an unknown anchor".to_string(),
-                        });
-                        Node {
-                            pos,
-                            value: Value::Null,
-                        }
-                    }
-                };
-                self.push_node(node, 0);
+                let (node, nodes) = self.alias(id, pos)?;
+                self.push_node(node, 0, nodes);
             }
             Event::Nothing
             | Event::StreamStart
@@ -329,6 +526,7 @@ impl MarkedEventReceiver for Builder<'_> {
             | Event::DocumentStart
             | Event::DocumentEnd => {}
         }
+        Ok(())
     }
 }
 
@@ -495,6 +693,150 @@ mod tests {
         assert_eq!(
             n.get("b").and_then(|b| b.get("k")).map(|v| &v.value),
             Some(&Value::Int(1))
+        );
+    }
+
+    /// The "billion laughs" document: 9 levels of 9 aliases each.
+    fn alias_bomb() -> String {
+        let mut text = String::from("a: &a [x, x, x, x, x, x, x, x, x]\n");
+        for (prev, name) in ('a'..='h').zip('b'..='i') {
+            let row = vec![format!("*{prev}"); 9].join(", ");
+            text.push_str(&format!("{name}: &{name} [{row}]\n"));
+        }
+        text
+    }
+
+    #[test]
+    fn alias_bomb_is_refused_quickly_at_the_alias_over_the_budget() {
+        let text = alias_bomb();
+        assert!(text.len() < 500, "{}", text.len());
+        let started = std::time::Instant::now();
+        let (node, problems) = parse(&text);
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        assert!(node.is_none());
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        // `e` copies 9 x 7,381 nodes in all; the first `*e` goes over 100,000.
+        assert_eq!(problems[0].pos, Pos { line: 6, col: 8 });
+        assert!(
+            problems[0].message.contains("over the limit of 100000"),
+            "{}",
+            problems[0].message
+        );
+    }
+
+    #[test]
+    fn a_large_catalog_may_alias_a_block_on_every_entry() {
+        let mut text = String::from("common: &c {urlpath: x.csv, storage_options: {anon: true}}\n");
+        text.push_str("sources:\n");
+        for i in 0..100_000 {
+            text.push_str(&format!("  e{i}: {{driver: csv, args: *c}}\n"));
+        }
+        let mut entries = 0;
+        let (root, problems) = parse_streaming(&text, &mut |_, n| {
+            assert!(n
+                .get("args")
+                .and_then(|a| a.get("storage_options"))
+                .is_some());
+            entries += 1;
+        });
+        assert!(problems.is_empty(), "{:?}", &problems[..1]);
+        assert!(root.is_some());
+        assert_eq!(entries, 100_000);
+    }
+
+    fn nested_block(levels: usize) -> String {
+        (0..levels)
+            .map(|i| format!("{}a:\n", " ".repeat(i)))
+            .collect::<String>()
+            + &format!("{}x: 1\n", " ".repeat(levels))
+    }
+
+    /// Runs `f` on a thread with a small stack, to show nothing recurses once per level.
+    fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(f)
+            .expect("thread")
+            .join()
+            .expect("no stack overflow")
+    }
+
+    #[test]
+    fn nesting_deeper_than_the_limit_is_refused_with_a_position() {
+        for levels in [1_500, 5_000] {
+            let text = nested_block(levels);
+            let (node, problems) = on_small_stack(move || parse(&text));
+            assert!(node.is_none());
+            assert_eq!(problems.len(), 1, "{problems:?}");
+            // The 65th mapping is on line 65, after 64 spaces (yaml-rust2 marks a block mapping
+            // at its first key's colon).
+            assert_eq!(problems[0].pos, Pos { line: 65, col: 66 });
+            assert!(problems[0].message.contains("deeper than 64 levels"));
+        }
+        let flow = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        let (node, problems) = on_small_stack(move || parse(&flow));
+        assert!(node.is_none());
+        assert_eq!(problems[0].pos, Pos { line: 1, col: 65 });
+        // Past 255 flow levels yaml-rust2's scanner stops first, with a syntax error.
+        let flow = format!("{}{}", "[".repeat(5_000), "]".repeat(5_000));
+        let (node, problems) = on_small_stack(move || parse(&flow));
+        assert!(node.is_none());
+        assert_eq!(problems[0].pos.line, 1, "{problems:?}");
+    }
+
+    #[test]
+    fn a_document_at_the_depth_limit_loads_and_converts_on_a_small_stack() {
+        let depth = on_small_stack(|| {
+            // MAX_DEPTH - 1 nested mappings, the innermost holding one more: 64 levels.
+            let (node, problems) = parse(&nested_block(MAX_DEPTH - 1));
+            assert!(problems.is_empty(), "{problems:?}");
+            let mut json = node.expect("root").to_json();
+            let mut depth = 0;
+            while let Some(inner) = json.as_object_mut().and_then(|m| m.remove("a")) {
+                json = inner;
+                depth += 1;
+            }
+            depth
+        });
+        assert_eq!(depth, MAX_DEPTH - 1);
+    }
+
+    #[test]
+    fn bom_and_utf16_are_decoded_with_the_same_positions() {
+        let text = "a: 1\nb: é\na: 2\n";
+        let utf8_bom = [&[0xEF, 0xBB, 0xBF][..], text.as_bytes()].concat();
+        let le: Vec<u8> = [0xFF, 0xFE]
+            .into_iter()
+            .chain(text.encode_utf16().flat_map(u16::to_le_bytes))
+            .collect();
+        let be: Vec<u8> = [0xFE, 0xFF]
+            .into_iter()
+            .chain(text.encode_utf16().flat_map(u16::to_be_bytes))
+            .collect();
+        for bytes in [utf8_bom, le, be] {
+            let decoded = decode(&bytes).expect("decodes");
+            let (node, problems) = parse(&decoded);
+            assert_eq!(
+                node.and_then(|n| n.get("b").and_then(Node::as_str).map(str::to_string)),
+                Some("é".to_string())
+            );
+            // The duplicate is where an editor shows it: the BOM takes no column.
+            assert_eq!(problems[0].pos, Pos { line: 3, col: 1 }, "{problems:?}");
+        }
+        // A BOM left in text that was decoded elsewhere is skipped too.
+        assert!(parse("\u{feff}a: 1\n").1.is_empty());
+    }
+
+    #[test]
+    fn undecodable_bytes_are_refused_with_a_position() {
+        let err = decode(b"a: 1\nb: \xff\n").expect_err("not UTF-8");
+        assert_eq!(err.pos, Pos { line: 2, col: 4 });
+        let err = decode(&[0xFF, 0xFE, b'a', 0, 0x00, 0xD8, b'b']).expect_err("bad UTF-16");
+        assert_eq!(err.pos, Pos { line: 1, col: 2 });
+        assert!(
+            err.message.contains("unpaired surrogate"),
+            "{}",
+            err.message
         );
     }
 }

@@ -232,11 +232,12 @@ impl CatalogArgs {
                 ));
             }
         }
-        Ok(Library::open(
+        let (library, diags) = Library::open(
             &paths,
             EnvPolicy::allow(self.access.allow_env.iter().cloned()),
             Arc::new(builtin_drivers()),
-        ))
+        );
+        Ok((library.with_allowed_paths(&self.access.allow_paths), diags))
     }
 
     /// The service over these catalogs; load errors are printed and the broken files skipped.

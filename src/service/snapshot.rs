@@ -50,6 +50,7 @@ impl Snapshot {
             EnvPolicy::allow(config.allow_env.iter().cloned()),
             drivers,
         );
+        let library = library.with_allowed_paths(&config.allow_paths);
         for d in &diags {
             match d.severity {
                 Severity::Error => tracing::error!(target: "inlet::catalog", "{d}"),
