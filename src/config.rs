@@ -26,6 +26,9 @@ pub struct ServeConfig {
     pub allow_env: Vec<String>,
     /// Directories local sources may read besides their catalog's directory.
     pub allow_paths: Vec<PathBuf>,
+    /// Remote hosts sources may reach (`host`, `*.suffix`); empty: any but link-local and
+    /// cloud-metadata addresses.
+    pub allow_hosts: Vec<String>,
     /// Where the server keeps what it makes (the ticket key, the SQLite state); created 0700.
     /// Default: `$XDG_STATE_HOME/inlet`, else `~/.local/state/inlet`, else `./.inlet`.
     pub state_dir: Option<PathBuf>,
@@ -62,6 +65,7 @@ impl Default for ServeConfig {
             flight_advertise: vec![],
             allow_env: vec![],
             allow_paths: vec![],
+            allow_hosts: vec![],
             state_dir: None,
             ticket_key: None,
             ticket_key_file: None,

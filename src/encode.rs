@@ -34,6 +34,25 @@ impl Format {
             .and_then(Format::from_name)
     }
 
+    /// Why `schema` cannot be written in this format, if it cannot: CSV holds no nested values.
+    pub fn unsupported_columns(self, schema: &arrow_schema::Schema) -> Option<String> {
+        if self != Format::Csv {
+            return None;
+        }
+        let nested: Vec<&str> = schema
+            .fields()
+            .iter()
+            .filter(|f| f.data_type().is_nested())
+            .map(|f| f.name().as_str())
+            .collect();
+        (!nested.is_empty()).then(|| {
+            format!(
+                "CSV cannot hold the nested columns {}: leave them out with `columns=`, or choose format=arrow, parquet or ndjson",
+                nested.join(", ")
+            )
+        })
+    }
+
     pub fn media_type(self) -> &'static str {
         match self {
             Format::Arrow => "application/vnd.apache.arrow.stream",

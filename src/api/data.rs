@@ -98,6 +98,9 @@ pub fn negotiate(format: Option<&str>, headers: &HeaderMap) -> Result<Negotiated
 /// problem+json when the read was started; an error after it aborts the body (no end-of-stream
 /// marker), so clients see a failed transfer.
 pub fn stream_response(read: Read, neg: Negotiated) -> Result<Response, ApiError> {
+    if let Some(why) = neg.format.unsupported_columns(&read.schema) {
+        return Err(ApiError::invalid("format", why));
+    }
     let options = IpcWriteOptions::default()
         .try_with_compression(neg.codec)
         .map_err(|e| ApiError::of(ErrorKind::Internal, e.to_string()))?;
@@ -140,12 +143,13 @@ fn tokio_stream(
 }
 
 fn read_request(st: &AppState, q: &mut Query) -> Result<ReadRequest, ApiError> {
-    let columns = q.one("columns").map(|c| {
+    let columns: Option<Vec<String>> = q.one("columns").map(|c| {
         c.split(',')
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty())
             .collect()
     });
+
     let limit = q.usize("limit")?;
     let partitions = q
         .list("partition")
@@ -230,6 +234,39 @@ pub struct Plan {
     pub revision: String,
 }
 
+/// `host[:port]` with a DNS name or an IP address: no user info, path, query or spaces.
+fn plain_authority(h: &str) -> bool {
+    let (host, port) = if h.starts_with('[') {
+        match h.find(']') {
+            Some(end) => (&h[..=end], h[end + 1..].strip_prefix(':')),
+            None => return false,
+        }
+    } else {
+        match h.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (h, None),
+        }
+    };
+    if !h.starts_with('[') && port.is_none() && h.contains(':') {
+        return false;
+    }
+    let port_ok =
+        port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
+    let host_ok = match host.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+        Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_ok(),
+        None => {
+            !host.is_empty()
+                && host.len() <= 253
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        }
+    };
+    // `[::1]x` (text after the bracket that is not a port) is not an authority either.
+    let tail_ok = !h.starts_with('[') || h.len() == host.len() || port.is_some();
+    port_ok && host_ok && tail_ok
+}
+
 /// The caller a request presents itself as.
 pub fn caller(headers: &HeaderMap) -> Caller {
     Caller::from_authorization(
@@ -243,10 +280,13 @@ pub fn caller(headers: &HeaderMap) -> Caller {
 /// client reached it.
 fn ticket_bases(st: &AppState, headers: &HeaderMap) -> Vec<String> {
     if st.config.advertise.is_empty() {
+        // The Host header is the client's to write: use it only when it is a plain
+        // `host[:port]`, else the address this server listens on.
         let host = headers
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
-            .unwrap_or("127.0.0.1");
+            .filter(|h| plain_authority(h))
+            .map_or_else(|| st.config.http.to_string(), str::to_string);
         vec![format!("http://{host}")]
     } else {
         st.config
@@ -340,4 +380,34 @@ pub async fn redeem(
 /// The 503 every request gets while the server shuts down.
 pub fn draining() -> Response {
     ApiError::busy("the server is shutting down: retry on another replica").into_response()
+}
+
+#[cfg(test)]
+mod authority_tests {
+    use super::plain_authority;
+
+    #[test]
+    fn only_plain_host_and_port_pass() {
+        for ok in [
+            "localhost",
+            "127.0.0.1:8080",
+            "data.example.com",
+            "[::1]:9",
+            "h-1.x:65535",
+        ] {
+            assert!(plain_authority(ok), "{ok}");
+        }
+        for bad in [
+            "a@evil.example.com",
+            "evil.com/x",
+            "h:p",
+            "",
+            "h:123456",
+            "a b",
+            "[zz]:1",
+            "h?x",
+        ] {
+            assert!(!plain_authority(bad), "{bad}");
+        }
+    }
 }

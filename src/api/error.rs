@@ -7,6 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::catalog::params::FieldError;
+use crate::catalog::redact::redact_text;
 use crate::catalog::CatalogError;
 use crate::service::{driver_kind, ErrorKind, ServiceError};
 
@@ -60,7 +61,12 @@ impl ApiError {
 }
 
 impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+    fn into_response(mut self) -> Response {
+        // Messages come from every layer (storage errors quote URLs): redact them here, once.
+        self.problem.detail = redact_text(&self.problem.detail).into_owned();
+        for e in &mut self.problem.errors {
+            e.message = redact_text(&e.message).into_owned();
+        }
         let body = serde_json::to_vec(&self.problem).unwrap_or_default();
         let mut r = (self.status, body).into_response();
         r.headers_mut().insert(

@@ -188,7 +188,9 @@ pub async fn get_catalog(
         name: node.name.clone(),
         description: node.file.description.clone(),
         metadata: crate::catalog::redact::redact(&node.file.metadata),
-        parameters: serde_json::to_value(node.catalog_params()).unwrap_or_default(),
+        parameters: crate::catalog::redact::redact(
+            &serde_json::to_value(node.catalog_params()).unwrap_or_default(),
+        ),
         entries,
         next_page_token,
         revision: snap.revision.clone(),

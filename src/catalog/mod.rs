@@ -1,5 +1,6 @@
 //! Intake-style YAML catalogs: parsing with positions, templating, user parameters, nesting.
 
+pub mod caller;
 pub mod diag;
 pub mod model;
 pub mod params;

@@ -10,6 +10,29 @@ pub const REDACTED: &str = "***";
 static URL_PASSWORD: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(://[^:/@\s]+:)[^@/\s]+@").expect("valid regex"));
 
+/// Query parameters of presigned and SAS URLs (S3, GCS, Azure) and bearer-style tokens.
+static SIGNED_QUERY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)([?&](?:x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|x-goog-credential|sig|signature|token|access_token|api_key|apikey|key|se|sp|sv|st|skoid|sktid|skt|ske|sks|skv|code)=)[^&\s\x22']+",
+    )
+    .expect("valid regex")
+});
+
+/// Any text with its credentials replaced by `***`: passwords in URLs and the signing query
+/// parameters of presigned URLs. Every message a server shows (errors, health, logs) goes
+/// through it, whatever layer wrote the message.
+pub fn redact_text(text: &str) -> std::borrow::Cow<'_, str> {
+    let lower_has = |needle: &str| text.contains(needle);
+    if !lower_has("://") && !lower_has("?") && !lower_has("&") {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let first = URL_PASSWORD.replace_all(text, format!("${{1}}{REDACTED}@"));
+    match SIGNED_QUERY.replace_all(&first, format!("${{1}}{REDACTED}")) {
+        std::borrow::Cow::Borrowed(_) => first,
+        std::borrow::Cow::Owned(s) => std::borrow::Cow::Owned(s),
+    }
+}
+
 /// Whether a key names a credential (`key`, `secret`, `token`, `password`, `credentials`, ...).
 pub fn is_secret_key(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
@@ -17,6 +40,11 @@ pub fn is_secret_key(key: &str) -> bool {
         || k.ends_with("_key")
         || k.ends_with("-key")
         || k.ends_with("key_id")
+        || matches!(k.as_str(), "pwd" | "auth" | "dsn" | "cookie" | "apikey")
+        || k.starts_with("auth_")
+        || k.ends_with("_auth")
+        || k.ends_with("_pwd")
+        || k.ends_with("_dsn")
         || [
             "secret",
             "token",
@@ -26,6 +54,11 @@ pub fn is_secret_key(key: &str) -> bool {
             "sas",
             "signature",
             "authorization",
+            "api_key",
+            "apikey",
+            "cookie",
+            "connection_string",
+            "connectionstring",
         ]
         .iter()
         .any(|s| k.contains(s))
@@ -38,9 +71,18 @@ pub fn redact(value: &J) -> J {
     // nesting level, and caller values may nest 128 levels below the catalog's own.
     match value {
         J::Object(map) => {
+            // A parameter declaration (`{name, default, allowed, ...}`) named like a secret: its
+            // values are secrets too.
+            let secret_param = map
+                .get("name")
+                .and_then(J::as_str)
+                .is_some_and(is_secret_key)
+                && (map.contains_key("default") || map.contains_key("allowed"));
             let mut out = serde_json::Map::new();
             for (k, v) in map {
-                let v = if is_secret_key(k) && !v.is_null() && !v.is_boolean() {
+                let masked = is_secret_key(k)
+                    || (secret_param && matches!(k.as_str(), "default" | "allowed"));
+                let v = if masked && !v.is_null() && !v.is_boolean() {
                     J::String(REDACTED.into())
                 } else {
                     redact(v)
@@ -56,11 +98,7 @@ pub fn redact(value: &J) -> J {
             }
             J::Array(out)
         }
-        J::String(s) if s.contains("://") => J::String(
-            URL_PASSWORD
-                .replace_all(s, format!("${{1}}{REDACTED}@"))
-                .into_owned(),
-        ),
+        J::String(s) => J::String(redact_text(s).into_owned()),
         other => other.clone(),
     }
 }
@@ -97,5 +135,41 @@ mod tests {
         assert_eq!(out["db"], "postgres://u:***@host/db");
         assert_eq!(out["columns"], json!(["a", "key"]));
         assert_eq!(out["urlpath"], "s3://bucket/x.parquet");
+    }
+
+    #[test]
+    fn presigned_urls_secret_parameters_and_more_key_names_are_redacted() {
+        let text = "cannot read https://b.s3.amazonaws.com/x?X-Amz-Credential=AKIA%2F1&X-Amz-Signature=abc123&x-id=GetObject and https://a.blob.core.windows.net/c/x?sv=2020&se=2030&sp=r&sig=zzz";
+        let out = redact_text(text);
+        for secret in ["AKIA", "abc123", "zzz", "sv=2020", "se=2030"] {
+            assert!(!out.contains(secret), "{secret} in {out}");
+        }
+        assert!(out.contains("x-id=GetObject"), "{out}");
+        let gcs = redact_text("https://storage.googleapis.com/b/o?X-Goog-Signature=f00&token=t0k");
+        assert!(!gcs.contains("f00") && !gcs.contains("t0k"), "{gcs}");
+        let v = redact(&json!({
+            "pwd": "a", "apikey": "b", "api_key": "c", "auth": "d", "authorization": "e",
+            "cookie": "f", "connection_string": "g", "dsn": "h", "author": "Jane",
+            "parameters": [{"name": "db_password", "type": "str", "default": "hunter2"},
+                           {"name": "region", "type": "str", "default": "eu"}]
+        }));
+        for k in [
+            "pwd",
+            "apikey",
+            "api_key",
+            "auth",
+            "authorization",
+            "cookie",
+            "connection_string",
+            "dsn",
+        ] {
+            assert_eq!(v[k], "***", "{k}");
+        }
+        assert_eq!(
+            v["author"], "Jane",
+            "a key that only starts like `auth` is not a secret"
+        );
+        assert_eq!(v["parameters"][0]["default"], "***");
+        assert_eq!(v["parameters"][1]["default"], "eu");
     }
 }

@@ -548,16 +548,36 @@ impl Library {
         }
         let specs = node.entry_params(entry);
         let values = params::resolve(&specs, supplied, &self.env).map_err(CatalogError::Params)?;
-        let mut vars = node.pinned.clone();
-        vars.extend(values.clone());
-        vars.insert(
-            "CATALOG_DIR".into(),
-            J::String(entry.dir.to_string_lossy().into_owned()),
-        );
+        let bad_values = super::caller::check_values(&specs, &values, supplied);
+        if !bad_values.is_empty() {
+            return Err(CatalogError::Params(bad_values));
+        }
+        let vars_with = |values: &BTreeMap<String, J>| {
+            let mut vars = node.pinned.clone();
+            vars.extend(values.clone());
+            vars.insert(
+                "CATALOG_DIR".into(),
+                J::String(entry.dir.to_string_lossy().into_owned()),
+            );
+            vars
+        };
         let args = self
             .templater
-            .render(&entry.args, &vars, &self.env)
+            .render(&entry.args, &vars_with(&values), &self.env)
             .map_err(CatalogError::Render)?;
+        // Where did the caller's values land? Not in a scheme or a host.
+        if let Some(probe) = super::caller::probe_values(&specs, &values, supplied) {
+            if let Ok(probe_args) =
+                self.templater
+                    .render(&entry.args, &vars_with(&probe), &self.env)
+            {
+                let misplaced =
+                    super::caller::check_placement(&specs, &values, supplied, &probe_args);
+                if !misplaced.is_empty() {
+                    return Err(CatalogError::Params(misplaced));
+                }
+            }
+        }
         Ok((args, values))
     }
 }

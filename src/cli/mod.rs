@@ -102,6 +102,15 @@ pub struct AccessArgs {
         value_delimiter = ','
     )]
     pub allow_paths: Vec<PathBuf>,
+    /// Remote hosts sources may reach (repeatable; `*.example.com` for a domain). Without it, any
+    /// host but link-local and cloud-metadata addresses.
+    #[arg(
+        long = "allow-host",
+        value_name = "HOST",
+        env = "INLET_ALLOW_HOSTS",
+        value_delimiter = ','
+    )]
+    pub allow_hosts: Vec<String>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -196,7 +205,8 @@ impl ServeArgs {
                 target.clone_from(given);
             }
         }
-        let lists: [(&Vec<String>, &mut Vec<String>); 4] = [
+        let lists: [(&Vec<String>, &mut Vec<String>); 5] = [
+            (&self.access.allow_hosts, &mut c.allow_hosts),
             (&self.advertise, &mut c.advertise),
             (&self.flight_advertise, &mut c.flight_advertise),
             (&self.access.allow_env, &mut c.allow_env),
@@ -246,7 +256,8 @@ impl CatalogArgs {
         report_load(&diags);
         let revision = crate::revision::revision(&self.catalogs);
         Ok(Snapshot::new(
-            Service::new(library, self.access.allow_paths.clone()),
+            Service::new(library, self.access.allow_paths.clone())
+                .with_allowed_hosts(self.access.allow_hosts.clone()),
             revision,
         ))
     }
@@ -300,7 +311,7 @@ pub fn run(cli: Cli) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(msg) => {
-            eprintln!("error: {msg}");
+            eprintln!("error: {}", crate::catalog::redact::redact_text(&msg));
             ExitCode::FAILURE
         }
     }

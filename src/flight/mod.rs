@@ -38,7 +38,8 @@ pub fn code_of(kind: ErrorKind) -> Code {
 /// slug first so clients can tell kinds apart without parsing prose.
 pub fn status(e: ServiceError) -> tonic::Status {
     let kind = e.kind();
-    tonic::Status::new(code_of(kind), format!("{}: {e}", kind.slug()))
+    let message = crate::catalog::redact::redact_text(&e.to_string()).into_owned();
+    tonic::Status::new(code_of(kind), format!("{}: {message}", kind.slug()))
 }
 
 /// Binds the Flight listener (before the server announces itself, so the port is known).

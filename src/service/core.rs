@@ -15,6 +15,7 @@ use super::read::Read;
 use super::snapshot::Snapshot;
 use super::tickets::TicketKey;
 use super::ServiceError;
+use crate::catalog::redact::redact_text;
 use crate::catalog::Diagnostic;
 use crate::config::ServeConfig;
 use crate::revision;
@@ -116,13 +117,14 @@ impl Core {
 
     pub fn health(&self) -> Health {
         let snap = self.snapshot();
+        let shown = |d: &Diagnostic| redact_text(&d.to_string()).into_owned();
         let reload_errors: Vec<String> = self
             .reload_error()
             .unwrap_or_default()
             .iter()
-            .map(ToString::to_string)
+            .map(shown)
             .collect();
-        let catalog_errors: Vec<String> = snap.problems.iter().map(ToString::to_string).collect();
+        let catalog_errors: Vec<String> = snap.problems.iter().map(shown).collect();
         let status = if self.is_draining() {
             "draining"
         } else if reload_errors.is_empty() && catalog_errors.is_empty() {

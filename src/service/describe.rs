@@ -8,6 +8,7 @@ use serde_json::Value as J;
 
 use super::snapshot::Snapshot;
 use super::ServiceError;
+use crate::catalog::redact::redact;
 use crate::catalog::view::{self, EntrySummary};
 use crate::catalog::{CatalogNode, Found, Library};
 
@@ -104,5 +105,6 @@ pub async fn source(
         map.insert(extra.0.into(), extra.1);
         map.insert("revision".into(), J::String(snap.revision.clone()));
     }
-    Ok(value)
+    // Everything shown passes here: args, parameter defaults, discovery errors quoting URLs.
+    Ok(redact(&value))
 }

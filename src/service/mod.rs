@@ -49,6 +49,7 @@ pub fn builtin_drivers() -> Registry {
 pub struct Service {
     pub library: Library,
     pub storage: Arc<StorageResolver>,
+    allowed_paths: Vec<PathBuf>,
     pub limits: Limits,
     /// Rows per batch of reads made through this service.
     pub batch_size: usize,
@@ -66,10 +67,19 @@ impl Service {
     pub fn new(library: Library, allowed_paths: Vec<PathBuf>) -> Self {
         Service {
             library,
-            storage: Arc::new(StorageResolver::new(allowed_paths)),
+            storage: Arc::new(StorageResolver::new(allowed_paths.clone())),
+            allowed_paths,
             limits: Limits::default(),
             batch_size: 64 * 1024,
         }
+    }
+
+    /// Restricts remote reads to these hosts (see `StorageResolver::with_allowed_hosts`).
+    pub fn with_allowed_hosts(mut self, hosts: Vec<String>) -> Self {
+        let allowed = std::mem::take(&mut self.allowed_paths);
+        self.storage = Arc::new(StorageResolver::new(allowed.clone()).with_allowed_hosts(hosts));
+        self.allowed_paths = allowed;
+        self
     }
 
     /// The catalog node and entry of a source name.

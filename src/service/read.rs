@@ -68,7 +68,8 @@ impl Stream for Read {
             Poll::Ready(Some(Err(e))) => {
                 metrics::counter!("inlet_driver_errors_total", "kind" => driver_kind(e).label())
                     .increment(1);
-                tracing::warn!(source = %this.source, rows = this.rows, error = %e, "stream aborted");
+                let error = crate::catalog::redact::redact_text(&e.to_string()).into_owned();
+                tracing::warn!(source = %this.source, rows = this.rows, %error, "stream aborted");
             }
             _ => {}
         }

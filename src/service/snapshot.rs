@@ -52,12 +52,14 @@ impl Snapshot {
         );
         let library = library.with_allowed_paths(&config.allow_paths);
         for d in &diags {
+            let text = crate::catalog::redact::redact_text(&d.to_string()).into_owned();
             match d.severity {
-                Severity::Error => tracing::error!(target: "inlet::catalog", "{d}"),
-                Severity::Warning => tracing::debug!(target: "inlet::catalog", "{d}"),
+                Severity::Error => tracing::error!(target: "inlet::catalog", "{text}"),
+                Severity::Warning => tracing::debug!(target: "inlet::catalog", "{text}"),
             }
         }
-        let mut service = Service::new(library, config.allow_paths.clone());
+        let mut service = Service::new(library, config.allow_paths.clone())
+            .with_allowed_hosts(config.allow_hosts.clone());
         service.batch_size = config.batch_size;
         let mut snap = Snapshot::new(service, revision::revision(&config.catalogs));
         snap.fingerprint = fingerprint;

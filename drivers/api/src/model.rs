@@ -147,6 +147,12 @@ impl Discovery {
         let Some(cols) = &request.projection else {
             return Ok(None);
         };
+        if cols.is_empty() {
+            return Err(crate::DriverError::bad_request(
+                "columns",
+                "names no column: list at least one (`columns=a,b`), or leave it out for all",
+            ));
+        }
         cols.iter()
             .map(|c| {
                 self.schema.index_of(c).map_err(|_| {

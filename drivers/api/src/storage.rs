@@ -24,6 +24,9 @@ use crate::{DriverError, FileInfo, Result};
 #[derive(Debug, Clone, Default)]
 pub struct StorageResolver {
     allowed: Vec<PathBuf>,
+    /// Remote hosts sources may reach (`host`, `*.suffix`); empty: any host but link-local and
+    /// cloud-metadata addresses.
+    hosts: Vec<String>,
 }
 
 /// The objects behind one source, all in one store.
@@ -111,7 +114,57 @@ impl StorageResolver {
                 .into_iter()
                 .map(|p| p.canonicalize().unwrap_or(p))
                 .collect(),
+            hosts: vec![],
         }
+    }
+
+    /// Restricts remote reads to these hosts (`data.example.com`, `*.example.com`, an IP).
+    pub fn with_allowed_hosts(mut self, hosts: impl IntoIterator<Item = String>) -> Self {
+        self.hosts = hosts.into_iter().map(|h| h.to_ascii_lowercase()).collect();
+        self
+    }
+
+    /// Whether a source may reach `host`: the operator's list when there is one; else anything
+    /// but link-local and cloud-metadata addresses (where instance credentials live).
+    pub fn check_host(&self, host: &str, what: &str) -> Result<()> {
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
+        if !self.hosts.is_empty() {
+            let listed = self.hosts.iter().any(|h| match h.strip_prefix("*.") {
+                Some(suffix) => host.ends_with(&format!(".{suffix}")),
+                None => *h == host,
+            });
+            return if listed {
+                Ok(())
+            } else {
+                Err(DriverError::Denied(format!(
+                    "{what} `{host}` is not among the hosts this server may reach (allow_hosts); ask the operator to add it"
+                )))
+            };
+        }
+        let link_local = match host.parse::<std::net::IpAddr>() {
+            Ok(std::net::IpAddr::V4(ip)) => ip.is_link_local() || ip.is_unspecified(),
+            Ok(std::net::IpAddr::V6(ip)) => {
+                (ip.segments()[0] & 0xffc0) == 0xfe80
+                    || ip.is_unspecified()
+                    || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_link_local())
+            }
+            Err(_) => matches!(
+                host.as_str(),
+                "metadata"
+                    | "metadata.google.internal"
+                    | "instance-data"
+                    | "instance-data.ec2.internal"
+            ),
+        };
+        if link_local {
+            return Err(DriverError::Denied(format!(
+                "{what} `{host}` is a link-local or cloud-metadata address: refused unless the operator lists it in allow_hosts"
+            )));
+        }
+        Ok(())
     }
 
     /// Expands `urlpath` into objects, sorted; each file is at least one partition downstream.
@@ -167,6 +220,16 @@ impl StorageResolver {
                         "urlpath",
                         "all paths of one source must be in the same bucket or server",
                     ));
+                }
+                if scheme == Scheme::Http {
+                    self.check_host(&bucket, "host")?;
+                }
+                if let Some(endpoint) = endpoint_option(&opts) {
+                    let host = Url::parse(&endpoint)
+                        .ok()
+                        .and_then(|u| u.host_str().map(str::to_string))
+                        .unwrap_or_default();
+                    self.check_host(&host, "endpoint")?;
                 }
                 ensure_tls_provider();
                 let store = build_store(scheme, &bucket, &base, &opts)?;
@@ -455,6 +518,16 @@ async fn list(store: &Arc<dyn ObjectStore>, prefix: &str, shown: &str) -> Result
 }
 
 /// fsspec options as one flat view: `client_kwargs.endpoint_url` reads as `endpoint_url`.
+/// `endpoint_url`, at the top level or under `client_kwargs`.
+fn endpoint_option(opts: &Map<String, J>) -> Option<String> {
+    let direct = opts.get("endpoint_url");
+    let nested = opts
+        .get("client_kwargs")
+        .and_then(J::as_object)
+        .and_then(|k| k.get("endpoint_url"));
+    direct.or(nested).and_then(J::as_str).map(str::to_string)
+}
+
 fn flatten_options(opts: &Map<String, J>, accepted: &[&str]) -> Result<Vec<(String, J)>> {
     let mut out = vec![];
     for (k, v) in opts {
