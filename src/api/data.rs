@@ -6,7 +6,7 @@ use arrow_ipc::writer::IpcWriteOptions;
 use arrow_ipc::CompressionType;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
@@ -175,7 +175,7 @@ fn read_request(st: &AppState, q: &mut Query) -> Result<ReadRequest, ApiError> {
 #[utoipa::path(get, path = "/api/v1/sources/{source}/data", tag = "data",
     params(("source" = String, Path), ("columns" = Option<String>, Query, description = "Comma-separated column names"),
            ("limit" = Option<usize>, Query), ("partition" = Option<Vec<usize>>, Query, description = "Repeatable partition id"),
-           ("format" = Option<String>, Query, description = "arrow | parquet | csv | ndjson (else the Accept header)"),
+           ("format" = Option<String>, Query, pattern = "^(arrow|arrows|ipc|parquet|pq|csv|ndjson|jsonl|json)$", description = "arrow | parquet | csv | ndjson (else the Accept header)"),
            ("param.<name>" = Option<String>, Query, description = "A parameter value")),
     responses((status = 200, description = "The data; `application/vnd.apache.arrow.stream` (codecs=\"zstd\"|\"lz4\" when negotiated), Parquet, CSV or NDJSON", content_type = "application/vnd.apache.arrow.stream"),
               (status = 404, body = super::error::Problem, content_type = "application/problem+json"),
@@ -232,6 +232,17 @@ pub struct Plan {
     pub total_records: Option<u64>,
     pub total_bytes: Option<u64>,
     pub revision: String,
+}
+
+fn json_kind(v: &J) -> &'static str {
+    match v {
+        J::Null => "null",
+        J::Bool(_) => "a boolean",
+        J::Number(_) => "a number",
+        J::String(_) => "a string",
+        J::Array(_) => "an array",
+        J::Object(_) => "an object",
+    }
 }
 
 /// `host[:port]` with a DNS name or an IP address: no user info, path, query or spaces.
@@ -299,7 +310,7 @@ fn ticket_bases(st: &AppState, headers: &HeaderMap) -> Vec<String> {
 
 /// Plans a read: the schema and endpoints with signed tickets, for parallel fetching.
 #[utoipa::path(post, path = "/api/v1/sources/{source}/plan", tag = "data",
-    params(("source" = String, Path)), request_body = PlanRequest,
+    params(("source" = String, Path)), request_body(content = Option<PlanRequest>, description = "Optional: an empty body plans the whole source"),
     responses((status = 200, body = Plan),
               (status = 404, body = super::error::Problem, content_type = "application/problem+json"),
               (status = 422, body = super::error::Problem, content_type = "application/problem+json")))]
@@ -318,16 +329,23 @@ pub async fn plan(
             format!("cannot read the plan body: {}", e.body_text()),
         )
     })?;
-    let req: PlanRequest = if bytes.is_empty() {
+    let trimmed = bytes.trim_ascii();
+    let req: PlanRequest = if trimmed.is_empty() || trimmed == b"null" {
         PlanRequest::default()
     } else {
-        serde_json::from_slice(&bytes).map_err(|e| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid-request",
-                format!("the plan body must be JSON like {{\"columns\": [..], \"limit\": N, \"params\": {{..}}, \"max_endpoints\": N}}: {e}"),
+        let bad = |e: String| {
+            ApiError::invalid(
+                "body",
+                format!("the plan body must be a JSON object like {{\"columns\": [..], \"limit\": N, \"params\": {{..}}, \"max_endpoints\": N}}: {e}"),
             )
-        })?
+        };
+        // An object only: serde would also read a struct from a JSON array.
+        match serde_json::from_slice::<J>(trimmed).map_err(|e| bad(e.to_string()))? {
+            object @ J::Object(_) => {
+                serde_json::from_value(object).map_err(|e| bad(e.to_string()))?
+            }
+            other => return Err(bad(format!("got {}", json_kind(&other)))),
+        }
     };
     let plan = st.plan(&caller(&headers), &name, req).await?;
     let bases = ticket_bases(&st, &headers);
@@ -362,7 +380,9 @@ pub async fn plan(
     responses((status = 200, description = "The endpoint's data", content_type = "application/vnd.apache.arrow.stream"),
               (status = 403, description = "Forged or malformed ticket", body = super::error::Problem, content_type = "application/problem+json"),
               (status = 409, description = "Planned against an older catalog revision", body = super::error::Problem, content_type = "application/problem+json"),
-              (status = 410, description = "Expired", body = super::error::Problem, content_type = "application/problem+json")))]
+              (status = 410, description = "Expired", body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 422, body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 503, body = super::error::Problem, content_type = "application/problem+json")))]
 pub async fn redeem(
     State(st): State<AppState>,
     Path(ticket): Path<String>,

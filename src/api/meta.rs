@@ -131,8 +131,8 @@ fn summary(node: &CatalogNode) -> CatalogSummary {
 
 /// List the root catalogs.
 #[utoipa::path(get, path = "/api/v1/catalogs", tag = "catalogs",
-    params(("page_size" = Option<usize>, Query, description = "1..1000, default 100"),
-           ("page_token" = Option<String>, Query, description = "`next_page_token` of the previous page")),
+    params(("page_size" = Option<usize>, Query, minimum = 1, maximum = 1000, description = "1..1000, default 100"),
+           ("page_token" = Option<String>, Query, pattern = "^([A-Za-z0-9_-]{4})*([A-Za-z0-9_-]{2,3})?$", description = "`next_page_token` of the previous page")),
     responses((status = 200, body = CatalogList), (status = 304, description = "Not modified (ETag)"),
               (status = 422, body = super::error::Problem, content_type = "application/problem+json")))]
 pub async fn list_catalogs(
@@ -163,9 +163,10 @@ pub async fn list_catalogs(
 /// One catalog (root or nested, by dotted name) and its entries.
 #[utoipa::path(get, path = "/api/v1/catalogs/{catalog}", tag = "catalogs",
     params(("catalog" = String, Path, description = "Dotted catalog name"),
-           ("page_size" = Option<usize>, Query), ("page_token" = Option<String>, Query)),
+           ("page_size" = Option<usize>, Query, minimum = 1, maximum = 1000), ("page_token" = Option<String>, Query, pattern = "^([A-Za-z0-9_-]{4})*([A-Za-z0-9_-]{2,3})?$")),
     responses((status = 200, body = CatalogDetail), (status = 304, description = "Not modified (ETag)"),
-              (status = 404, body = super::error::Problem, content_type = "application/problem+json")))]
+              (status = 404, body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 422, body = super::error::Problem, content_type = "application/problem+json")))]
 pub async fn get_catalog(
     State(st): State<AppState>,
     Path(name): Path<String>,
@@ -267,7 +268,10 @@ pub async fn get_source(
 #[utoipa::path(get, path = "/api/v1/sources/{source}/schema", tag = "sources",
     params(("source" = String, Path), ("param.<name>" = Option<String>, Query)),
     responses((status = 200, description = "`{fields: [{name, type, nullable, metadata}]}`, or an IPC stream holding only the schema", body = Object),
-              (status = 404, body = super::error::Problem, content_type = "application/problem+json")))]
+              (status = 404, body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 422, body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 501, body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 502, body = super::error::Problem, content_type = "application/problem+json")))]
 pub async fn get_schema(
     State(st): State<AppState>,
     Path(name): Path<String>,
@@ -312,8 +316,9 @@ pub struct SearchResults {
 
 /// Sources across catalogs by name, description, tags and (once discovered) column names.
 #[utoipa::path(get, path = "/api/v1/search", tag = "catalogs",
-    params(("q" = String, Query, description = "Words that must all appear"), ("page_size" = Option<usize>, Query), ("page_token" = Option<String>, Query)),
-    responses((status = 200, body = SearchResults)))]
+    params(("q" = Option<String>, Query, description = "Words that must all appear (none: every source)"), ("page_size" = Option<usize>, Query, minimum = 1, maximum = 1000), ("page_token" = Option<String>, Query, pattern = "^([A-Za-z0-9_-]{4})*([A-Za-z0-9_-]{2,3})?$")),
+    responses((status = 200, body = SearchResults), (status = 304, description = "Not modified (ETag)"),
+              (status = 422, body = super::error::Problem, content_type = "application/problem+json")))]
 pub async fn search(
     State(st): State<AppState>,
     headers: HeaderMap,

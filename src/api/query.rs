@@ -3,7 +3,10 @@
 use std::collections::BTreeMap;
 
 use axum::http::StatusCode;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::engine::general_purpose::{
+    GeneralPurpose, GeneralPurposeConfig, URL_SAFE_NO_PAD as B64,
+};
+use base64::engine::DecodePaddingMode;
 use base64::Engine;
 use serde_json::Value as J;
 
@@ -112,6 +115,18 @@ impl Query {
     }
 }
 
+/// Any base64url text the OpenAPI pattern admits decodes: stray bits and padding are forgiven,
+/// and a cursor that names no item simply starts after where that name would sort.
+const LENIENT: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::URL_SAFE,
+    GeneralPurposeConfig::new()
+        .with_decode_allow_trailing_bits(true)
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// The OpenAPI pattern of page tokens (unpadded base64url of a whole number of bytes).
+pub const PAGE_TOKEN_PATTERN: &str = "^([A-Za-z0-9_-]{4})*([A-Za-z0-9_-]{2,3})?$";
+
 pub const MAX_PAGE: usize = 1000;
 pub const DEFAULT_PAGE: usize = 100;
 
@@ -132,13 +147,14 @@ pub fn paginate<T>(
     let after = match token {
         None => None,
         Some(t) => Some(
-            B64.decode(&t)
+            LENIENT
+                .decode(&t)
                 .ok()
-                .and_then(|b| String::from_utf8(b).ok())
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
                 .ok_or_else(|| {
                     ApiError::invalid(
                         "page_token",
-                        "`page_token` is not one this server issued: start again without it",
+                        "`page_token` is not a token this server issues (base64url): start again without it",
                     )
                 })?,
         ),

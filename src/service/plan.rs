@@ -20,12 +20,31 @@ use super::{Core, ServiceError};
 #[serde(deny_unknown_fields)]
 pub struct PlanRequest {
     pub columns: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "whole_number")]
     pub limit: Option<usize>,
     #[serde(default)]
     #[schema(value_type = Object)]
     pub params: BTreeMap<String, J>,
     /// Upper bound on endpoints (default 16); partitions are split evenly between them.
+    #[serde(default, deserialize_with = "whole_number")]
     pub max_endpoints: Option<usize>,
+}
+
+/// A count written as JSON: `5` or `5.0` (JSON Schema calls both integers), not `5.5` or `-1`.
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    let n: Option<serde_json::Number> = Option::deserialize(d)?;
+    let Some(n) = n else { return Ok(None) };
+    if let Some(u) = n.as_u64() {
+        return usize::try_from(u)
+            .map(Some)
+            .map_err(serde::de::Error::custom);
+    }
+    match n.as_f64() {
+        Some(f) if f >= 0.0 && f.fract() == 0.0 && f <= usize::MAX as f64 => Ok(Some(f as usize)),
+        _ => Err(serde::de::Error::custom(format!(
+            "expected a whole number of at least 0, got {n}"
+        ))),
+    }
 }
 
 /// One part of a plan: a ticket for some partitions. Front ends add where to redeem it.
