@@ -45,6 +45,9 @@ pub struct ServeConfig {
     pub metadata_timeout_secs: u64,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// Show absolute server paths in answers (default: relative to the catalog root, and
+    /// `[allowed]/...` under an `allow_paths` prefix).
+    pub show_server_paths: bool,
     /// Origins allowed by CORS; empty = CORS off. `*` allows any origin.
     pub cors_origins: Vec<String>,
     /// `text` or `json`.
@@ -73,6 +76,7 @@ impl Default for ServeConfig {
             max_streams: 64,
             metadata_timeout_secs: 30,
             max_body_bytes: 64 * 1024,
+            show_server_paths: false,
             cors_origins: vec![],
             log_format: "text".into(),
             reload_interval_secs: 2,
@@ -83,7 +87,8 @@ impl Default for ServeConfig {
 
 /// Scalar keys read from `INLET_*` variables; list-valued ones come from clap (comma-separated
 /// variables), and other `INLET_*` variables (test settings, ...) are not configuration.
-const ENV_KEYS: [&str; 12] = [
+const ENV_KEYS: [&str; 13] = [
+    "show_server_paths",
     "http",
     "state_dir",
     "flight",

@@ -27,6 +27,37 @@ fn init_logging(format: &str) {
     };
 }
 
+/// The directories answers show paths relative to: each catalog root (a directory served, or
+/// the folder of a file served), and each allowed prefix as `[allowed]/`; both as given and
+/// with symlinks resolved.
+fn shown_roots(cfg: &ServeConfig) -> Vec<(std::path::PathBuf, String)> {
+    let forms = |p: &std::path::Path| {
+        let mut v = vec![];
+        if let Ok(a) = std::path::absolute(p) {
+            v.push(a);
+        }
+        if let Ok(c) = p.canonicalize() {
+            v.push(c);
+        }
+        v
+    };
+    let mut roots = vec![];
+    for c in &cfg.catalogs {
+        let dir = if c.is_dir() {
+            c.clone()
+        } else {
+            c.parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .map_or_else(|| std::path::PathBuf::from("."), |p| p.to_path_buf())
+        };
+        roots.extend(forms(&dir).into_iter().map(|d| (d, String::new())));
+    }
+    for a in &cfg.allow_paths {
+        roots.extend(forms(a).into_iter().map(|d| (d, "[allowed]/".to_string())));
+    }
+    roots
+}
+
 /// The signing key: `ticket_key` (`INLET_TICKET_KEY`, shared by replicas), else the key file
 /// (default `<state_dir>/ticket.key`, made on first start).
 fn ticket_key(cfg: &ServeConfig) -> Result<TicketKey, String> {
@@ -72,6 +103,9 @@ pub async fn serve_with(cfg: ServeConfig, drivers: Registry) -> Result<(), Strin
         .ok();
     inlet_driver::storage::ensure_tls_provider();
     let tickets = ticket_key(&cfg)?;
+    if !cfg.show_server_paths {
+        crate::catalog::redact::show_paths_relative_to(shown_roots(&cfg));
+    }
     for p in &cfg.catalogs {
         if !p.exists() {
             return Err(format!(

@@ -234,6 +234,28 @@ async fn no_route_shows_a_planted_secret() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn answers_show_paths_relative_to_the_catalog_root() {
+    let fx = start(&[]).await;
+    let c = Client::new();
+    let s = &fx.server;
+    let (_, described) = get(&c, &s.url("/api/v1/sources/sec.nested")).await;
+    let (_, missing) = get(&c, &s.url("/api/v1/sources/sec.named/data?param.name=nope")).await;
+    let (_, ready) = get(&c, &s.url("/readyz")).await;
+    let all = format!("{described}{missing}{ready}");
+    let fixtures = fixtures().canonicalize().expect("fixtures");
+    assert!(!all.contains(&fixtures.display().to_string()), "{all}");
+    assert!(
+        !all.contains(&fx._dir.path().display().to_string()),
+        "{all}"
+    );
+    assert!(
+        described.contains("[allowed]/parquet/types.parquet"),
+        "{described}"
+    );
+    assert!(missing.contains("[allowed]/csv/nope.csv"), "{missing}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn caller_input_gets_4xx_not_5xx() {
     let fx = start(&[]).await;
     let c = Client::new();

@@ -100,7 +100,8 @@ impl From<EntrySummary> for EntryView {
             kind: e.kind.to_string(),
             driver: e.driver,
             description: e.description,
-            status: e.status,
+            // A status may quote a nested catalog's error, with its paths.
+            status: crate::catalog::redact::redact_text(&e.status).into_owned(),
         }
     }
 }

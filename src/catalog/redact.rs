@@ -18,19 +18,69 @@ static SIGNED_QUERY: LazyLock<Regex> = LazyLock::new(|| {
     .expect("valid regex")
 });
 
+/// Server directories shown relative: (absolute directory, what it is shown as), longest first.
+static SHOWN_ROOTS: std::sync::RwLock<Vec<(String, String)>> = std::sync::RwLock::new(Vec::new());
+
+/// From now on, paths under these directories are shown relative to them in every redacted
+/// text: `(directory, label)`, where the label replaces the directory (`""` shows the path
+/// relative to it, `"[allowed]/"` marks an operator-allowed prefix). A server calls it once at
+/// start unless the operator wants absolute paths shown (`show_server_paths`).
+pub fn show_paths_relative_to(roots: Vec<(std::path::PathBuf, String)>) {
+    let mut roots: Vec<(String, String)> = roots
+        .into_iter()
+        .map(|(p, label)| (p.to_string_lossy().trim_end_matches('/').to_string(), label))
+        .filter(|(p, _)| p.len() > 1)
+        .collect();
+    roots.sort_by_key(|r| std::cmp::Reverse(r.0.len()));
+    roots.dedup_by(|a, b| a.0 == b.0);
+    if let Ok(mut shown) = SHOWN_ROOTS.write() {
+        *shown = roots;
+    }
+}
+
+fn relative_paths(text: &str) -> Option<String> {
+    let roots = SHOWN_ROOTS.read().ok()?;
+    if roots.is_empty() || !roots.iter().any(|(p, _)| text.contains(p.as_str())) {
+        return None;
+    }
+    let mut out = text.to_string();
+    for (dir, label) in roots.iter() {
+        out = out.replace(&format!("{dir}/"), label);
+        // The directory itself (`.` for a catalog root).
+        let shown = if label.is_empty() {
+            "."
+        } else {
+            label.trim_end_matches('/')
+        };
+        out = out.replace(dir.as_str(), shown);
+    }
+    Some(out)
+}
+
 /// Any text with its credentials replaced by `***`: passwords in URLs and the signing query
-/// parameters of presigned URLs. Every message a server shows (errors, health, logs) goes
-/// through it, whatever layer wrote the message.
+/// parameters of presigned URLs; and server paths shown relative (see
+/// [`show_paths_relative_to`]). Every message a server shows (answers, errors, health, logs)
+/// goes through it, whatever layer wrote the message.
 pub fn redact_text(text: &str) -> std::borrow::Cow<'_, str> {
-    let lower_has = |needle: &str| text.contains(needle);
-    if !lower_has("://") && !lower_has("?") && !lower_has("&") {
-        return std::borrow::Cow::Borrowed(text);
-    }
+    let has = |t: &str| t.contains("://") || t.contains('?') || t.contains('&');
+    let Some(relative) = relative_paths(text) else {
+        if !has(text) {
+            return std::borrow::Cow::Borrowed(text);
+        }
+        return std::borrow::Cow::Owned(credentials(text));
+    };
+    std::borrow::Cow::Owned(if has(&relative) {
+        credentials(&relative)
+    } else {
+        relative
+    })
+}
+
+fn credentials(text: &str) -> String {
     let first = URL_PASSWORD.replace_all(text, format!("${{1}}{REDACTED}@"));
-    match SIGNED_QUERY.replace_all(&first, format!("${{1}}{REDACTED}")) {
-        std::borrow::Cow::Borrowed(_) => first,
-        std::borrow::Cow::Owned(s) => std::borrow::Cow::Owned(s),
-    }
+    SIGNED_QUERY
+        .replace_all(&first, format!("${{1}}{REDACTED}"))
+        .into_owned()
 }
 
 /// Whether a key names a credential (`key`, `secret`, `token`, `password`, `credentials`, ...).

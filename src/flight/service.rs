@@ -214,7 +214,7 @@ impl FlightService for InletFlight {
                     "name": h.entry.name,
                     "driver": h.entry.driver,
                     "description": h.entry.description,
-                    "status": h.entry.status,
+                    "status": crate::catalog::redact::redact_text(&h.entry.status),
                 }))
                 .unwrap_or_default()
                 .into();
