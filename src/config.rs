@@ -56,6 +56,14 @@ pub struct ServeConfig {
     pub reload_interval_secs: u64,
     /// Rows per streamed batch.
     pub batch_size: usize,
+    /// A stream whose client reads nothing for this long is aborted (its slot and memory freed).
+    pub stream_idle_timeout_secs: u64,
+    /// Longest wait for a read's first batch (opening, discovery, the first bytes of storage).
+    pub first_byte_timeout_secs: u64,
+    /// Request headers must arrive within this many seconds of the connection.
+    pub header_timeout_secs: u64,
+    /// After SIGTERM, in-flight streams get this long to finish; then they are ended.
+    pub shutdown_grace_secs: u64,
 }
 
 impl Default for ServeConfig {
@@ -81,13 +89,21 @@ impl Default for ServeConfig {
             log_format: "text".into(),
             reload_interval_secs: 2,
             batch_size: 64 * 1024,
+            stream_idle_timeout_secs: 60,
+            first_byte_timeout_secs: 30,
+            header_timeout_secs: 10,
+            shutdown_grace_secs: 30,
         }
     }
 }
 
 /// Scalar keys read from `INLET_*` variables; list-valued ones come from clap (comma-separated
 /// variables), and other `INLET_*` variables (test settings, ...) are not configuration.
-const ENV_KEYS: [&str; 13] = [
+const ENV_KEYS: [&str; 17] = [
+    "stream_idle_timeout_secs",
+    "first_byte_timeout_secs",
+    "header_timeout_secs",
+    "shutdown_grace_secs",
     "show_server_paths",
     "http",
     "state_dir",

@@ -27,6 +27,47 @@ fn init_logging(format: &str) {
     };
 }
 
+/// Serves `app` on `listener` until `stop`, then waits for open connections (the caller bounds
+/// that wait). Request headers must arrive within `header_timeout`, so a client that connects and
+/// sends nothing (or a byte a minute) cannot hold a connection.
+async fn serve_http(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    header_timeout: Duration,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::server::graceful::GracefulShutdown;
+    use hyper_util::service::TowerToHyperService;
+
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let _ = stream.set_nodelay(true);
+                let service = TowerToHyperService::new(app.clone());
+                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                let conn = graceful.watch(conn.into_owned());
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+            () = &mut stop => break,
+        }
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
 /// The directories answers show paths relative to: each catalog root (a directory served, or
 /// the folder of a file served), and each allowed prefix as `[allowed]/`; both as given and
 /// with symlinks resolved.
@@ -177,12 +218,24 @@ pub async fn serve_with(cfg: ServeConfig, drivers: Registry) -> Result<(), Strin
         let _ = stop_tx.send(true);
     });
     let app = api::router(state.clone());
-    axum::serve(listener, app)
-        .with_graceful_shutdown(stopped(stop_rx))
-        .await
-        .map_err(|e| e.to_string())?;
-    if let Some(task) = flight_task {
-        task.await.map_err(|e| e.to_string())??;
+    let header_timeout = Duration::from_secs(cfg.header_timeout_secs.max(1));
+    let grace = Duration::from_secs(cfg.shutdown_grace_secs);
+    let http = serve_http(listener, app, header_timeout, stopped(stop_rx.clone()));
+    let stopping = stopped(stop_rx);
+    tokio::pin!(stopping);
+    let drained = async {
+        http.await;
+        if let Some(task) = flight_task {
+            let _ = task.await;
+        }
+    };
+    tokio::pin!(drained);
+    tokio::select! {
+        () = &mut drained => {}
+        () = async { stopping.as_mut().await; tokio::time::sleep(grace).await } => {
+            let ending = state.admission.active();
+            tracing::warn!(streams = ending, grace_secs = grace.as_secs(), "shutdown grace is over: ending the streams still open");
+        }
     }
     Ok(())
 }

@@ -315,6 +315,71 @@ async fn host_header_and_methods_cannot_poison_locations_or_metrics() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hot_reloaded_yaml_bomb_or_deep_file_is_refused_and_the_last_version_serves() {
+    inlet_driver::storage::ensure_tls_provider();
+    let dir = tempfile::tempdir().expect("tmp");
+    let fx = fixtures();
+    let good = format!(
+        "sources:\n  one:\n    driver: csv\n    args: {{urlpath: '{}/csv/plain.csv'}}\n",
+        fx.display()
+    );
+    let path = dir.path().join("live.yaml");
+    std::fs::write(&path, &good).expect("write");
+    let server = InletServer::start(
+        &[
+            "--catalog",
+            dir.path().to_str().expect("utf8"),
+            "--allow-path",
+            fx.to_str().expect("utf8"),
+        ],
+        &[("INLET_RELOAD_INTERVAL_SECS", "1")],
+    );
+    let c = Client::new();
+    // 9 levels of 9 aliases: ~387 million nodes if expanded.
+    let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x]\n");
+    for (i, name) in ["b", "c", "d", "e", "f", "g", "h", "i"].iter().enumerate() {
+        let prev = ["a", "b", "c", "d", "e", "f", "g", "h"][i];
+        let refs = vec![format!("*{prev}"); 9].join(", ");
+        bomb.push_str(&format!("{name}: &{name} [{refs}]\n"));
+    }
+    bomb.push_str("sources: {}\n");
+    let deep = format!(
+        "sources:\n  x:\n{}",
+        (0..1500)
+            .map(|i| format!("{}k:\n", " ".repeat(4 + i)))
+            .collect::<String>()
+    );
+    for (what, text) in [("alias", bomb), ("deeper than", deep)] {
+        std::fs::write(&path, text).expect("edit");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let (_, ready) = get(&c, &server.url("/readyz")).await;
+            let ready = problem(&ready);
+            if ready["status"] == "degraded" && ready["reload_errors"].to_string().contains(what) {
+                assert!(
+                    ready["reload_errors"][0]
+                        .as_str()
+                        .unwrap_or("")
+                        .contains("live.yaml:"),
+                    "{ready}"
+                );
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{what}: {ready}");
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        let (status, _) = get(&c, &server.url("/api/v1/sources/live.one/data")).await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "the last good version keeps serving"
+        );
+        std::fs::write(&path, &good).expect("restore");
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    }
+}
+
 #[test]
 fn a_weak_or_exposed_ticket_key_stops_the_server() {
     let dir = tempfile::tempdir().expect("tmp");

@@ -20,6 +20,7 @@ use super::error::ApiError;
 use super::query::Query;
 use super::state::AppState;
 use crate::encode::{self, Format};
+use crate::service::spool::spool;
 use crate::service::{schema_json, Caller, ErrorKind, PlanRequest, Read};
 
 /// Format and IPC compression chosen from `format=` or the `Accept` header.
@@ -97,7 +98,11 @@ pub fn negotiate(format: Option<&str>, headers: &HeaderMap) -> Result<Negotiated
 /// Streams a read as the response body. Errors before the first byte were answered as
 /// problem+json when the read was started; an error after it aborts the body (no end-of-stream
 /// marker), so clients see a failed transfer.
-pub fn stream_response(read: Read, neg: Negotiated) -> Result<Response, ApiError> {
+pub fn stream_response(
+    read: Read,
+    neg: Negotiated,
+    idle: std::time::Duration,
+) -> Result<Response, ApiError> {
     if let Some(why) = neg.format.unsupported_columns(&read.schema) {
         return Err(ApiError::invalid("format", why));
     }
@@ -106,25 +111,19 @@ pub fn stream_response(read: Read, neg: Negotiated) -> Result<Response, ApiError
         .map_err(|e| ApiError::of(ErrorKind::Internal, e.to_string()))?;
     let source = read.source.clone();
     let schema = read.schema.clone();
-    let mut chunks = encode::chunks(&schema, read, neg.format, Some(options))
+    let chunks = encode::chunks(&schema, read, neg.format, Some(options))
         .map_err(|e| ApiError::of(ErrorKind::Internal, e.to_string()))?;
-    // Encoding runs ahead of the socket by at most two chunks: a slow client slows the reader.
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(2);
-    tokio::spawn(async move {
-        let mut bytes = 0u64;
-        while let Some(item) = chunks.next().await {
-            let failed = item.is_err();
-            let item = item.map_err(|e| std::io::Error::other(e.to_string()));
-            if let Ok(chunk) = &item {
-                bytes += chunk.len() as u64;
-            }
-            if tx.send(item).await.is_err() || failed {
-                break;
-            }
+    let counted = CountBytes::new(source);
+    let chunks = chunks.map(move |c| {
+        if let Ok(bytes) = &c {
+            counted.add(bytes.len());
         }
-        metrics::counter!("inlet_bytes_streamed_total", "source" => source).increment(bytes);
+        c.map_err(|e| std::io::Error::other(e.to_string()))
     });
-    let body = Body::from_stream(tokio_stream(rx));
+    // Encoding runs ahead of the socket by at most two chunks: a slow client slows the reader,
+    // and one that reads nothing for the idle timeout loses the stream.
+    let body = spool(chunks, 2, idle, |m| std::io::Error::other(m.to_string()));
+    let body = Body::from_stream(body);
     let mut content_type = neg.format.media_type().to_string();
     if let Some(c) = neg.codec {
         content_type = format!("{content_type}; codecs=\"{}\"", codec_name(c));
@@ -136,10 +135,32 @@ pub fn stream_response(read: Read, neg: Negotiated) -> Result<Response, ApiError
     Ok(r)
 }
 
-fn tokio_stream(
-    mut rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
-) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> {
-    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+/// Bytes sent for one source, added to the metric when the stream ends (however it ends).
+struct CountBytes {
+    source: String,
+    bytes: std::sync::atomic::AtomicU64,
+}
+
+impl CountBytes {
+    fn new(source: String) -> Self {
+        CountBytes {
+            source,
+            bytes: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    fn add(&self, n: usize) {
+        self.bytes
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Drop for CountBytes {
+    fn drop(&mut self) {
+        let n = self.bytes.load(std::sync::atomic::Ordering::Relaxed);
+        metrics::counter!("inlet_bytes_streamed_total", "source" => self.source.clone())
+            .increment(n);
+    }
 }
 
 fn read_request(st: &AppState, q: &mut Query) -> Result<ReadRequest, ApiError> {
@@ -206,7 +227,7 @@ pub async fn get_data(
         return Ok(r);
     }
     let read = st.read(&caller(&headers), &name, &params, request).await?;
-    stream_response(read, neg)
+    stream_response(read, neg, st.stream_idle_timeout())
 }
 
 // One endpoint of a plan, as HTTP shows it (with the URLs that redeem it).
@@ -394,7 +415,7 @@ pub async fn redeem(
     q.finish(&["format"])?;
     let neg = negotiate(format.as_deref(), &headers)?;
     let read = st.redeem(&caller(&headers), &ticket).await?;
-    stream_response(read, neg)
+    stream_response(read, neg, st.stream_idle_timeout())
 }
 
 /// The 503 every request gets while the server shuts down.

@@ -104,6 +104,7 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
         ErrorKind::TicketExpired => StatusCode::GONE,
         ErrorKind::TicketStale => StatusCode::CONFLICT,
         ErrorKind::Busy => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
     }
 }
 

@@ -31,6 +31,7 @@ pub fn code_of(kind: ErrorKind) -> Code {
         ErrorKind::TicketExpired => Code::Unauthenticated,
         ErrorKind::TicketStale => Code::FailedPrecondition,
         ErrorKind::Busy => Code::Unavailable,
+        ErrorKind::Timeout => Code::DeadlineExceeded,
     }
 }
 

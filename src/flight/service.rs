@@ -277,7 +277,10 @@ impl FlightService for InletFlight {
                 arrow_flight::error::FlightError::Tonic(s) => *s,
                 other => Status::internal(format!("the stream failed: {other}")),
             });
-        Ok(Response::new(data.boxed()))
+        let idle = self.core.stream_idle_timeout();
+        let spooled =
+            crate::service::spool::spool(data, 2, idle, |m| Status::aborted(m.to_string()));
+        Ok(Response::new(spooled.boxed()))
     }
 
     async fn do_put(&self, _request: Request<Streaming<FlightData>>) -> Answer<Self::DoPutStream> {

@@ -152,8 +152,29 @@ impl Core {
         authorize(caller, source)?;
         let permit = self.admission.admit()?;
         request.batch_size = self.config.batch_size.max(1);
-        self.snapshot()
-            .read(source, params, request, Some(permit))
+        let snap = self.snapshot();
+        self.first_batch(snap.read(source, params, request, Some(permit)))
             .await
+    }
+
+    /// `start` (a read up to its first batch), bounded by `first_byte_timeout_secs`.
+    pub(super) async fn first_batch(
+        &self,
+        start: impl std::future::Future<Output = Result<Read, ServiceError>>,
+    ) -> Result<Read, ServiceError> {
+        let limit = std::time::Duration::from_secs(self.config.first_byte_timeout_secs.max(1));
+        tokio::time::timeout(limit, start)
+            .await
+            .unwrap_or_else(|_| {
+                Err(ServiceError::Timeout(format!(
+                "the data did not start within {} s: storage is slow or not answering; retry later",
+                limit.as_secs()
+            )))
+            })
+    }
+
+    /// How long a stream may wait for its client to read.
+    pub fn stream_idle_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.config.stream_idle_timeout_secs.max(1))
     }
 }

@@ -33,6 +33,9 @@ pub enum ServiceError {
     /// Turning batches into bytes failed: a server-side fault.
     #[error("encoding failed: {0}")]
     Encoding(String),
+    /// Storage did not answer in time.
+    #[error("{0}")]
+    Timeout(String),
 }
 
 /// What kind of failure an error is, whatever its layer. Each kind has one stable slug
@@ -71,6 +74,8 @@ pub enum ErrorKind {
     /// The ticket was planned against another catalog revision.
     TicketStale,
     Busy,
+    /// The read's first batch did not come in time (storage that does not answer).
+    Timeout,
     Internal,
 }
 
@@ -98,6 +103,7 @@ impl ErrorKind {
             ErrorKind::TicketExpired => "ticket-expired",
             ErrorKind::TicketStale => "ticket-stale",
             ErrorKind::Busy => "busy",
+            ErrorKind::Timeout => "storage-timeout",
             ErrorKind::Internal => "encoding",
         }
     }
@@ -148,6 +154,7 @@ impl ServiceError {
             ServiceError::InvalidRequest { .. } => ErrorKind::InvalidRequest,
             ServiceError::Busy(_) => ErrorKind::Busy,
             ServiceError::Encoding(_) => ErrorKind::Internal,
+            ServiceError::Timeout(_) => ErrorKind::Timeout,
         }
     }
 

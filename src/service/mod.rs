@@ -11,6 +11,7 @@ pub mod plan;
 mod read;
 pub mod search;
 pub mod snapshot;
+pub mod spool;
 pub mod state_dir;
 pub mod tickets;
 

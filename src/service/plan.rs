@@ -164,7 +164,7 @@ impl Core {
             limit: claims.limit,
             batch_size: self.config.batch_size.max(1),
         };
-        snap.read(&claims.source, &claims.params, request, Some(permit))
+        self.first_batch(snap.read(&claims.source, &claims.params, request, Some(permit)))
             .await
     }
 
