@@ -56,6 +56,10 @@ pub struct ServeConfig {
     pub reload_interval_secs: u64,
     /// Rows per streamed batch.
     pub batch_size: usize,
+    /// Bytes all streams together may hold in fetched buffers and batches decoded ahead.
+    pub max_inflight_bytes: u64,
+    /// How long a read waits for budget before its first byte; beyond, 503 + Retry-After.
+    pub budget_wait_ms: u64,
     /// A stream whose client reads nothing for this long is aborted (its slot and memory freed).
     pub stream_idle_timeout_secs: u64,
     /// Longest wait for a read's first batch (opening, discovery, the first bytes of storage).
@@ -89,6 +93,8 @@ impl Default for ServeConfig {
             log_format: "text".into(),
             reload_interval_secs: 2,
             batch_size: 64 * 1024,
+            max_inflight_bytes: 256 * 1024 * 1024,
+            budget_wait_ms: 2000,
             stream_idle_timeout_secs: 60,
             first_byte_timeout_secs: 30,
             header_timeout_secs: 10,
@@ -99,7 +105,9 @@ impl Default for ServeConfig {
 
 /// Scalar keys read from `INLET_*` variables; list-valued ones come from clap (comma-separated
 /// variables), and other `INLET_*` variables (test settings, ...) are not configuration.
-const ENV_KEYS: [&str; 17] = [
+const ENV_KEYS: [&str; 19] = [
+    "max_inflight_bytes",
+    "budget_wait_ms",
     "stream_idle_timeout_secs",
     "first_byte_timeout_secs",
     "header_timeout_secs",

@@ -193,3 +193,64 @@ async fn sigterm_ends_stalled_streams_after_the_grace_period() {
         "no grace at all"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn streams_share_one_memory_budget_and_a_read_without_room_is_a_503() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (_silent, addr) = silent_server();
+    let server = start(
+        dir.path(),
+        &addr,
+        &[
+            ("INLET_MAX_INFLIGHT_BYTES", "1048576"),
+            ("INLET_BUDGET_WAIT_MS", "300"),
+        ],
+    );
+    let c = Client::new();
+    // A client that reads one chunk and stalls keeps its row group's reservation ...
+    let mut stalled = c
+        .get(server.url("/api/v1/sources/rel.big/data"))
+        .send()
+        .await
+        .expect("stream");
+    assert_eq!(stalled.status(), StatusCode::OK);
+    let _ = stalled.chunk().await.expect("first chunk");
+    // (Until the socket buffers are full the stalled stream still moves, and the fair budget
+    // would serve a waiting read in turn; give it time to block.)
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // ... so another read finds no budget within the wait: 503 + Retry-After, not an OOM.
+    let r = c
+        .get(server.url("/api/v1/sources/rel.big/data"))
+        .send()
+        .await
+        .expect("second");
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(r.headers().get("retry-after").is_some());
+    let metrics = c
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("inlet_inflight_bytes 1048576"),
+        "{metrics}"
+    );
+    // Once the stalled stream is gone, reads go through again.
+    drop(stalled);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = c
+            .get(server.url("/api/v1/sources/rel.big/data?limit=10"))
+            .send()
+            .await
+            .expect("retry");
+        if r.status() == StatusCode::OK {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the budget was not returned");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

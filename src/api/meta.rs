@@ -369,6 +369,8 @@ pub async fn readyz(State(st): State<AppState>) -> Response {
 /// Prometheus metrics (text format).
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
 pub async fn metrics(State(st): State<AppState>) -> Response {
+    metrics::gauge!("inlet_inflight_bytes").set(st.budget.in_use() as f64);
+    metrics::gauge!("inlet_inflight_budget_bytes").set(st.budget.total() as f64);
     let text = st.metrics.as_ref().map(|h| h.render()).unwrap_or_default();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
-use inlet_driver::{ReadRequest, Registry};
+use inlet_driver::{MemoryBudget, ReadRequest, Registry};
 use serde_json::Value as J;
 
 use super::access::{authorize, Caller};
@@ -22,6 +22,8 @@ use crate::revision;
 
 pub struct Core {
     pub config: ServeConfig,
+    /// Shared by every stream of every snapshot.
+    pub budget: MemoryBudget,
     drivers: Arc<Registry>,
     snapshot: RwLock<Arc<Snapshot>>,
     /// Why the last reload was refused (a broken edit) and the fingerprint it was refused at;
@@ -46,8 +48,13 @@ pub struct Health {
 impl Core {
     /// Loads the catalogs of `config` with `drivers` (the built-in ones, or any registry).
     pub fn new(config: ServeConfig, drivers: Arc<Registry>, tickets: TicketKey) -> Core {
-        let snapshot = Snapshot::load(&config, drivers.clone());
+        let budget = MemoryBudget::new(
+            config.max_inflight_bytes,
+            std::time::Duration::from_millis(config.budget_wait_ms),
+        );
+        let snapshot = Snapshot::load(&config, drivers.clone(), &budget);
         Core {
+            budget,
             admission: Admission::new(config.max_streams),
             config,
             drivers,
@@ -86,7 +93,7 @@ impl Core {
         if fingerprint == current.fingerprint || refused.as_deref() == Some(fingerprint.as_str()) {
             return false;
         }
-        let next = Snapshot::load(&self.config, self.drivers.clone());
+        let next = Snapshot::load(&self.config, self.drivers.clone(), &self.budget);
         if next.problems.len() > current.problems.len() {
             tracing::error!(
                 errors = next.problems.len(),

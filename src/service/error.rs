@@ -125,6 +125,7 @@ pub fn driver_kind(e: &DriverError) -> ErrorKind {
         DriverError::Io(_) => ErrorKind::StorageUnreachable,
         DriverError::Corrupt { .. } => ErrorKind::CorruptData,
         DriverError::Incompatible(_) => ErrorKind::IncompatibleFiles,
+        DriverError::Overloaded(_) => ErrorKind::Busy,
     }
 }
 

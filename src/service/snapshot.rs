@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
-use inlet_driver::{ReadRequest, Registry};
+use inlet_driver::{MemoryBudget, ReadRequest, Registry};
 use serde_json::Value as J;
 
 use super::admission::Permit;
@@ -43,7 +43,7 @@ impl Snapshot {
     }
 
     /// Loads the catalogs `config` names, resolving drivers through `drivers`.
-    pub fn load(config: &ServeConfig, drivers: Arc<Registry>) -> Snapshot {
+    pub fn load(config: &ServeConfig, drivers: Arc<Registry>, budget: &MemoryBudget) -> Snapshot {
         let fingerprint = revision::fingerprint(&config.catalogs);
         let (library, diags) = Library::open(
             &config.catalogs,
@@ -61,6 +61,7 @@ impl Snapshot {
         let mut service = Service::new(library, config.allow_paths.clone())
             .with_allowed_hosts(config.allow_hosts.clone());
         service.batch_size = config.batch_size;
+        service.limits.budget = Some(budget.clone());
         let mut snap = Snapshot::new(service, revision::revision(&config.catalogs));
         snap.fingerprint = fingerprint;
         snap.problems = diags

@@ -28,6 +28,9 @@ pub enum DriverError {
     /// Files of one source disagree (e.g. schemas that cannot be read as one table).
     #[error("incompatible files: {0}")]
     Incompatible(String),
+    /// The server has no capacity for this read now (its memory budget is in use).
+    #[error("{0}")]
+    Overloaded(String),
 }
 
 pub type Result<T, E = DriverError> = std::result::Result<T, E>;

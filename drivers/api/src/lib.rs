@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod args;
+mod budget;
 mod confined;
 mod error;
 mod model;
@@ -24,6 +25,7 @@ use arrow_array::RecordBatch;
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 
+pub use budget::{MemoryBudget, Reservation};
 pub use error::{DriverError, Result};
 pub use model::{
     ColumnStatistics, Discovery, FileInfo, Limits, OpenContext, Partition, ReadRequest,
@@ -158,26 +160,73 @@ pub fn ordered_parallel<F>(openers: Vec<F>, concurrency: usize, ahead: usize) ->
 where
     F: std::future::Future<Output = Result<BatchStream>> + Send + 'static,
 {
+    let costed = openers.into_iter().map(|f| (0, f)).collect();
+    ordered_parallel_within(costed, concurrency, ahead, None)
+}
+
+/// [`ordered_parallel`] inside a server-wide [`MemoryBudget`]: each partition reserves its
+/// estimated cost (bytes fetched and decoded ahead) before it starts and releases it when it
+/// ends. A partition that cannot have its budget now waits while others of the same read are
+/// still running (read-ahead shrinks instead); the first partition of a read waits at most
+/// `budget.first_wait`, then the read fails with [`DriverError::Overloaded`] (a 503 upstream).
+pub fn ordered_parallel_within<F>(
+    openers: Vec<(u64, F)>,
+    concurrency: usize,
+    ahead: usize,
+    budget: Option<MemoryBudget>,
+) -> BatchStream
+where
+    F: std::future::Future<Output = Result<BatchStream>> + Send + 'static,
+{
     use futures::StreamExt;
     use std::collections::VecDeque;
     use tokio::sync::mpsc;
 
     struct State<F> {
-        pending: std::vec::IntoIter<F>,
-        running: VecDeque<mpsc::Receiver<Result<RecordBatch>>>,
+        pending: std::iter::Peekable<std::vec::IntoIter<(u64, F)>>,
+        /// Each running partition, with its reservation: held until the consumer has taken
+        /// the partition's last batch, since decoded batches wait in the channel until then.
+        running: VecDeque<(mpsc::Receiver<Result<RecordBatch>>, Option<Reservation>)>,
         concurrency: usize,
         ahead: usize,
+        budget: Option<MemoryBudget>,
+        started: bool,
     }
     let state = State {
-        pending: openers.into_iter(),
+        pending: openers.into_iter().peekable(),
         running: VecDeque::new(),
         concurrency: concurrency.max(1),
         ahead: ahead.max(1),
+        budget,
+        started: false,
     };
     futures::stream::unfold(state, |mut st| async move {
         loop {
             while st.running.len() < st.concurrency {
-                let Some(open) = st.pending.next() else { break };
+                let Some(&(cost, _)) = st.pending.peek() else { break };
+                let reservation = match &st.budget {
+                    None => None,
+                    Some(b) if !st.started => match b.reserve_within(cost, b.first_wait).await {
+                        Some(r) => Some(r),
+                        None => {
+                            st.pending = Vec::new().into_iter().peekable();
+                            let e = DriverError::Overloaded(format!(
+                                "the server's memory budget for streams ({} MiB) is in use: retry shortly",
+                                b.total() / (1024 * 1024)
+                            ));
+                            return Some((Err(e), st));
+                        }
+                    },
+                    // Nothing to consume meanwhile: wait for room.
+                    Some(b) if st.running.is_empty() => Some(b.reserve(cost).await),
+                    // Others are running: start this one later rather than wait now.
+                    Some(b) => match b.try_reserve(cost) {
+                        Some(r) => Some(r),
+                        None => break,
+                    },
+                };
+                let Some((_, open)) = st.pending.next() else { break };
+                st.started = true;
                 let (tx, rx) = mpsc::channel(st.ahead);
                 tokio::spawn(async move {
                     let mut stream = match open.await {
@@ -195,14 +244,14 @@ where
                         }
                     }
                 });
-                st.running.push_back(rx);
+                st.running.push_back((rx, reservation));
             }
-            let front = st.running.front_mut()?;
+            let (front, _) = st.running.front_mut()?;
             match front.recv().await {
                 Some(Ok(batch)) => return Some((Ok(batch), st)),
                 Some(Err(e)) => {
                     st.running.clear();
-                    st.pending = Vec::new().into_iter();
+                    st.pending = Vec::new().into_iter().peekable();
                     return Some((Err(e), st));
                 }
                 None => {
@@ -212,4 +261,61 @@ where
         }
     })
     .boxed()
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use super::*;
+    use arrow_array::Int32Array;
+    use futures::StreamExt;
+    use std::time::Duration;
+
+    async fn part(v: i32) -> Result<BatchStream> {
+        let b = RecordBatch::try_from_iter([("v", Arc::new(Int32Array::from(vec![v])) as _)])
+            .map_err(|e| DriverError::Io(e.to_string()))?;
+        Ok(futures::stream::iter([Ok(b)]).boxed())
+    }
+
+    fn values(batches: Vec<Result<RecordBatch>>) -> Vec<i32> {
+        batches
+            .into_iter()
+            .filter_map(|b| b.ok())
+            .map(|b| {
+                b.column(0)
+                    .as_any()
+                    .downcast_ref::<Int32Array>()
+                    .map_or(-1, |a| a.value(0))
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_read_within_the_budget_keeps_order_and_frees_it() {
+        let budget = MemoryBudget::new(4 << 20, Duration::from_millis(100));
+        // Each partition costs the whole budget: they run one after another, still in order.
+        let openers = (0..5).map(|i| (8 << 20, part(i))).collect();
+        let out = ordered_parallel_within(openers, 4, 2, Some(budget.clone()));
+        assert_eq!(values(out.collect().await), vec![0, 1, 2, 3, 4]);
+        assert_eq!(budget.in_use(), 0, "every reservation was returned");
+    }
+
+    #[tokio::test]
+    async fn a_read_that_gets_no_budget_before_its_first_batch_is_refused() {
+        let budget = MemoryBudget::new(1 << 20, Duration::from_millis(50));
+        let held = budget.reserve(1 << 20).await;
+        let openers = vec![(1024, part(1))];
+        let out: Vec<_> = ordered_parallel_within(openers, 2, 2, Some(budget.clone()))
+            .collect()
+            .await;
+        assert!(
+            matches!(out.as_slice(), [Err(DriverError::Overloaded(_))]),
+            "{out:?}"
+        );
+        drop(held);
+        let openers = vec![(1024, part(1))];
+        let again = ordered_parallel_within(openers, 2, 2, Some(budget))
+            .collect()
+            .await;
+        assert_eq!(values(again), vec![1]);
+    }
 }

@@ -19,6 +19,8 @@ pub struct Limits {
     pub read_concurrency: usize,
     /// Batches each of those may decode ahead of the consumer.
     pub read_ahead: usize,
+    /// The server-wide budget that reads reserve from (None: unbounded, as for the CLI).
+    pub budget: Option<crate::MemoryBudget>,
 }
 
 impl Default for Limits {
@@ -28,6 +30,7 @@ impl Default for Limits {
             inference_rows: 1000,
             read_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
             read_ahead: 2,
+            budget: None,
         }
     }
 }

@@ -16,8 +16,9 @@ use futures::{StreamExt, TryStreamExt};
 use inlet_driver::args::Args;
 use inlet_driver::storage::Files;
 use inlet_driver::{
-    limit_stream, ordered_parallel, BatchStream, ColumnStatistics, Discovery, Driver, DriverError,
-    DriverNames, Limits, OpenContext, Partition, ReadRequest, Result, Source,
+    limit_stream, ordered_parallel_within, BatchStream, ColumnStatistics, Discovery, Driver,
+    DriverError, DriverNames, Limits, MemoryBudget, OpenContext, Partition, ReadRequest, Result,
+    Source,
 };
 use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
@@ -77,6 +78,7 @@ impl ParquetDriver {
             concurrency: limits.discovery_concurrency.max(1),
             read_concurrency: limits.read_concurrency.max(1),
             read_ahead: limits.read_ahead.max(1),
+            budget: limits.budget.clone(),
             warnings,
             state: tokio::sync::OnceCell::new(),
         })
@@ -90,6 +92,7 @@ struct ParquetSource {
     concurrency: usize,
     read_concurrency: usize,
     read_ahead: usize,
+    budget: Option<MemoryBudget>,
     warnings: Vec<String>,
     state: tokio::sync::OnceCell<Arc<State>>,
 }
@@ -333,7 +336,8 @@ impl Source for ParquetSource {
                 );
                 let at = format!("{}#rg{rg}", self.files.display(object));
                 let (names, out_schema) = (names.clone(), out_schema.clone());
-                async move {
+                let cost = row_group_cost(&footer, rg, batch_size, self.read_ahead);
+                let open = async move {
                     let file_schema = footer.schema().clone();
                     let roots: Vec<usize> = names
                         .iter()
@@ -371,7 +375,8 @@ impl Source for ParquetSource {
                         Err(e) => Err(parquet_error(&at, e)),
                     });
                     Ok::<BatchStream, DriverError>(relabelled.boxed())
-                }
+                };
+                (cost, open)
             })
             .collect();
         // Row groups decode in parallel, in order; with a limit, one at a time so reading stops
@@ -381,7 +386,21 @@ impl Source for ParquetSource {
         } else {
             self.read_concurrency
         };
-        let stream = ordered_parallel(openers, concurrency, self.read_ahead);
+        let stream =
+            ordered_parallel_within(openers, concurrency, self.read_ahead, self.budget.clone());
         Ok(limit_stream(stream, limit))
     }
+}
+
+/// What reading row group `rg` holds at once: its column chunks as fetched (compressed) and the
+/// batches decoded ahead of the consumer.
+fn row_group_cost(footer: &ArrowReaderMetadata, rg: usize, batch_size: usize, ahead: usize) -> u64 {
+    let Some(g) = footer.metadata().row_groups().get(rg) else {
+        return 0;
+    };
+    let fetched = u64::try_from(g.compressed_size()).unwrap_or(0);
+    let decoded_all = u64::try_from(g.total_byte_size()).unwrap_or(0);
+    let rows = u64::try_from(g.num_rows()).unwrap_or(0).max(1);
+    let ahead_rows = ((ahead + 1) * batch_size) as u64;
+    fetched + decoded_all.saturating_mul(ahead_rows.min(rows)) / rows
 }
