@@ -198,7 +198,7 @@ fn read_request(st: &AppState, q: &mut Query) -> Result<ReadRequest, ApiError> {
            ("limit" = Option<usize>, Query), ("partition" = Option<Vec<usize>>, Query, description = "Repeatable partition id"),
            ("format" = Option<String>, Query, pattern = "^(arrow|arrows|ipc|parquet|pq|csv|ndjson|jsonl|json)$", description = "arrow | parquet | csv | ndjson (else the Accept header)"),
            ("param.<name>" = Option<String>, Query, description = "A parameter value")),
-    responses((status = 200, description = "The data; `application/vnd.apache.arrow.stream` (codecs=\"zstd\"|\"lz4\" when negotiated), Parquet, CSV or NDJSON", content_type = "application/vnd.apache.arrow.stream"),
+    responses((status = 200, description = "The data; `application/vnd.apache.arrow.stream` (codecs=\"zstd\"|\"lz4\" when negotiated), Parquet, CSV or NDJSON", content((Binary = "application/vnd.apache.arrow.stream"), (Binary = "application/vnd.apache.parquet"), (String = "text/csv"), (String = "application/x-ndjson"))),
               (status = 404, body = super::error::Problem, content_type = "application/problem+json"),
               (status = 422, body = super::error::Problem, content_type = "application/problem+json"),
               (status = 501, body = super::error::Problem, content_type = "application/problem+json"),
@@ -299,6 +299,11 @@ fn plain_authority(h: &str) -> bool {
     port_ok && host_ok && tail_ok
 }
 
+/// Bytes of a binary format (Arrow IPC, Parquet), as the OpenAPI document names them.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct Binary(pub Vec<u8>);
+
 /// The caller a request presents itself as.
 pub fn caller(headers: &HeaderMap) -> Caller {
     Caller::from_authorization(
@@ -398,7 +403,7 @@ pub async fn plan(
 /// Redeems a ticket: one endpoint's data as an Arrow IPC stream (or `format=`/`Accept`).
 #[utoipa::path(get, path = "/api/v1/tickets/{ticket}", tag = "data",
     params(("ticket" = String, Path)),
-    responses((status = 200, description = "The endpoint's data", content_type = "application/vnd.apache.arrow.stream"),
+    responses((status = 200, description = "The endpoint's data (`format=`/`Accept` as for /data)", content((Binary = "application/vnd.apache.arrow.stream"), (Binary = "application/vnd.apache.parquet"), (String = "text/csv"), (String = "application/x-ndjson"))),
               (status = 403, description = "Forged or malformed ticket", body = super::error::Problem, content_type = "application/problem+json"),
               (status = 409, description = "Planned against an older catalog revision", body = super::error::Problem, content_type = "application/problem+json"),
               (status = 410, description = "Expired", body = super::error::Problem, content_type = "application/problem+json"),

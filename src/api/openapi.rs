@@ -31,6 +31,7 @@ use super::{data, error, meta};
         crate::service::PlanRequest,
         data::Plan,
         data::Endpoint,
+        data::Binary,
     )),
     tags(
         (name = "catalogs", description = "Catalogs and search"),
