@@ -10,7 +10,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use inlet_driver::ReadRequest;
 use serde::Serialize;
 use serde_json::Value as J;
@@ -109,7 +109,24 @@ pub fn stream_response(read: Read, neg: Negotiated) -> Result<Response, ApiError
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(2);
     tokio::spawn(async move {
         let mut bytes = 0u64;
-        while let Some(item) = chunks.next().await {
+        loop {
+            // A panic while reading or encoding must abort the body like an error does: were
+            // the task to die, the body would end cleanly and a client could take a short
+            // stream for the whole data.
+            let item = match std::panic::AssertUnwindSafe(chunks.next())
+                .catch_unwind()
+                .await
+            {
+                Ok(Some(item)) => item,
+                Ok(None) => break,
+                Err(_) => {
+                    tracing::error!(source = %source, "a panic while streaming: body aborted");
+                    let _ = tx
+                        .send(Err(std::io::Error::other("internal error while streaming")))
+                        .await;
+                    break;
+                }
+            };
             let failed = item.is_err();
             let item = item.map_err(|e| std::io::Error::other(e.to_string()));
             if let Ok(chunk) = &item {

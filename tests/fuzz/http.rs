@@ -381,9 +381,16 @@ impl Server {
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("")
                     .to_string();
+                let encoding = response
+                    .headers()
+                    .get(header::CONTENT_ENCODING)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_string();
                 let body = axum::body::to_bytes(response.into_body(), 256 << 20)
                     .await
-                    .map_err(|e| e.to_string());
+                    .map_err(|e| e.to_string())
+                    .and_then(|b| decode(&encoding, b));
                 Ok::<_, String>(Answer {
                     status,
                     content_type,
@@ -400,6 +407,27 @@ impl Server {
     pub fn check(&self, req: &Req) -> Result<Verdict, String> {
         let answer = self.send(req)?;
         check_answer(self, req, &answer).map(|(v, _)| v)
+    }
+}
+
+/// The body without its content encoding.
+fn decode(encoding: &str, body: bytes::Bytes) -> Result<bytes::Bytes, String> {
+    use std::io::Read;
+    match encoding {
+        // Answers to HEAD keep the encoding of the body they do not have.
+        _ if body.is_empty() => Ok(body),
+        "" | "identity" => Ok(body),
+        "gzip" => {
+            let mut out = vec![];
+            flate2::read::GzDecoder::new(&body[..])
+                .read_to_end(&mut out)
+                .map_err(|e| format!("a gzip body that does not decode: {e}"))?;
+            Ok(out.into())
+        }
+        "zstd" => zstd::decode_all(&body[..])
+            .map(Into::into)
+            .map_err(|e| format!("a zstd body that does not decode: {e}")),
+        other => Err(format!("an unexpected content-encoding `{other}`")),
     }
 }
 
@@ -453,7 +481,7 @@ fn wants_csv(req: &Req) -> bool {
 }
 
 /// Checks a problem+json body; returns its `type`.
-fn check_problem(a: &Answer) -> Result<String, String> {
+fn check_problem(req: &Req, a: &Answer) -> Result<String, String> {
     let body = a.body.as_ref().map_err(|e| format!("the problem body failed: {e}"))?;
     if a.content_type != "application/problem+json" {
         return Err(format!(
@@ -462,6 +490,10 @@ fn check_problem(a: &Answer) -> Result<String, String> {
             a.content_type,
             String::from_utf8_lossy(&body[..body.len().min(300)])
         ));
+    }
+    if req.method == Method::HEAD {
+        // The server drops the body of an answer to HEAD.
+        return Ok(String::new());
     }
     let p: J = serde_json::from_slice(body).map_err(|e| format!("problem+json is not JSON: {e}"))?;
     let kind = p["type"].as_str().unwrap_or("");
@@ -539,11 +571,27 @@ pub fn check_answer(
     a: &Answer,
 ) -> Result<(Verdict, Option<(usize, Vec<String>)>), String> {
     let status = a.status.as_u16();
-    let problem_type = if status >= 400 {
-        check_problem(a)?
+    let mut problem_type = if status >= 400 {
+        check_problem(req, a)?
     } else {
         String::new()
     };
+    if req.method == Method::HEAD && status >= 400 {
+        // HEAD answers without a body: the same request as GET tells the problem, and must
+        // fail the same way.
+        let twin = Req {
+            method: Method::GET,
+            ..req.clone()
+        };
+        let g = server.send(&twin)?;
+        if g.status != a.status {
+            return Err(format!(
+                "HEAD answered {status}, GET {} (HEAD checks what GET would answer)",
+                g.status.as_u16()
+            ));
+        }
+        problem_type = check_problem(&twin, &g)?;
+    }
     if let Some(k) = known(server, req, a, &problem_type) {
         return Ok((Verdict::Known(k), None));
     }
