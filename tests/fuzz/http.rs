@@ -202,8 +202,10 @@ pub fn shrink(r: &Req) -> Vec<Req> {
             }
         }
         for smaller in crate::mutate::shrink_string(q).into_iter().take(400) {
+            // Cut anywhere, the values are no longer the valid ones.
             out.push(Req {
                 query: Some(smaller),
+                valid: false,
                 ..r.clone()
             });
         }
@@ -219,6 +221,7 @@ pub fn shrink(r: &Req) -> Vec<Req> {
     for b in crate::mutate::shrink_bytes(&r.body).into_iter().take(400) {
         out.push(Req {
             body: b,
+            valid: false,
             ..r.clone()
         });
     }
@@ -445,6 +448,11 @@ fn known(server: &Server, req: &Req, a: &Answer, problem_type: &str) -> Option<&
             .is_some_and(|c| c.as_array().is_some_and(Vec::is_empty));
     match a.status.as_u16() {
         500 if params.iter().any(|v| v.is_empty()) => Some("param.p= (empty value) gives 500"),
+        // Same class, reported with the fuzz findings: a caller's value that makes a rendered
+        // arg invalid (`param.file={:1}` in a urlpath reads as a path pattern) is 500.
+        500 if !params.is_empty() && problem_type == "/problems/catalog-args-invalid" => {
+            Some("a caller value that makes a rendered arg invalid gives 500 (class of param.p=)")
+        }
         502 if params.iter().any(|v| v.contains('\0')) => Some("a NUL byte in a param gives 502"),
         502 if empty_columns && problem_type != "/problems/data-not-found" => {
             Some("columns= (empty) on Parquet gives 502")

@@ -147,7 +147,10 @@ pub fn request(server: &Server, rng: &mut fastrand::Rng) -> Req {
                 };
                 pairs.push(("limit".into(), l));
             }
-            if rng.u8(..3) == 0 && src.partitions > 0 {
+            // Parameters may change the partitions (a window selects fewer): valid requests
+            // name partitions only with the default values.
+            let defaults_only = src.params.is_empty();
+            if rng.u8(..3) == 0 && src.partitions > 0 && (!valid || defaults_only) {
                 for _ in 0..rng.usize(1..=3) {
                     let p = if valid {
                         rng.usize(..src.partitions).to_string()
