@@ -152,17 +152,24 @@ pub struct Stats {
     pub cases: u64,
     pub elapsed: Duration,
     pub slowest: Duration,
+    /// The slowest input, when it took over a second (a hint of a slow path).
+    pub slowest_input: Option<String>,
     pub known: std::collections::BTreeMap<&'static str, u64>,
 }
+
+/// Checks one input.
+pub type Check<I> = Box<dyn Fn(&I) -> Result<Verdict, String> + Send>;
+/// Smaller variants of an input, most aggressive first.
+pub type Shrink<I> = Box<dyn Fn(&I) -> Vec<I> + Send>;
 
 /// One target: how inputs are made, checked, shrunk and shown.
 pub struct Target<I> {
     pub name: &'static str,
     /// Makes one input from a case's PRNG (deterministic: the same seed gives the same input).
     pub generate: Box<dyn FnMut(&mut fastrand::Rng) -> I + Send>,
-    pub check: Box<dyn Fn(&I) -> Result<Verdict, String> + Send>,
+    pub check: Check<I>,
     /// Smaller variants of an input, most aggressive first.
-    pub shrink: Box<dyn Fn(&I) -> Vec<I> + Send>,
+    pub shrink: Shrink<I>,
     /// The input as a reader (and a regression test) would want to see it.
     pub show: fn(&I) -> String,
 }
@@ -196,7 +203,13 @@ pub fn fuzz<I: Clone + Send + 'static>(mut target: Target<I>) -> Stats {
                     *c = Some((began, case_seed, input.clone()));
                 }
                 let result = run_one(&*target.check, &input);
-                stats.slowest = stats.slowest.max(began.elapsed());
+                let took = began.elapsed();
+                if took > stats.slowest {
+                    stats.slowest = took;
+                    if took > Duration::from_secs(1) {
+                        stats.slowest_input = Some((target.show)(&input));
+                    }
+                }
                 stats.cases += 1;
                 match result {
                     Ok(Verdict::Pass) => {}
@@ -210,13 +223,15 @@ pub fn fuzz<I: Clone + Send + 'static>(mut target: Target<I>) -> Stats {
                         let mut msg = String::new();
                         let _ = writeln!(
                             msg,
-                            "fuzz {name}: case {} (seed {seed}, case seed {case_seed}) failed:\n{failure}\n",
-                            stats.cases
+                            "fuzz {name}: case {} (seed {seed}, case seed {case_seed}) failed:\n{}\n",
+                            stats.cases,
+                            clip(&failure)
                         );
                         let _ = writeln!(
                             msg,
-                            "shrunk in {steps} steps to:\n{}\nwhich fails with:\n{small_failure}",
-                            (target.show)(&small)
+                            "shrunk in {steps} steps to:\n{}\nwhich fails with:\n{}",
+                            clip(&(target.show)(&small)),
+                            clip(&small_failure)
                         );
                         return Err(msg);
                     }
@@ -235,8 +250,9 @@ pub fn fuzz<I: Clone + Send + 'static>(mut target: Target<I>) -> Stats {
         });
         if let Some((case_seed, shown)) = hung {
             panic!(
-                "fuzz {name}: a case ran for more than {:.0} s (a hang; seed {seed}, case seed {case_seed}); input:\n{shown}",
-                limit.as_secs_f64()
+                "fuzz {name}: a case ran for more than {:.0} s (a hang; seed {seed}, case seed {case_seed}); input:\n{}",
+                limit.as_secs_f64(),
+                clip(&shown)
             );
         }
     }
@@ -251,9 +267,23 @@ pub fn fuzz<I: Clone + Send + 'static>(mut target: Target<I>) -> Stats {
                 stats.slowest.as_millis(),
                 stats.known
             );
+            if let Some(input) = &stats.slowest_input {
+                eprintln!("fuzz {name}: the slowest case was:\n{}", clip(input));
+            }
             stats
         }
         Ok(Err(report)) => panic!("{report}"),
         Err(p) => std::panic::resume_unwind(p),
     }
+}
+
+/// At most 4,000 characters of `s` (inputs can be megabytes), saying how much was left out.
+fn clip(s: &str) -> String {
+    const MAX: usize = 4000;
+    let n = s.chars().count();
+    if n <= MAX {
+        return s.to_string();
+    }
+    let head: String = s.chars().take(MAX).collect();
+    format!("{head}... ({} more characters)", n - MAX)
 }

@@ -3,7 +3,7 @@
 //! HTTP answer must pass: a non-5xx status or a well-formed problem+json, with a 5xx only where
 //! storage or a driver is involved, and bodies that are what their content type says.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -153,7 +153,9 @@ impl Req {
             .filter(|(k, _)| k.starts_with("param."))
             .map(|(_, v)| v)
             .collect();
-        let body = serde_json::from_slice::<J>(&self.body).ok().or_else(|| ticket_claims(self));
+        let body = serde_json::from_slice::<J>(&self.body)
+            .ok()
+            .or_else(|| ticket_claims(self));
         if let Some(J::Object(body)) = body {
             if let Some(J::Object(params)) = body.get("params") {
                 for v in params.values() {
@@ -169,9 +171,9 @@ impl Req {
 
     /// The source a request is about: as generated, or the one its ticket names.
     pub fn source_name(&self) -> Option<String> {
-        self.source.clone().or_else(|| {
-            ticket_claims(self).and_then(|c| c["source"].as_str().map(str::to_string))
-        })
+        self.source
+            .clone()
+            .or_else(|| ticket_claims(self).and_then(|c| c["source"].as_str().map(str::to_string)))
     }
 
     fn header(&self, name: &str) -> Option<&str> {
@@ -264,7 +266,10 @@ impl Server {
             TicketKey::new(KEY.to_vec()),
         );
         let problems = core.snapshot().problems.clone();
-        assert!(problems.is_empty(), "the fuzzed catalogs load: {problems:?}");
+        assert!(
+            problems.is_empty(),
+            "the fuzzed catalogs load: {problems:?}"
+        );
         let app = router(AppState::new(Arc::new(core), None));
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -304,7 +309,10 @@ impl Server {
                     continue;
                 }
                 let d = self.json(&Req::get(format!("/api/v1/sources/{name}")));
-                let fields = d["discovery"]["schema"].as_array().cloned().unwrap_or_default();
+                let fields = d["discovery"]["schema"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
                 let columns = fields
                     .iter()
                     .map(|f| f["name"].as_str().unwrap_or("").to_string())
@@ -372,9 +380,7 @@ impl Server {
 
     /// Sends `req` through the router and reads the whole body, within 20 s.
     pub fn send(&self, req: &Req) -> Result<Answer, String> {
-        let mut builder = Request::builder()
-            .method(req.method.clone())
-            .uri(req.uri());
+        let mut builder = Request::builder().method(req.method.clone()).uri(req.uri());
         for (k, v) in &req.headers {
             builder = builder.header(k.as_str(), v.as_str());
         }
@@ -480,16 +486,17 @@ fn ticket_claims(req: &Req) -> Option<J> {
     use base64::Engine;
     let ticket = req.path.strip_prefix("/api/v1/tickets/")?;
     let body = ticket.split_once('.')?.0;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(body).ok()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(body)
+        .ok()?;
     serde_json::from_slice(&bytes).ok()
 }
 
 fn wants_csv(req: &Req) -> bool {
     match req.pairs().iter().rev().find(|(k, _)| k == "format") {
         Some((_, f)) => f.eq_ignore_ascii_case("csv"),
-        None => req
-            .header("accept")
-            .is_some_and(|a| a.split(',').find_map(|m| {
+        None => req.header("accept").is_some_and(|a| {
+            a.split(',').find_map(|m| {
                 let m = m.split(';').next().unwrap_or("").trim();
                 matches!(
                     m,
@@ -504,13 +511,17 @@ fn wants_csv(req: &Req) -> bool {
                         | "application/json"
                 )
                 .then_some(m == "text/csv")
-            }) == Some(true)),
+            }) == Some(true)
+        }),
     }
 }
 
 /// Checks a problem+json body; returns its `type`.
 fn check_problem(req: &Req, a: &Answer) -> Result<String, String> {
-    let body = a.body.as_ref().map_err(|e| format!("the problem body failed: {e}"))?;
+    let body = a
+        .body
+        .as_ref()
+        .map_err(|e| format!("the problem body failed: {e}"))?;
     if a.content_type != "application/problem+json" {
         return Err(format!(
             "status {} is not problem+json (content-type `{}`)\nbody: {}",
@@ -523,7 +534,8 @@ fn check_problem(req: &Req, a: &Answer) -> Result<String, String> {
         // The server drops the body of an answer to HEAD.
         return Ok(String::new());
     }
-    let p: J = serde_json::from_slice(body).map_err(|e| format!("problem+json is not JSON: {e}"))?;
+    let p: J =
+        serde_json::from_slice(body).map_err(|e| format!("problem+json is not JSON: {e}"))?;
     let kind = p["type"].as_str().unwrap_or("");
     let well_formed = kind.starts_with("/problems/")
         && p["title"].is_string()
@@ -544,8 +556,11 @@ fn check_problem(req: &Req, a: &Answer) -> Result<String, String> {
     Ok(kind.to_string())
 }
 
+/// What a 200 Arrow stream held: its rows and column names.
+pub type Seen = (usize, Vec<String>);
+
 /// The body of a 200 is what its content type says.
-fn check_success(req: &Req, a: &Answer) -> Result<Option<(usize, Vec<String>)>, String> {
+fn check_success(req: &Req, a: &Answer) -> Result<Option<Seen>, String> {
     let body = a
         .body
         .as_ref()
@@ -569,7 +584,9 @@ fn check_success(req: &Req, a: &Answer) -> Result<Option<(usize, Vec<String>)>, 
             .collect();
         let mut rows = 0;
         for b in reader {
-            rows += b.map_err(|e| format!("200 with a bad Arrow batch: {e}"))?.num_rows();
+            rows += b
+                .map_err(|e| format!("200 with a bad Arrow batch: {e}"))?
+                .num_rows();
         }
         return Ok(Some((rows, columns)));
     }
@@ -581,7 +598,8 @@ fn check_success(req: &Req, a: &Answer) -> Result<Option<(usize, Vec<String>)>, 
     }
     if ct.starts_with("application/x-ndjson") {
         for line in body.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-            serde_json::from_slice::<J>(line).map_err(|e| format!("200 with a bad NDJSON line: {e}"))?;
+            serde_json::from_slice::<J>(line)
+                .map_err(|e| format!("200 with a bad NDJSON line: {e}"))?;
         }
         return Ok(None);
     }
@@ -597,7 +615,7 @@ pub fn check_answer(
     server: &Server,
     req: &Req,
     a: &Answer,
-) -> Result<(Verdict, Option<(usize, Vec<String>)>), String> {
+) -> Result<(Verdict, Option<Seen>), String> {
     let status = a.status.as_u16();
     let mut problem_type = if status >= 400 {
         check_problem(req, a)?
@@ -686,7 +704,13 @@ pub fn encode(rng: &mut fastrand::Rng, s: &str) -> String {
         // Every byte escaped, in upper or lower case hex.
         7 => s
             .bytes()
-            .map(|b| if rng.bool() { format!("%{b:02X}") } else { format!("%{b:02x}") })
+            .map(|b| {
+                if rng.bool() {
+                    format!("%{b:02X}")
+                } else {
+                    format!("%{b:02x}")
+                }
+            })
             .collect(),
         // Raw, with only what a URI cannot hold escaped: `&`, `=`, `+`, `%` stay as they are.
         8 => uri_safe(s),
@@ -695,7 +719,10 @@ pub fn encode(rng: &mut fastrand::Rng, s: &str) -> String {
             let mut v = form();
             let i = rng.usize(..=v.len());
             if v.is_char_boundary(i) {
-                v.insert_str(i, ["%", "%G", "%F", "%FF", "%C3", "%00", "%ZZ", "%%"][rng.usize(..8)]);
+                v.insert_str(
+                    i,
+                    ["%", "%G", "%F", "%FF", "%C3", "%00", "%ZZ", "%%"][rng.usize(..8)],
+                );
             }
             v
         }
@@ -718,10 +745,15 @@ pub fn uri_safe(s: &str) -> String {
 /// A path segment made from a name, possibly mangled.
 pub fn segment(rng: &mut fastrand::Rng, name: &str) -> String {
     match rng.u8(..12) {
-        0 => uri_safe(&INTERESTING[rng.usize(..INTERESTING.len())].to_string()),
-        1 => format!("{name}{}", ["%FF", "%00", "%2F", "..", ".", "%2e", "x", "%20", "%C3"][rng.usize(..9)]),
+        0 => uri_safe(INTERESTING[rng.usize(..INTERESTING.len())]),
+        1 => format!(
+            "{name}{}",
+            ["%FF", "%00", "%2F", "..", ".", "%2e", "x", "%20", "%C3"][rng.usize(..9)]
+        ),
         2 => uri_safe(&name.to_uppercase()),
-        3 => name.rsplit_once('.').map_or(name.to_string(), |(a, _)| a.to_string()),
+        3 => name
+            .rsplit_once('.')
+            .map_or(name.to_string(), |(a, _)| a.to_string()),
         _ => name.to_string(),
     }
 }
@@ -748,18 +780,22 @@ pub fn headers(rng: &mut fastrand::Rng) -> Vec<(String, String)> {
         h.push(("accept".to_string(), accept.to_string()));
     }
     if rng.u8(..8) == 0 {
-        h.push(("if-none-match".to_string(), ["*", "\"x\"", "W/\"x\"", ""][rng.usize(..4)].to_string()));
+        h.push((
+            "if-none-match".to_string(),
+            ["*", "\"x\"", "W/\"x\"", ""][rng.usize(..4)].to_string(),
+        ));
     }
     if rng.u8(..6) == 0 {
-        h.push(("accept-encoding".to_string(), ["gzip", "zstd", "br", "gzip;q=0, identity"][rng.usize(..4)].to_string()));
+        h.push((
+            "accept-encoding".to_string(),
+            ["gzip", "zstd", "br", "gzip;q=0, identity"][rng.usize(..4)].to_string(),
+        ));
     }
     if rng.u8(..10) == 0 {
-        h.push(("authorization".to_string(), ["Bearer x", "Basic Zm9vOmJhcg==", "", "Bearer"][rng.usize(..4)].to_string()));
+        h.push((
+            "authorization".to_string(),
+            ["Bearer x", "Basic Zm9vOmJhcg==", "", "Bearer"][rng.usize(..4)].to_string(),
+        ));
     }
     h
-}
-
-#[allow(dead_code)]
-pub fn repo_data() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("catalogs/data")
 }

@@ -129,9 +129,9 @@ pub const YAML_TOKENS: &[&str] = &[
 
 /// Interesting single bytes.
 const BYTES: &[u8] = &[
-    0, 0xff, 0xfe, 0xef, 0xbb, 0xbf, 0xc3, 0x80, b'\n', b'\r', b'\t', b' ', b':', b'-', b'{',
-    b'}', b'[', b']', b'&', b'*', b'!', b'%', b'\'', b'"', b'#', b'|', b'>', b'?', b',', b'@',
-    b'`', b'\\',
+    0, 0xff, 0xfe, 0xef, 0xbb, 0xbf, 0xc3, 0x80, b'\n', b'\r', b'\t', b' ', b':', b'-', b'{', b'}',
+    b'[', b']', b'&', b'*', b'!', b'%', b'\'', b'"', b'#', b'|', b'>', b'?', b',', b'@', b'`',
+    b'\\',
 ];
 
 fn pos(rng: &mut Rng, len: usize) -> usize {
@@ -259,13 +259,23 @@ fn mutate_once(rng: &mut Rng, d: &mut Vec<u8>, others: &[Vec<u8>]) {
         }
         // A token, at a random place or at a line start.
         7 | 8 => {
-            let t = YAML_TOKENS[rng.usize(..YAML_TOKENS.len())].as_bytes().to_vec();
-            let i = if rng.bool() { line_start(rng, d) } else { pos(rng, len) };
+            let t = YAML_TOKENS[rng.usize(..YAML_TOKENS.len())]
+                .as_bytes()
+                .to_vec();
+            let i = if rng.bool() {
+                line_start(rng, d)
+            } else {
+                pos(rng, len)
+            };
             d.splice(i..i, t);
         }
         // Deep nesting.
         9 => {
-            let depth = if rng.bool() { rng.usize(1..80) } else { rng.usize(60..400) };
+            let depth = if rng.bool() {
+                rng.usize(1..80)
+            } else {
+                rng.usize(60..400)
+            };
             let frag = nesting(rng, depth).into_bytes();
             let i = line_start(rng, d);
             d.splice(i..i, frag);
@@ -321,10 +331,19 @@ fn mutate_once(rng: &mut Rng, d: &mut Vec<u8>, others: &[Vec<u8>]) {
         }
         // A number replaced by an extreme one.
         15 => {
-            if let Some(i) = (0..8).map(|_| pos(rng, len)).find(|&i| d.get(i).is_some_and(u8::is_ascii_digit)) {
+            if let Some(i) = (0..8)
+                .map(|_| pos(rng, len))
+                .find(|&i| d.get(i).is_some_and(u8::is_ascii_digit))
+            {
                 let end = i + d[i..].iter().take_while(|b| b.is_ascii_digit()).count();
-                let n = ["0", "-1", "4294967296", "18446744073709551616", "1e308", "99999999999"]
-                    [rng.usize(..6)];
+                let n = [
+                    "0",
+                    "-1",
+                    "4294967296",
+                    "18446744073709551616",
+                    "1e308",
+                    "99999999999",
+                ][rng.usize(..6)];
                 d.splice(i..end, n.bytes());
             }
         }
@@ -340,7 +359,12 @@ fn mutate_once(rng: &mut Rng, d: &mut Vec<u8>, others: &[Vec<u8>]) {
 
 fn line_start(rng: &mut Rng, d: &[u8]) -> usize {
     let starts: Vec<usize> = std::iter::once(0)
-        .chain(d.iter().enumerate().filter(|(_, b)| **b == b'\n').map(|(i, _)| i + 1))
+        .chain(
+            d.iter()
+                .enumerate()
+                .filter(|(_, b)| **b == b'\n')
+                .map(|(i, _)| i + 1),
+        )
         .collect();
     starts[rng.usize(..starts.len())]
 }

@@ -105,7 +105,9 @@ fn plan_json(p: &APlan, src: &http::SourceInfo) -> J {
             match ps {
                 AParams::Declared(v) => J::Object(
                     v.iter()
-                        .filter_map(|(i, val)| declared(*i).map(|(n, _)| (n.clone(), val.to_json())))
+                        .filter_map(|(i, val)| {
+                            declared(*i).map(|(n, _)| (n.clone(), val.to_json()))
+                        })
                         .collect(),
                 ),
                 AParams::Valid(v) => J::Object(
@@ -150,7 +152,10 @@ fn valid_plan(rng: &mut fastrand::Rng, src: &http::SourceInfo) -> J {
     let mut params = Map::new();
     for (name, values) in &src.params {
         if rng.bool() && !values.is_empty() {
-            params.insert(name.clone(), J::String(values[rng.usize(..values.len())].clone()));
+            params.insert(
+                name.clone(),
+                J::String(values[rng.usize(..values.len())].clone()),
+            );
         }
     }
     if !params.is_empty() {
@@ -202,7 +207,10 @@ pub fn request(server: &Server, rng: &mut fastrand::Rng) -> Req {
             req.query = Some(http::uri_safe(&crate::http::value(rng, &[])));
         }
         if rng.u8(..8) == 0 {
-            req.headers.push(("host".into(), ["", "x:1", "[::1]:80", "a b"][rng.usize(..4)].into()));
+            req.headers.push((
+                "host".into(),
+                ["", "x:1", "[::1]:80", "a b"][rng.usize(..4)].into(),
+            ));
         }
     }
     if axum::http::Uri::try_from(req.uri()).is_err() {
@@ -214,7 +222,9 @@ pub fn request(server: &Server, rng: &mut fastrand::Rng) -> Req {
 
 /// Redeems every ticket of a valid plan: each one succeeds, and the rows add up.
 fn redeem_all(server: &Server, req: &Req, plan: &J) -> Result<Verdict, String> {
-    let endpoints = plan["endpoints"].as_array().ok_or("a plan without endpoints")?;
+    let endpoints = plan["endpoints"]
+        .as_array()
+        .ok_or("a plan without endpoints")?;
     let body: J = serde_json::from_slice(&req.body).unwrap_or_default();
     let limit = body.get("limit").and_then(J::as_u64);
     let mut rows = 0u64;
@@ -234,7 +244,9 @@ fn redeem_all(server: &Server, req: &Req, plan: &J) -> Result<Verdict, String> {
             if let Some(want) = body.get("columns").and_then(J::as_array) {
                 let want: Vec<&str> = want.iter().filter_map(J::as_str).collect();
                 if want != columns {
-                    return Err(format!("planned columns {want:?}, the ticket read {columns:?}"));
+                    return Err(format!(
+                        "planned columns {want:?}, the ticket read {columns:?}"
+                    ));
                 }
             }
         }
@@ -247,7 +259,9 @@ fn redeem_all(server: &Server, req: &Req, plan: &J) -> Result<Verdict, String> {
         // Parquet row counts are exact; other formats estimate.
         let exact = ["example.trips", "example.trips_monthly", "fuzz.month_pad"];
         if exact.contains(&req.source.as_deref().unwrap_or("")) && rows != total {
-            return Err(format!("the plan promised {total} rows, the tickets read {rows}"));
+            return Err(format!(
+                "the plan promised {total} rows, the tickets read {rows}"
+            ));
         }
     }
     Ok(Verdict::Pass)

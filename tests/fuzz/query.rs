@@ -45,7 +45,7 @@ fn random_key(rng: &mut fastrand::Rng) -> String {
         "=",
         "\u{0}",
     ][rng.usize(..15)]
-        .to_string()
+    .to_string()
 }
 
 /// One request: a route, a (possibly mangled) name, query pairs and headers.
@@ -56,9 +56,13 @@ pub fn request(server: &Server, rng: &mut fastrand::Rng) -> Req {
     let mut pairs: Vec<(String, String)> = vec![];
     let token = |rng: &mut fastrand::Rng| {
         let n = &server.catalogs[rng.usize(..server.catalogs.len())];
-        vec![B64.encode(n), B64.encode(format!("{n}\u{0}")), "%%%".into(), "AAAA".into()]
-            [rng.usize(..4)]
-            .clone()
+        vec![
+            B64.encode(n),
+            B64.encode(format!("{n}\u{0}")),
+            "%%%".into(),
+            "AAAA".into(),
+        ][rng.usize(..4)]
+        .clone()
     };
     let page = |rng: &mut fastrand::Rng, pairs: &mut Vec<(String, String)>| {
         if rng.bool() {
@@ -74,7 +78,10 @@ pub fn request(server: &Server, rng: &mut fastrand::Rng) -> Req {
         for (name, values) in &src.params {
             if valid {
                 if rng.bool() && !values.is_empty() {
-                    pairs.push((format!("param.{name}"), values[rng.usize(..values.len())].clone()));
+                    pairs.push((
+                        format!("param.{name}"),
+                        values[rng.usize(..values.len())].clone(),
+                    ));
                 }
             } else if rng.u8(..3) > 0 {
                 pairs.push((format!("param.{name}"), value(rng, values)));
@@ -132,9 +139,7 @@ pub fn request(server: &Server, rng: &mut fastrand::Rng) -> Req {
                     c.truncate(rng.usize(1..=c.len()));
                     c
                 } else {
-                    (0..rng.usize(0..4))
-                        .map(|_| value(rng, cols))
-                        .collect()
+                    (0..rng.usize(0..4)).map(|_| value(rng, cols)).collect()
                 };
                 pairs.push(("columns".into(), chosen.join(",")));
             }
@@ -155,13 +160,17 @@ pub fn request(server: &Server, rng: &mut fastrand::Rng) -> Req {
                     let p = if valid {
                         rng.usize(..src.partitions).to_string()
                     } else {
-                        value(rng, &[(src.partitions - 1).to_string(), src.partitions.to_string()])
+                        value(
+                            rng,
+                            &[(src.partitions - 1).to_string(), src.partitions.to_string()],
+                        )
                     };
                     pairs.push(("partition".into(), p));
                 }
             }
             if rng.u8(..3) == 0 {
-                let formats = ["arrow", "parquet", "csv", "ndjson", "ipc", "JSON", "pq"].map(String::from);
+                let formats =
+                    ["arrow", "parquet", "csv", "ndjson", "ipc", "JSON", "pq"].map(String::from);
                 let f = if valid {
                     formats[rng.usize(..formats.len())].clone()
                 } else {
@@ -171,6 +180,12 @@ pub fn request(server: &Server, rng: &mut fastrand::Rng) -> Req {
             }
             params(rng, &mut pairs);
         }
+    }
+    if !valid && rng.u8(..40) == 0 {
+        // A long value: lists and messages that grow with it must stay linear.
+        let unit = [",", "a,", "fare,", "%", "param.", "0"][rng.usize(..6)];
+        let key = ["columns", "partition", "q", "param.month", "format"][rng.usize(..5)];
+        pairs.push((key.to_string(), unit.repeat(rng.usize(500..4000))));
     }
     if !valid && rng.u8(..5) == 0 {
         let k = random_key(rng);
@@ -221,7 +236,11 @@ pub fn check_rows(req: &Req, seen: Option<(usize, Vec<String>)>) -> Result<(), S
         }
     }
     if let Some((_, cols)) = pairs.iter().rev().find(|(k, _)| k == "columns") {
-        let want: Vec<&str> = cols.split(',').map(str::trim).filter(|c| !c.is_empty()).collect();
+        let want: Vec<&str> = cols
+            .split(',')
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .collect();
         if !want.is_empty() && want != columns {
             return Err(format!("columns={cols} returned the columns {columns:?}"));
         }

@@ -83,7 +83,11 @@ fn a_column_asked_for_twice_is_a_422_not_a_panic() {
                 Some(source),
             );
             let answer = server.send(&req).expect("answer");
-            if server.source(source).is_some_and(|s| s.columns.iter().any(|c| query.contains(&format!("={c},{c}")))) {
+            if server.source(source).is_some_and(|s| {
+                s.columns
+                    .iter()
+                    .any(|c| query.contains(&format!("={c},{c}")))
+            }) {
                 assert_eq!(answer.status, 422, "{}", crate::http::show(&req));
             }
             http(&server, req);
@@ -200,13 +204,17 @@ fn a_panic_while_streaming_aborts_the_body() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
         for format in ["arrow", "csv", "ndjson", "parquet"] {
-            let req = axum::http::Request::get(format!("/api/v1/sources/p.boom/data?format={format}"))
-                .body(axum::body::Body::empty())
-                .expect("request");
+            let req =
+                axum::http::Request::get(format!("/api/v1/sources/p.boom/data?format={format}"))
+                    .body(axum::body::Body::empty())
+                    .expect("request");
             let response = app.clone().oneshot(req).await.expect("answer");
             assert_eq!(response.status(), 200, "{format}: the first batch is fine");
             let body = axum::body::to_bytes(response.into_body(), 1 << 30).await;
-            assert!(body.is_err(), "{format}: the body ends as if complete after a panic");
+            assert!(
+                body.is_err(),
+                "{format}: the body ends as if complete after a panic"
+            );
         }
     });
 }
@@ -220,7 +228,10 @@ fn a_panic_while_streaming_aborts_the_body() {
 fn a_caller_value_that_breaks_a_rendered_arg_is_a_422() {
     let server = crate::http::Server::start();
     for q in ["param.file=%7B%3A1%7D", "param.file=", "param.file=%7Bx"] {
-        let req = get(&format!("/api/v1/sources/fuzz.by_name/data?{q}"), Some("fuzz.by_name"));
+        let req = get(
+            &format!("/api/v1/sources/fuzz.by_name/data?{q}"),
+            Some("fuzz.by_name"),
+        );
         let answer = server.send(&req).expect("answer");
         assert!(answer.status.is_client_error(), "{q}: {}", answer.status);
     }

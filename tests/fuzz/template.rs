@@ -103,7 +103,9 @@ pub enum AValue {
 impl AValue {
     pub fn to_json(&self) -> J {
         match self {
-            AValue::Interesting(i) => J::String(INTERESTING[*i as usize % INTERESTING.len()].into()),
+            AValue::Interesting(i) => {
+                J::String(INTERESTING[*i as usize % INTERESTING.len()].into())
+            }
             AValue::Str(s) => J::String(s.clone()),
             AValue::Int(i) => J::from(*i),
             AValue::Float(f) => J::from(*f),
@@ -175,7 +177,10 @@ fn template_seeds() -> Vec<String> {
         let Ok(text) = std::fs::read_to_string(e.path()) else {
             continue;
         };
-        for line in text.lines().filter(|l| l.contains("{{") || l.contains("{%")) {
+        for line in text
+            .lines()
+            .filter(|l| l.contains("{{") || l.contains("{%"))
+        {
             let value = line.split_once(": ").map_or(line, |(_, v)| v).trim();
             let value = value.trim_start_matches("- ");
             let value = value.trim_matches(|c| c == '\'' || c == '"');
@@ -207,9 +212,15 @@ fn names(template: &str) -> Vec<String> {
 #[derive(Debug, Clone)]
 pub enum Case {
     /// `Templater::inspect` and `render_str` of a template with variables.
-    Direct { template: String, vars: Vec<(String, J)> },
+    Direct {
+        template: String,
+        vars: Vec<(String, J)>,
+    },
     /// An entry (by dotted name) of the loaded catalogs rendered and described with values.
-    Entry { name: String, supplied: Vec<(String, J)> },
+    Entry {
+        name: String,
+        supplied: Vec<(String, J)>,
+    },
 }
 
 /// A catalog with every parameter type and the template forms the corpus uses.
@@ -424,12 +435,15 @@ fn shrink(case: &Case) -> Vec<Case> {
     out
 }
 
+/// A parameter: its name, its default and other values it takes (allowed, min, max).
+type Spec = (String, Option<J>, Vec<J>);
+
 pub fn target() -> Target<Case> {
     let dir = tempfile::tempdir().expect("tmp");
     let (lib, entries) = library(dir.path());
     let templates = template_seeds();
     let all: Vec<Vec<u8>> = templates.iter().map(|t| t.as_bytes().to_vec()).collect();
-    let specs: Vec<Vec<(String, Option<J>, Vec<J>)>> = entries
+    let specs: Vec<Vec<Spec>> = entries
         .iter()
         .map(|name| match lib.find(name) {
             Ok(Found::Source(node, idx)) => node

@@ -139,7 +139,9 @@ fn signed(server: &Server, rng: &mut fastrand::Rng) -> (String, Option<String>, 
             .collect::<Vec<String>>()
     });
     if let Some(stray) = &a.stray_columns {
-        columns.get_or_insert_with(Vec::new).extend(stray.iter().cloned());
+        columns
+            .get_or_insert_with(Vec::new)
+            .extend(stray.iter().cloned());
     }
     let mut params = BTreeMap::new();
     for (i, v) in &a.params {
@@ -180,8 +182,16 @@ pub fn case(server: &Server, tickets: &[String], rng: &mut fastrand::Rng) -> Cas
         0 => (0..rng.usize(0..64)).map(|_| rng.char(..)).collect(),
         1 => format!(
             "{}.{}",
-            B64.encode((0..rng.usize(0..64)).map(|_| rng.u8(..)).collect::<Vec<u8>>()),
-            B64.encode((0..rng.usize(0..40)).map(|_| rng.u8(..)).collect::<Vec<u8>>())
+            B64.encode(
+                (0..rng.usize(0..64))
+                    .map(|_| rng.u8(..))
+                    .collect::<Vec<u8>>()
+            ),
+            B64.encode(
+                (0..rng.usize(0..40))
+                    .map(|_| rng.u8(..))
+                    .collect::<Vec<u8>>()
+            )
         ),
         2..=4 => mutate_ticket(rng, &genuine),
         _ => genuine,
@@ -195,7 +205,10 @@ pub fn case(server: &Server, tickets: &[String], rng: &mut fastrand::Rng) -> Cas
     } else {
         (text, None)
     };
-    let mut req = Req::get(format!("/api/v1/tickets/{}", http::uri_safe(&ticket).replace(['/', '?'], "%2F")));
+    let mut req = Req::get(format!(
+        "/api/v1/tickets/{}",
+        http::uri_safe(&ticket).replace(['/', '?'], "%2F")
+    ));
     req.source = source;
     if rng.u8(..4) == 0 {
         let formats = ["arrow", "csv", "parquet", "ndjson", "xml", ""];
@@ -219,7 +232,10 @@ fn show(c: &Case) -> String {
 
 fn shrink(c: &Case) -> Vec<Case> {
     match c {
-        Case::Verify(t) => crate::mutate::shrink_string(t).into_iter().map(Case::Verify).collect(),
+        Case::Verify(t) => crate::mutate::shrink_string(t)
+            .into_iter()
+            .map(Case::Verify)
+            .collect(),
         Case::Redeem(r) => http::shrink(r).into_iter().map(Case::Redeem).collect(),
     }
 }
@@ -234,7 +250,9 @@ pub fn target() -> Target<Case> {
         generate: Box::new(move |rng| case(&shared, &tickets, rng)),
         check: Box::new(move |c| match c {
             Case::Verify(t) => match server.key.verify(t, &server.revision) {
-                Ok(_) if !known.contains(t) => Err(format!("a ticket this key never signed verified: {t:?}")),
+                Ok(_) if !known.contains(t) => {
+                    Err(format!("a ticket this key never signed verified: {t:?}"))
+                }
                 _ => Ok(Verdict::Pass),
             },
             Case::Redeem(r) => server.check(r),
