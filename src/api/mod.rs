@@ -54,6 +54,46 @@ async fn observe(State(st): State<AppState>, req: Request, next: Next) -> Respon
     response
 }
 
+/// Errors that axum or a layer answers on its own (a path segment that is not UTF-8, a method a
+/// route does not take, a metadata timeout) become problem+json like every other error, keeping
+/// their status and headers (`Allow`, ...).
+async fn problems_only(req: Request, next: Next) -> Response {
+    let response = next.run(req).await;
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 16 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let detail = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_string()
+    } else {
+        text
+    };
+    let kind = match status {
+        StatusCode::NOT_FOUND => "not-found",
+        StatusCode::METHOD_NOT_ALLOWED => "method-not-allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload-too-large",
+        StatusCode::GATEWAY_TIMEOUT => "timeout",
+        s if s.is_client_error() => "invalid-request",
+        _ => "internal",
+    };
+    let mut r = error::ApiError::new(status, kind, detail).into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            r.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    r
+}
+
 async fn docs() -> Html<&'static str> {
     Html(include_str!("../../assets/redoc/index.html"))
 }
@@ -118,6 +158,7 @@ pub fn router(state: AppState) -> Router {
         .merge(streams)
         .merge(ops)
         .fallback(not_found)
+        .layer(middleware::from_fn(problems_only))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(compress)
         .layer(axum::extract::DefaultBodyLimit::max(cfg.max_body_bytes))

@@ -241,6 +241,7 @@ fn parse_with(
     let mut builder = Builder {
         sink,
         alias_limit: alias_budget(text.len()),
+        end: yaml_end(text),
         ..Builder::default()
     };
     // Events are pulled one at a time rather than through `Parser::load`, which recurses once
@@ -252,7 +253,7 @@ fn parse_with(
             Ok(next) => next,
             Err(e) => {
                 builder.problems.push(YamlProblem {
-                    pos: Pos::from_marker(*e.marker()),
+                    pos: Pos::from_marker(*e.marker()).min(builder.end),
                     message: format!("YAML syntax error: {}", e.info()),
                 });
                 return (None, builder.problems);
@@ -269,6 +270,27 @@ fn parse_with(
         }
     }
     (builder.root, builder.problems)
+}
+
+/// The position just past the last character of `text`, counting line breaks as the YAML
+/// scanner does (`\r\n`, `\r` and `\n`). Positions are kept at or before it: for some
+/// documents that end without a line break, the scanner marks the last events (and errors)
+/// one line below the last line.
+fn yaml_end(text: &str) -> Pos {
+    let mut pos = Pos { line: 1, col: 1 };
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\n' || c == '\r' {
+            if c == '\r' {
+                chars.next_if_eq(&'\n');
+            }
+            pos.line = pos.line.saturating_add(1);
+            pos.col = 1;
+        } else {
+            pos.col = pos.col.saturating_add(1);
+        }
+    }
+    pos
 }
 
 /// A mapping or list being built.
@@ -310,6 +332,8 @@ struct Builder<'a> {
     /// Nodes the aliases may create in all, and have created so far.
     alias_limit: usize,
     alias_nodes: usize,
+    /// The end of the text: no position is placed after it.
+    end: Pos,
 }
 
 impl Builder<'_> {
@@ -485,7 +509,7 @@ fn scalar_text(node: &Node) -> String {
 impl Builder<'_> {
     /// Takes one parser event; an `Err` is fatal and ends the parse.
     fn on_event(&mut self, ev: Event, mark: Marker) -> Result<(), YamlProblem> {
-        let pos = Pos::from_marker(mark);
+        let pos = Pos::from_marker(mark).min(self.end);
         match ev {
             Event::Scalar(text, style, anchor, tag) => {
                 let tag = tag.map(|t| t.suffix);

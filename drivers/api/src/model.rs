@@ -156,6 +156,15 @@ impl Discovery {
                 "names no column: list at least one (`columns=a,b`), or leave it out for all",
             ));
         }
+        // A column asked for twice would be read once and placed twice (and broke the Parquet
+        // driver's reordering, which indexed past the columns it read): refused.
+        let mut seen = std::collections::HashSet::new();
+        if let Some(c) = cols.iter().find(|c| !seen.insert(c.as_str())) {
+            return Err(crate::DriverError::bad_request(
+                "columns",
+                format!("column `{c}` is asked for more than once: name each column once"),
+            ));
+        }
         cols.iter()
             .map(|c| {
                 self.schema.index_of(c).map_err(|_| {
