@@ -50,6 +50,24 @@ pub struct ServeConfig {
     pub reload_interval_secs: u64,
     /// Rows per streamed batch.
     pub batch_size: usize,
+    /// The SQL state: `postgres://...` (shared by replicas) or `sqlite:...`; default
+    /// `<state_dir>/inlet.db`.
+    pub database_url: Option<String>,
+    /// `off` (default) or `required`: bearer tokens with catalog scopes on every API route.
+    pub auth: AuthMode,
+    /// Allows listening beyond loopback with `auth = off` (a proxy in front authenticates).
+    pub insecure_no_auth: bool,
+    /// Sources discovered at the same time by the background discovery after (re)loads.
+    pub discovery_concurrency: usize,
+}
+
+/// Whether requests must carry a token.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    #[default]
+    Off,
+    Required,
 }
 
 impl Default for ServeConfig {
@@ -73,13 +91,21 @@ impl Default for ServeConfig {
             log_format: "text".into(),
             reload_interval_secs: 2,
             batch_size: 64 * 1024,
+            database_url: None,
+            auth: AuthMode::Off,
+            insecure_no_auth: false,
+            discovery_concurrency: 4,
         }
     }
 }
 
 /// Scalar keys read from `INLET_*` variables; list-valued ones come from clap (comma-separated
 /// variables), and other `INLET_*` variables (test settings, ...) are not configuration.
-const ENV_KEYS: [&str; 12] = [
+const ENV_KEYS: [&str; 16] = [
+    "database_url",
+    "auth",
+    "insecure_no_auth",
+    "discovery_concurrency",
     "http",
     "state_dir",
     "flight",
@@ -99,6 +125,25 @@ impl ServeConfig {
         self.state_dir
             .clone()
             .unwrap_or_else(crate::service::state_dir::default_dir)
+    }
+
+    /// Refuses to listen beyond loopback without authentication, unless told to.
+    pub fn check_exposure(&self) -> Result<(), String> {
+        if self.auth == AuthMode::Required || self.insecure_no_auth {
+            return Ok(());
+        }
+        let exposed: Vec<String> = std::iter::once(self.http)
+            .chain(self.flight)
+            .filter(|a| !a.ip().is_loopback())
+            .map(|a| a.to_string())
+            .collect();
+        if exposed.is_empty() {
+            return Ok(());
+        }
+        Err(format!(
+            "refusing to listen on {} without authentication: pass `--auth required` (and make tokens with `inlet token create`), or `--insecure-no-auth` when a proxy in front authenticates",
+            exposed.join(" and ")
+        ))
     }
 
     pub fn ticket_key_path(&self) -> PathBuf {

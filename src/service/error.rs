@@ -33,6 +33,12 @@ pub enum ServiceError {
     /// Turning batches into bytes failed: a server-side fault.
     #[error("encoding failed: {0}")]
     Encoding(String),
+    /// No token, or one that is unknown, revoked or expired (the message says which).
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The SQL state (tokens, search index, usage) cannot be reached.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
 }
 
 /// What kind of failure an error is, whatever its layer. Each kind has one stable slug
@@ -71,6 +77,10 @@ pub enum ErrorKind {
     /// The ticket was planned against another catalog revision.
     TicketStale,
     Busy,
+    /// No valid token (none, unknown, revoked, expired).
+    Unauthenticated,
+    /// The database cannot be reached or failed.
+    DatabaseUnavailable,
     Internal,
 }
 
@@ -98,6 +108,8 @@ impl ErrorKind {
             ErrorKind::TicketExpired => "ticket-expired",
             ErrorKind::TicketStale => "ticket-stale",
             ErrorKind::Busy => "busy",
+            ErrorKind::Unauthenticated => "unauthenticated",
+            ErrorKind::DatabaseUnavailable => "database-unavailable",
             ErrorKind::Internal => "encoding",
         }
     }
@@ -148,6 +160,8 @@ impl ServiceError {
             ServiceError::InvalidRequest { .. } => ErrorKind::InvalidRequest,
             ServiceError::Busy(_) => ErrorKind::Busy,
             ServiceError::Encoding(_) => ErrorKind::Internal,
+            ServiceError::Unauthenticated(_) => ErrorKind::Unauthenticated,
+            ServiceError::Store(_) => ErrorKind::DatabaseUnavailable,
         }
     }
 

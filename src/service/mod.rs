@@ -6,6 +6,7 @@ pub mod access;
 pub mod admission;
 mod core;
 pub mod describe;
+pub mod discovery;
 mod error;
 pub mod plan;
 mod read;
@@ -13,9 +14,11 @@ pub mod search;
 pub mod snapshot;
 pub mod state_dir;
 pub mod tickets;
+pub mod usage;
 
 pub use self::core::{Core, Health};
 pub use access::Caller;
+pub use search::{SearchRequest, SearchResult};
 pub use describe::{discovery_json, schema_json};
 pub use error::{driver_kind, ErrorKind, ServiceError};
 pub use plan::{Endpoint, Plan, PlanRequest};
@@ -60,6 +63,8 @@ pub struct Opened {
     pub source: Arc<dyn Source>,
     /// The parameter values used (defaults included).
     pub params: BTreeMap<String, J>,
+    /// The discovery cache key: the name and the rendered args.
+    pub key: String,
 }
 
 impl Service {
@@ -104,6 +109,7 @@ impl Service {
             _ => return Err(ServiceError::NotASource(name.to_string())),
         };
         let (args, values) = self.library.render(&node, entry, params)?;
+        let key = discovery::cache_key(name, &args);
         let args = match args {
             J::Object(m) => m,
             _ => serde_json::Map::new(),
@@ -118,6 +124,7 @@ impl Service {
             name: name.to_string(),
             source,
             params: values,
+            key,
         })
     }
 

@@ -9,6 +9,7 @@ use inlet_driver::{ReadRequest, Registry};
 use serde_json::Value as J;
 
 use super::admission::Permit;
+use super::discovery::DiscoveryCache;
 use super::read::Read;
 use super::{Opened, Service, ServiceError};
 use crate::catalog::{Diagnostic, EnvPolicy, Library, Severity};
@@ -27,6 +28,8 @@ pub struct Snapshot {
     opened: Mutex<HashMap<String, Arc<Opened>>>,
     /// Rendered answers by key (descriptions): they only change with the snapshot.
     rendered: Mutex<HashMap<String, bytes::Bytes>>,
+    /// The discovery cache (a server's snapshots share it; the CLI has none).
+    pub cache: Option<Arc<DiscoveryCache>>,
 }
 
 impl Snapshot {
@@ -39,6 +42,7 @@ impl Snapshot {
             problems: vec![],
             opened: Mutex::new(HashMap::new()),
             rendered: Mutex::new(HashMap::new()),
+            cache: None,
         }
     }
 
@@ -104,7 +108,13 @@ impl Snapshot {
         if let Some(o) = self.opened.lock().ok().and_then(|m| m.get(&key).cloned()) {
             return Ok(o);
         }
-        let opened = Arc::new(self.service.open(name, params).await?);
+        let mut opened = self.service.open(name, params).await?;
+        if let Some(cache) = &self.cache {
+            opened.source = cache
+                .wrap(name, opened.key.clone(), opened.source)
+                .await;
+        }
+        let opened = Arc::new(opened);
         if let Ok(mut m) = self.opened.lock() {
             if m.len() >= OPENED_CACHE {
                 m.clear();
