@@ -245,6 +245,16 @@ impl Store {
         }
     }
 
+    /// How write transactions start: SQLite takes the write lock at once (a deferred
+    /// transaction that reads first and writes later gets `database is locked` without waiting
+    /// when another connection writes).
+    pub(crate) fn begin_sql(&self) -> &'static str {
+        match self.pool {
+            Pool::Sqlite(_) => "BEGIN IMMEDIATE",
+            Pool::Postgres(_) => "BEGIN",
+        }
+    }
+
     /// Where the database is (passwords hidden).
     pub fn location(&self) -> &str {
         &self.shown

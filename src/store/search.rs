@@ -116,7 +116,7 @@ impl Store {
     ) -> Result<bool> {
         let t = now();
         let done = on_pool!(&self.pool, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_with(self.begin_sql()).await?;
             let claimed = sqlx::query("INSERT INTO search_revisions (revision, sources, indexed_at, seen_at) VALUES ($1, $2, $3, $3) ON CONFLICT (revision) DO NOTHING")
                 .bind(revision)
                 .bind(docs.len() as i64)
@@ -208,7 +208,7 @@ impl Store {
         });
         for rev in old {
             on_pool!(&self.pool, p => {
-                let mut tx = p.begin().await?;
+                let mut tx = p.begin_with(self.begin_sql()).await?;
                 if matches!(self.pool, Pool::Sqlite(_)) {
                     sqlx::query("DELETE FROM search_fts WHERE rowid IN (SELECT id FROM search_docs WHERE revision = $1)")
                         .bind(&rev).execute(&mut *tx).await?;
@@ -236,7 +236,7 @@ impl Store {
     ) -> Result<()> {
         let text = columns_text(columns);
         on_pool!(&self.pool, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_with(self.begin_sql()).await?;
             let id: Option<(i64, Option<String>)> = sqlx::query_as("SELECT id, columns_text FROM search_docs WHERE revision = $1 AND name = $2")
                 .bind(revision)
                 .bind(name)

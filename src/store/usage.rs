@@ -36,7 +36,7 @@ impl Store {
             return Ok(());
         }
         on_pool!(&self.pool, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_with(self.begin_sql()).await?;
             for d in deltas {
                 sqlx::query("INSERT INTO usage_counts (day, source, token_id, requests, rows, bytes) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (day, source, token_id) DO UPDATE SET requests = usage_counts.requests + excluded.requests, rows = usage_counts.rows + excluded.rows, bytes = usage_counts.bytes + excluded.bytes")
                     .bind(d.day)
