@@ -82,14 +82,14 @@ pub async fn serve_with(cfg: ServeConfig, drivers: Registry) -> Result<(), Strin
             ));
         }
     }
-    let listener = tokio::net::TcpListener::bind(cfg.http)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", cfg.http))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let store = Store::open(cfg.database_url.as_deref(), &cfg.state_dir())
         .await
         .map_err(|e| e.to_string())?;
     tracing::info!(backend = store.backend(), database = store.location(), auth = ?cfg.auth, "state database ready");
+    let listener = tokio::net::TcpListener::bind(cfg.http)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", cfg.http))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let core = Arc::new(Core::new(cfg.clone(), Arc::new(drivers), tickets, store));
     core.start();
     let state = AppState::new(core, metrics);

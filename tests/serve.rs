@@ -527,6 +527,7 @@ async fn plans_fetch_in_parallel_and_tickets_are_verified() {
         params: Default::default(),
         revision: revision.clone(),
         expires: now() - 5,
+        token: None,
     };
     let p = problem(
         &c,
@@ -539,6 +540,7 @@ async fn plans_fetch_in_parallel_and_tickets_are_verified() {
     let stale = Claims {
         revision: "git:older".into(),
         expires: now() + 60,
+        token: None,
         ..claims.clone()
     };
     let p = problem(
@@ -554,6 +556,7 @@ async fn plans_fetch_in_parallel_and_tickets_are_verified() {
         .contains("plan the read again"));
     let good = Claims {
         expires: now() + 60,
+        token: None,
         ..claims
     };
     let r = c
