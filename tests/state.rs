@@ -47,6 +47,7 @@ on_both_backends!(
     search_is_ranked_filtered_scoped_and_injection_proof,
     usage_is_counted_per_source_and_token,
     a_database_with_a_newer_schema_is_refused,
+    discovery_is_cached_across_restarts,
 );
 
 const CMIP6: &str = "\
@@ -109,7 +110,6 @@ fn catalogs() -> tempfile::TempDir {
 /// One backend's database for a test: PostgreSQL gets a database of its own; SQLite lives in
 /// the server's state directory.
 struct Setup {
-    backend: Backend,
     pg: Option<PgDb>,
     catalogs: tempfile::TempDir,
 }
@@ -118,7 +118,6 @@ impl Setup {
     async fn new(backend: Backend) -> Setup {
         inlet_driver::storage::ensure_tls_provider();
         Setup {
-            backend,
             pg: match backend {
                 Backend::Postgres => Some(PgDb::create().await),
                 Backend::Sqlite => None,
@@ -755,4 +754,156 @@ fn auth_off_refuses_to_listen_beyond_loopback() {
         stderr.contains("without authentication") && stderr.contains("--insecure-no-auth"),
         "{stderr}"
     );
+}
+
+/// The real Parquet driver over a local store that records every GET, so a test sees which
+/// files' bytes (footers included) a server read.
+#[derive(Default)]
+struct RecordedParquet {
+    logs: std::sync::Mutex<Vec<inlet_driver::testing::GetLog>>,
+}
+
+impl RecordedParquet {
+    fn paths(&self) -> Vec<String> {
+        let mut p: Vec<String> = self
+            .logs
+            .lock()
+            .expect("logs")
+            .iter()
+            .flat_map(|l| l.paths())
+            .collect();
+        p.sort();
+        p.dedup();
+        p
+    }
+}
+
+struct RecordedDriver(std::sync::Arc<RecordedParquet>);
+
+#[async_trait::async_trait]
+impl inlet_driver::Driver for RecordedDriver {
+    fn name(&self) -> &'static str {
+        "recorded_parquet"
+    }
+
+    async fn open(
+        &self,
+        args: &serde_json::Map<String, J>,
+        ctx: &inlet_driver::OpenContext,
+    ) -> inlet_driver::Result<std::sync::Arc<dyn inlet_driver::Source>> {
+        use object_store::ObjectStoreExt;
+        let file = args.get("file").and_then(J::as_str).unwrap_or_default();
+        let local = object_store::local::LocalFileSystem::new_with_prefix(&ctx.catalog_dir)
+            .map_err(|e| inlet_driver::DriverError::Io(e.to_string()))?;
+        // The listing (HEAD) is not recorded: it is what fingerprints the file.
+        let meta = local
+            .head(&object_store::path::Path::from(file))
+            .await
+            .map_err(|e| inlet_driver::DriverError::Io(e.to_string()))?;
+        let (store, log) = inlet_driver::testing::RecordingStore::wrap(std::sync::Arc::new(local));
+        self.0.logs.lock().expect("logs").push(log);
+        let files = inlet_driver::storage::Files::new(store, "", vec![meta]);
+        Ok(inlet_parquet::ParquetDriver::source(files, None, &ctx.limits, vec![]))
+    }
+}
+
+async fn discovery_is_cached_across_restarts(backend: Backend) {
+    use std::sync::Arc;
+    let pg = match backend {
+        Backend::Postgres => Some(PgDb::create().await),
+        Backend::Sqlite => None,
+    };
+    let state = tempfile::tempdir().expect("tmp");
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("catalogs/data");
+    std::fs::copy(data.join("trips.parquet"), dir.path().join("a.parquet")).expect("copy");
+    std::fs::copy(data.join("trips.parquet"), dir.path().join("b.parquet")).expect("copy");
+    std::fs::write(
+        dir.path().join("c.yaml"),
+        "sources:\n  a: {driver: recorded_parquet, args: {file: a.parquet}}\n  b: {driver: recorded_parquet, args: {file: b.parquet}}\n",
+    )
+    .expect("catalog");
+    let config = inlet::config::ServeConfig {
+        catalogs: vec![dir.path().to_path_buf()],
+        ..Default::default()
+    };
+    // One server start: discover in the background, wait until done, report what was read.
+    let start = |recorded: Arc<RecordedParquet>| {
+        let (config, url) = (config.clone(), pg.as_ref().map(|p| p.url.clone()));
+        let state = state.path().to_path_buf();
+        async move {
+            let store = Store::open(url.as_deref(), &state).await.expect("store");
+            let mut drivers = inlet::service::builtin_drivers();
+            drivers.register(Arc::new(RecordedDriver(recorded)));
+            let core = Arc::new(inlet::service::Core::new(
+                config,
+                Arc::new(drivers),
+                inlet::service::tickets::TicketKey::new(vec![1u8; 32]),
+                store,
+            ));
+            core.start();
+            let t = Instant::now();
+            while core.health().await.discovery != "discovered 2/2" {
+                assert!(t.elapsed() < Duration::from_secs(30), "discovery did not finish");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            core
+        }
+    };
+
+    let first = Arc::new(RecordedParquet::default());
+    let core = start(first.clone()).await;
+    assert_eq!(first.paths(), ["a.parquet", "b.parquet"], "the first start reads both footers");
+    // Columns found by discovery are searchable.
+    let found = core
+        .search(
+            &inlet::service::Caller::everything(),
+            &inlet::service::SearchRequest {
+                columns: vec!["fare".into()],
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("search");
+    assert_eq!(found.total, 2, "{found:?}");
+    drop(core);
+
+    let second = Arc::new(RecordedParquet::default());
+    let core = start(second.clone()).await;
+    assert!(
+        second.paths().is_empty(),
+        "a restart with unchanged files reads nothing: {:?}",
+        second.paths()
+    );
+    // Reading still works: the footer is fetched when the data is.
+    let read = core
+        .read(
+            &inlet::service::Caller::everything(),
+            "c.a",
+            &Default::default(),
+            inlet_driver::ReadRequest::default(),
+        )
+        .await
+        .expect("read");
+    let rows: usize = read
+        .try_collect::<Vec<_>>()
+        .await
+        .expect("batches")
+        .iter()
+        .map(|b| b.num_rows())
+        .sum();
+    assert_eq!(rows, 20_000);
+    assert_eq!(second.paths(), ["a.parquet"]);
+    drop(core);
+
+    // A changed file re-discovers its source only.
+    std::fs::copy(
+        data.join("monthly/trips_2024-02.parquet"),
+        dir.path().join("b.parquet"),
+    )
+    .expect("replace b");
+    let third = Arc::new(RecordedParquet::default());
+    let core = start(third.clone()).await;
+    assert_eq!(third.paths(), ["b.parquet"]);
+    drop(core);
 }
