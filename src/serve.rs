@@ -103,8 +103,7 @@ pub async fn serve_with(cfg: ServeConfig, drivers: Registry) -> Result<(), Strin
                 tokio::time::sleep(every).await;
                 let s = core.clone();
                 // Parsing large catalogs is CPU work: keep it off the request threads' hot path.
-                if let Ok(true) = tokio::task::spawn_blocking(move || s.reload_if_changed()).await
-                {
+                if let Ok(true) = tokio::task::spawn_blocking(move || s.reload_if_changed()).await {
                     core.refresh();
                 }
             }

@@ -249,7 +249,9 @@ async fn discovered(server: &InletServer) {
     loop {
         let (_, h) = get(&server.url("/readyz"), None).await;
         let d = h["discovery"].as_str().unwrap_or_default().to_string();
-        if let Some((done, total)) = d.strip_prefix("discovered ").and_then(|p| p.split_once('/'))
+        if let Some((done, total)) = d
+            .strip_prefix("discovered ")
+            .and_then(|p| p.split_once('/'))
         {
             if done == total {
                 return;
@@ -357,11 +359,7 @@ async fn tokens_decide_what_a_caller_sees_and_reads(backend: Backend) {
         .expect("data");
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.text().await.expect("csv").contains("275"));
-    let (status, _) = get(
-        &server.url("/api/v1/sources/finance.prices"),
-        Some(&all),
-    )
-    .await;
+    let (status, _) = get(&server.url("/api/v1/sources/finance.prices"), Some(&all)).await;
     assert_eq!(status, StatusCode::OK);
 
     // Flight: the same tokens, the same scopes.
@@ -391,7 +389,11 @@ async fn tokens_decide_what_a_caller_sees_and_reads(backend: Backend) {
     paths.sort();
     assert_eq!(
         paths,
-        ["climate.cmip6.tas", "climate.cmip6.trips", "climate.era5.wind"]
+        [
+            "climate.cmip6.tas",
+            "climate.cmip6.trips",
+            "climate.era5.wind"
+        ]
     );
     let err = c
         .get_flight_info(with_token(
@@ -424,14 +426,20 @@ async fn dump_tokens(setup: &Setup, server: &InletServer) -> String {
     let rows: Vec<String> = match &setup.pg {
         Some(pg) => {
             let mut c = sqlx::PgConnection::connect(&pg.url).await.expect("pg");
-            sqlx::query_scalar(sql).fetch_all(&mut c).await.expect("dump")
+            sqlx::query_scalar(sql)
+                .fetch_all(&mut c)
+                .await
+                .expect("dump")
         }
         None => {
             let path: PathBuf = server.state_dir.path().join("inlet.db");
             let mut c = sqlx::SqliteConnection::connect(&format!("sqlite:{}", path.display()))
                 .await
                 .expect("sqlite");
-            sqlx::query_scalar(sql).fetch_all(&mut c).await.expect("dump")
+            sqlx::query_scalar(sql)
+                .fetch_all(&mut c)
+                .await
+                .expect("dump")
         }
     };
     rows.join("\n")
@@ -480,7 +488,10 @@ async fn tickets_stop_working_when_their_token_is_revoked(backend: Backend) {
     );
     let mut c = flight(&server).await;
     let err = c
-        .do_get(with_token(arrow_flight::Ticket::new(planned.clone()), &reader))
+        .do_get(with_token(
+            arrow_flight::Ticket::new(planned.clone()),
+            &reader,
+        ))
         .await
         .expect_err("revoked planner");
     assert_eq!(err.code(), tonic::Code::Unauthenticated);
@@ -513,21 +524,32 @@ async fn search_is_ranked_filtered_scoped_and_injection_proof(backend: Backend) 
 
     // Ranked: a name match first; highlights mark the words; facets count every match.
     let v = search("q=temperature", &all).await;
-    assert_eq!(names(&v["results"]), ["climate.cmip6.tas", "finance.prices"]);
+    assert_eq!(
+        names(&v["results"]),
+        ["climate.cmip6.tas", "finance.prices"]
+    );
     assert_eq!(v["total"], 2);
     assert_eq!(v["facets"]["tags"]["temperature"], 2);
     let first = &v["results"][0];
     assert_eq!(first["name"], "climate.cmip6.tas", "{v}");
-    assert!(first["rank"].as_f64().expect("rank") > v["results"][1]["rank"].as_f64().expect("rank"));
+    assert!(
+        first["rank"].as_f64().expect("rank") > v["results"][1]["rank"].as_f64().expect("rank")
+    );
     assert!(first["highlights"]["description"]
         .as_str()
         .expect("highlight")
         .contains("<mark>temperature</mark>"));
     // Word prefixes, every word.
-    assert_eq!(names(&search("q=reanal%2010", &all).await["results"]), ["climate.era5.wind"]);
+    assert_eq!(
+        names(&search("q=reanal%2010", &all).await["results"]),
+        ["climate.era5.wind"]
+    );
     assert_eq!(search("q=reanalysis%20prices", &all).await["total"], 0);
     // Columns (names and types) are searchable once discovered, and filter.
-    assert_eq!(names(&search("q=speed", &all).await["results"]), ["climate.era5.wind"]);
+    assert_eq!(
+        names(&search("q=speed", &all).await["results"]),
+        ["climate.era5.wind"]
+    );
     assert_eq!(
         names(&search("column=TICKER", &all).await["results"]),
         ["finance.prices"]
@@ -538,7 +560,11 @@ async fn search_is_ranked_filtered_scoped_and_injection_proof(backend: Backend) 
     );
     assert_eq!(
         names(&search("catalog=climate", &all).await["results"]),
-        ["climate.cmip6.tas", "climate.cmip6.trips", "climate.era5.wind"]
+        [
+            "climate.cmip6.tas",
+            "climate.cmip6.trips",
+            "climate.era5.wind"
+        ]
     );
     assert_eq!(
         names(&search("tag=markets&q=prices", &all).await["results"]),
@@ -652,8 +678,14 @@ async fn a_database_with_a_newer_schema_is_refused(backend: Backend) {
     };
     let dir = tempfile::tempdir().expect("tmp");
     let url = pg.as_ref().map(|p| p.url.as_str());
-    let store = Store::open(url, dir.path()).await.expect("first open migrates");
-    let version = store.schema_version().await.expect("version").expect("migrated");
+    let store = Store::open(url, dir.path())
+        .await
+        .expect("first open migrates");
+    let version = store
+        .schema_version()
+        .await
+        .expect("version")
+        .expect("migrated");
     assert!(version > 0);
     store.close().await;
     // A newer Inlet migrated the database further.
@@ -677,7 +709,9 @@ async fn a_database_with_a_newer_schema_is_refused(backend: Backend) {
             }
         }
     }
-    let err = Store::open(url, dir.path()).await.expect_err("newer schema");
+    let err = Store::open(url, dir.path())
+        .await
+        .expect_err("newer schema");
     assert!(
         err.to_string().contains("newer than this inlet knows"),
         "{err}"
@@ -736,7 +770,11 @@ async fn two_replicas_share_tokens_and_tickets_through_postgres() {
     setup.revoke(&one, &id);
     for server in [&one, &two] {
         refused(&server.url("/api/v1/catalogs"), Some(&token)).await;
-        refused(&server.url(&format!("/api/v1/tickets/{ticket}")), Some(&token)).await;
+        refused(
+            &server.url(&format!("/api/v1/tickets/{ticket}")),
+            Some(&token),
+        )
+        .await;
     }
 }
 
@@ -745,7 +783,10 @@ fn auth_off_refuses_to_listen_beyond_loopback() {
     let out = Command::new(env!("CARGO_BIN_EXE_inlet"))
         .args(["serve", "--http", "0.0.0.0:0", "--no-flight"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("INLET_STATE_DIR", std::env::temp_dir().join("inlet-never-used"))
+        .env(
+            "INLET_STATE_DIR",
+            std::env::temp_dir().join("inlet-never-used"),
+        )
         .output()
         .expect("serve");
     assert!(!out.status.success());
@@ -803,7 +844,12 @@ impl inlet_driver::Driver for RecordedDriver {
         let (store, log) = inlet_driver::testing::RecordingStore::wrap(std::sync::Arc::new(local));
         self.0.logs.lock().expect("logs").push(log);
         let files = inlet_driver::storage::Files::new(store, "", vec![meta]);
-        Ok(inlet_parquet::ParquetDriver::source(files, None, &ctx.limits, vec![]))
+        Ok(inlet_parquet::ParquetDriver::source(
+            files,
+            None,
+            &ctx.limits,
+            vec![],
+        ))
     }
 }
 
@@ -844,7 +890,10 @@ async fn discovery_is_cached_across_restarts(backend: Backend) {
             core.start();
             let t = Instant::now();
             while core.health().await.discovery != "discovered 2/2" {
-                assert!(t.elapsed() < Duration::from_secs(30), "discovery did not finish");
+                assert!(
+                    t.elapsed() < Duration::from_secs(30),
+                    "discovery did not finish"
+                );
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             core
@@ -853,7 +902,11 @@ async fn discovery_is_cached_across_restarts(backend: Backend) {
 
     let first = Arc::new(RecordedParquet::default());
     let core = start(first.clone()).await;
-    assert_eq!(first.paths(), ["a.parquet", "b.parquet"], "the first start reads both footers");
+    assert_eq!(
+        first.paths(),
+        ["a.parquet", "b.parquet"],
+        "the first start reads both footers"
+    );
     // Columns found by discovery are searchable.
     let found = core
         .search(

@@ -398,7 +398,15 @@ pub async fn search(
         page_size: q.usize("page_size")?,
         page_token: q.one("page_token"),
     };
-    q.finish(&["q", "driver", "catalog", "tag", "column", "page_size", "page_token"])?;
+    q.finish(&[
+        "q",
+        "driver",
+        "catalog",
+        "tag",
+        "column",
+        "page_size",
+        "page_token",
+    ])?;
     let found = st.search(&caller, &req).await?;
     let body = SearchResults {
         results: found

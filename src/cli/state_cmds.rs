@@ -268,11 +268,7 @@ pub(super) async fn search(args: SearchArgs) -> Result<ExitCode, String> {
             for h in &found.hits {
                 println!("{:<40} {:<10} {}", h.name, h.driver, h.summary);
             }
-            eprintln!(
-                "{} of {} match(es)",
-                found.hits.len(),
-                found.total
-            );
+            eprintln!("{} of {} match(es)", found.hits.len(), found.total);
         }
     }
     Ok(ExitCode::SUCCESS)

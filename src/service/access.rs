@@ -39,11 +39,16 @@ impl Scope {
         if pattern.is_empty() {
             return Err(bad("names no catalog"));
         }
-        if pattern.chars().any(|c| c.is_whitespace() || c == '/' || c == ':') {
+        if pattern
+            .chars()
+            .any(|c| c.is_whitespace() || c == '/' || c == ':')
+        {
             return Err(bad("has spaces, `/` or `:` in its name"));
         }
         if pattern[..pattern.len() - 1].contains('*') {
-            return Err(bad("has a `*` before its end (only a trailing `*` is a wildcard)"));
+            return Err(bad(
+                "has a `*` before its end (only a trailing `*` is a wildcard)",
+            ));
         }
         if pattern.starts_with('.') || pattern.contains("..") || pattern.ends_with('.') {
             return Err(bad("is not a dotted name"));
@@ -155,9 +160,7 @@ impl Caller {
         let under = format!("{name}.");
         match &self.grant {
             Grant::Token(t) => t.rules.iter().any(|r| {
-                r.exact
-                    .as_deref()
-                    .is_some_and(|e| e.starts_with(&under))
+                r.exact.as_deref().is_some_and(|e| e.starts_with(&under))
                     || r.prefix.starts_with(&under)
             }),
             _ => false,
@@ -178,9 +181,7 @@ impl Caller {
     pub fn conceal(&self, e: ServiceError) -> ServiceError {
         match (&self.grant, e) {
             (Grant::Everything, e) => e,
-            (_, ServiceError::Catalog(CatalogError::NotFound { name, .. })) => {
-                not_found(&name)
-            }
+            (_, ServiceError::Catalog(CatalogError::NotFound { name, .. })) => not_found(&name),
             (_, e) => e,
         }
     }
@@ -271,8 +272,14 @@ mod tests {
         let c = token(&["catalog:climate.*:read", "catalog:example:read"]);
         assert!(c.may_read("climate.cmip6.tas"));
         assert!(c.may_read("example.trips"));
-        assert!(c.may_read("example.regions.sales"), "nested catalogs are inside");
-        assert!(!c.may_read("examples.trips"), "a longer name is another catalog");
+        assert!(
+            c.may_read("example.regions.sales"),
+            "nested catalogs are inside"
+        );
+        assert!(
+            !c.may_read("examples.trips"),
+            "a longer name is another catalog"
+        );
         assert!(!c.may_read("climate"));
         assert!(c.may_see("climate"), "the way down to a scope is visible");
         assert!(!c.may_see("other"));

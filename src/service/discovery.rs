@@ -43,7 +43,9 @@ pub fn cache_key(name: &str, args: &serde_json::Value) -> String {
 }
 
 fn fingerprint(files: &[FileInfo]) -> String {
-    hex(&Sha256::digest(serde_json::to_vec(files).unwrap_or_default()))
+    hex(&Sha256::digest(
+        serde_json::to_vec(files).unwrap_or_default(),
+    ))
 }
 
 /// A discovery as stored: the schema as an Arrow IPC message (exact, metadata included).

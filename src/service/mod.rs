@@ -18,11 +18,11 @@ pub mod usage;
 
 pub use self::core::{Core, Health};
 pub use access::Caller;
-pub use search::{SearchRequest, SearchResult};
 pub use describe::{discovery_json, schema_json};
 pub use error::{driver_kind, ErrorKind, ServiceError};
 pub use plan::{Endpoint, Plan, PlanRequest};
 pub use read::Read;
+pub use search::{SearchRequest, SearchResult};
 pub use snapshot::Snapshot;
 
 use std::collections::BTreeMap;

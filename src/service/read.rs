@@ -11,8 +11,8 @@ use futures::{Stream, StreamExt};
 use inlet_driver::{BatchStream, ReadRequest};
 
 use super::admission::Permit;
-use super::usage::Meter;
 use super::error::driver_kind;
+use super::usage::Meter;
 use super::{Opened, ServiceError};
 
 pub struct Read {

@@ -110,9 +110,7 @@ impl Snapshot {
         }
         let mut opened = self.service.open(name, params).await?;
         if let Some(cache) = &self.cache {
-            opened.source = cache
-                .wrap(name, opened.key.clone(), opened.source)
-                .await;
+            opened.source = cache.wrap(name, opened.key.clone(), opened.source).await;
         }
         let opened = Arc::new(opened);
         if let Ok(mut m) = self.opened.lock() {

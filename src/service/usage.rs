@@ -54,12 +54,14 @@ impl Drop for Meter {
     }
 }
 
+/// Counts added up, not yet written: (day, source, token) -> (requests, rows, bytes).
+type Pending = HashMap<(i64, String, String), (i64, i64, i64)>;
+
 /// Makes meters and writes what they counted.
 pub struct Usage {
     tx: mpsc::Sender<UsageDelta>,
     rx: Mutex<Option<mpsc::Receiver<UsageDelta>>>,
-    /// Added up, not yet written: (day, source, token) -> (requests, rows, bytes).
-    pending: Arc<Mutex<HashMap<(i64, String, String), (i64, i64, i64)>>>,
+    pending: Arc<Mutex<Pending>>,
 }
 
 impl Default for Usage {
@@ -109,14 +111,16 @@ impl Usage {
         let batch: Vec<UsageDelta> = match self.pending.lock() {
             Ok(mut p) => p
                 .drain()
-                .map(|((day, source, token_id), (requests, rows, bytes))| UsageDelta {
-                    day,
-                    source,
-                    token_id,
-                    requests,
-                    rows,
-                    bytes,
-                })
+                .map(
+                    |((day, source, token_id), (requests, rows, bytes))| UsageDelta {
+                        day,
+                        source,
+                        token_id,
+                        requests,
+                        rows,
+                        bytes,
+                    },
+                )
                 .collect(),
             Err(_) => return,
         };

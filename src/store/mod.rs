@@ -162,8 +162,9 @@ impl Store {
                 Store::postgres(u).await?
             }
             Some(u) if u.starts_with("sqlite:") => {
-                let opts = SqliteConnectOptions::from_str(u)
-                    .map_err(|e| StoreError::Config(format!("database URL `{}`: {e}", redact_url(u))))?;
+                let opts = SqliteConnectOptions::from_str(u).map_err(|e| {
+                    StoreError::Config(format!("database URL `{}`: {e}", redact_url(u)))
+                })?;
                 Store::sqlite(opts, redact_url(u)).await?
             }
             Some(u) => {
@@ -195,7 +196,9 @@ impl Store {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(opts)
             .await
-            .map_err(|e| StoreError::Config(format!("cannot open the SQLite database `{shown}`: {e}")))?;
+            .map_err(|e| {
+                StoreError::Config(format!("cannot open the SQLite database `{shown}`: {e}"))
+            })?;
         Ok(Store {
             pool: Pool::Sqlite(pool),
             shown,
@@ -309,7 +312,9 @@ impl Store {
         };
         match tokio::time::timeout(Duration::from_secs(2), fut).await {
             Ok(r) => r.map(|_| ()).map_err(StoreError::from),
-            Err(_) => Err(StoreError::Config("the database did not answer within 2 s".into())),
+            Err(_) => Err(StoreError::Config(
+                "the database did not answer within 2 s".into(),
+            )),
         }
     }
 
@@ -359,9 +364,6 @@ mod tests {
         store.close().await;
         let err = Store::open(None, &state).await.expect_err("newer schema");
         let text = err.to_string();
-        assert!(
-            text.contains("newer than this inlet knows"),
-            "{text}"
-        );
+        assert!(text.contains("newer than this inlet knows"), "{text}");
     }
 }

@@ -298,13 +298,16 @@ impl Store {
         if let Some(catalog) = &q.catalog {
             let under = format!("{catalog}.");
             hits.push(" AND (d.catalog = ").bind(catalog.as_str());
-            hits.push(" OR substr(d.catalog, 1, length(").bind(under.as_str());
+            hits.push(" OR substr(d.catalog, 1, length(")
+                .bind(under.as_str());
             hits.push(")) = ").bind(under).push(")");
         }
         for tag in &q.tags {
-            hits.push(" AND EXISTS (SELECT 1 FROM search_tags t WHERE t.doc_id = d.id AND t.tag = ")
-                .bind(tag.to_lowercase())
-                .push(")");
+            hits.push(
+                " AND EXISTS (SELECT 1 FROM search_tags t WHERE t.doc_id = d.id AND t.tag = ",
+            )
+            .bind(tag.to_lowercase())
+            .push(")");
         }
         for col in &q.columns {
             hits.push(" AND EXISTS (SELECT 1 FROM search_columns c WHERE c.doc_id = d.id AND c.column_name = ")
@@ -404,7 +407,10 @@ mod tests {
 
     #[test]
     fn words_are_letters_and_digits_only() {
-        assert_eq!(words("'; drop table tokens; --"), ["drop", "table", "tokens"]);
+        assert_eq!(
+            words("'; drop table tokens; --"),
+            ["drop", "table", "tokens"]
+        );
         assert!(words("%_\\").is_empty());
         assert_eq!(words("Trips_2024.csv"), ["trips", "2024", "csv"]);
     }
@@ -414,11 +420,22 @@ mod tests {
         let store = Store::memory().await.expect("store");
         let docs = vec![
             doc("a.trips", "parquet", "Taxi trips", &["transport"]),
-            doc("a.stations", "csv", "Bike stations of the trips network", &["transport"]),
+            doc(
+                "a.stations",
+                "csv",
+                "Bike stations of the trips network",
+                &["transport"],
+            ),
             doc("b.air", "zarr", "Air temperature", &["climate"]),
         ];
-        assert!(store.index_revision("r1", &docs, 3600).await.expect("index"));
-        assert!(!store.index_revision("r1", &docs, 3600).await.expect("again"));
+        assert!(store
+            .index_revision("r1", &docs, 3600)
+            .await
+            .expect("index"));
+        assert!(!store
+            .index_revision("r1", &docs, 3600)
+            .await
+            .expect("again"));
         let q = |text: &str| SearchQuery {
             revision: "r1".into(),
             text: text.into(),

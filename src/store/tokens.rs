@@ -48,8 +48,7 @@ fn hash(id: &str, secret: &str) -> String {
 /// Compares without an early exit, so timing does not tell how much of a hash matched.
 fn same(a: &str, b: &str) -> bool {
     a.len() == b.len()
-        && a
-            .bytes()
+        && a.bytes()
             .zip(b.bytes())
             .fold(0u8, |acc, (x, y)| acc | (x ^ y))
             == 0
@@ -236,18 +235,30 @@ mod tests {
             .create_token("ci", &["catalog:example:read".into()], None)
             .await
             .expect("create");
-        assert_eq!(store.check_token(&t.token).await.expect("check"), TokenCheck::Valid(t.record.clone()));
+        assert_eq!(
+            store.check_token(&t.token).await.expect("check"),
+            TokenCheck::Valid(t.record.clone())
+        );
         let (id, _) = split(&t.token).expect("shape");
         let wrong = format!("{PREFIX}{id}_{}", B64.encode([0u8; 32]));
-        assert_eq!(store.check_token(&wrong).await.expect("check"), TokenCheck::Unknown);
+        assert_eq!(
+            store.check_token(&wrong).await.expect("check"),
+            TokenCheck::Unknown
+        );
         assert!(store.revoke_token(id).await.expect("revoke"));
         assert!(!store.revoke_token(id).await.expect("again"));
-        assert!(matches!(store.check_token(&t.token).await.expect("check"), TokenCheck::Revoked(_)));
+        assert!(matches!(
+            store.check_token(&t.token).await.expect("check"),
+            TokenCheck::Revoked(_)
+        ));
         let old = store
             .create_token("old", &["catalog:*:read".into()], Some(now() - 1))
             .await
             .expect("create");
-        assert!(matches!(store.check_token(&old.token).await.expect("check"), TokenCheck::Expired(_)));
+        assert!(matches!(
+            store.check_token(&old.token).await.expect("check"),
+            TokenCheck::Expired(_)
+        ));
         assert_eq!(store.list_tokens().await.expect("list").len(), 2);
     }
 }

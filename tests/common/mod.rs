@@ -219,9 +219,11 @@ impl PgDb {
             std::process::id(),
             u32::from_le_bytes(salt)
         );
-        let mut c = sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|e| {
-            panic!("PostgreSQL is needed at {admin} (set INLET_TEST_POSTGRES_URL): {e}")
-        });
+        let mut c = sqlx::PgConnection::connect(&admin)
+            .await
+            .unwrap_or_else(|e| {
+                panic!("PostgreSQL is needed at {admin} (set INLET_TEST_POSTGRES_URL): {e}")
+            });
         sqlx::query(&format!("CREATE DATABASE {name}"))
             .execute(&mut c)
             .await
@@ -229,7 +231,9 @@ impl PgDb {
         let _ = c.close().await;
         let base = admin.split('?').next().unwrap_or(&admin);
         let url = match base.rfind('/') {
-            Some(i) if i > base.find("://").map_or(0, |s| s + 2) => format!("{}/{name}", &base[..i]),
+            Some(i) if i > base.find("://").map_or(0, |s| s + 2) => {
+                format!("{}/{name}", &base[..i])
+            }
             _ => format!("{base}/{name}"),
         };
         PgDb { url, name, admin }
