@@ -172,6 +172,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn no_auth_beyond_loopback_needs_saying_so() {
+        let local = ServeConfig::default();
+        assert!(local.check_exposure().is_ok());
+        let open = ServeConfig {
+            http: "0.0.0.0:8080".parse().expect("addr"),
+            ..ServeConfig::default()
+        };
+        let err = open.check_exposure().expect_err("exposed");
+        assert!(
+            err.contains("0.0.0.0:8080") && err.contains("--auth required"),
+            "{err}"
+        );
+        let flight = ServeConfig {
+            flight: Some("[::]:8815".parse().expect("addr")),
+            ..ServeConfig::default()
+        };
+        assert!(flight.check_exposure().is_err(), "Flight counts too");
+        assert!(ServeConfig {
+            auth: AuthMode::Required,
+            ..open.clone()
+        }
+        .check_exposure()
+        .is_ok());
+        assert!(ServeConfig {
+            insecure_no_auth: true,
+            ..open
+        }
+        .check_exposure()
+        .is_ok());
+    }
+
+    #[test]
     #[allow(clippy::result_large_err)] // figment's Jail API returns its own large error
     fn toml_then_env_override_defaults_and_unknown_keys_fail() {
         figment::Jail::expect_with(|jail| {

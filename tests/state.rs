@@ -128,6 +128,9 @@ impl Setup {
 
     /// `inlet serve --auth required` over the test catalogs and this backend.
     fn start(&self, envs: &[(&str, &str)]) -> InletServer {
+        let mut envs = envs.to_vec();
+        envs.push(("INLET_RELOAD_INTERVAL_SECS", "1"));
+        let envs = envs.as_slice();
         let dir = self.catalogs.path().to_string_lossy().into_owned();
         let mut args = vec!["--catalog", dir.as_str(), "--auth", "required"];
         if let Some(pg) = &self.pg {
@@ -632,6 +635,81 @@ async fn search_is_ranked_filtered_scoped_and_injection_proof(backend: Backend) 
     store.close().await;
     let (status, _) = get(&server.url("/api/v1/search?page_token=bogus"), Some(&all)).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // The index follows catalog edits (hot reload).
+    std::fs::write(
+        setup.catalogs.path().join("climate/era5.yaml"),
+        format!(
+            "{ERA5}  gusts:\n    description: Maximum gust speed\n    driver: csv\n    args: {{urlpath: '{{{{ CATALOG_DIR }}}}/wind.csv'}}\n"
+        ),
+    )
+    .expect("edit");
+    let start = Instant::now();
+    loop {
+        let v = search("q=gust", &climate).await;
+        if v["total"] == 1 {
+            assert_eq!(names(&v["results"]), ["climate.era5.gusts"]);
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "not reindexed: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[test]
+fn the_cli_searches_the_same_index() {
+    let state = tempfile::tempdir().expect("tmp");
+    let out = Command::new(env!("CARGO_BIN_EXE_inlet"))
+        .args([
+            "search",
+            "transport",
+            "--format",
+            "json",
+            "--catalog",
+            "catalogs",
+        ])
+        .arg("--state-dir")
+        .arg(state.path())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("INLET_DATABASE_URL")
+        .env_remove("INLET_CATALOGS")
+        .output()
+        .expect("inlet search");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: J = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        names(&v["results"]),
+        ["example.ride_events", "example.stations", "example.trips"]
+    );
+    assert_eq!(v["facets"]["tags"]["transport"], 3);
+    assert!(state.path().join("inlet.db").is_file());
+    let out = Command::new(env!("CARGO_BIN_EXE_inlet"))
+        .args([
+            "search",
+            "--tag",
+            "transport",
+            "--driver",
+            "csv",
+            "--catalog",
+            "catalogs",
+        ])
+        .arg("--state-dir")
+        .arg(state.path())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("INLET_DATABASE_URL")
+        .env_remove("INLET_CATALOGS")
+        .output()
+        .expect("inlet search");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("example.stations"), "{text}");
+    assert_eq!(text.lines().count(), 1, "{text}");
 }
 
 async fn usage_is_counted_per_source_and_token(backend: Backend) {
