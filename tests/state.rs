@@ -251,6 +251,7 @@ async fn discovered(server: &InletServer) {
     let start = Instant::now();
     loop {
         let (_, h) = get(&server.url("/readyz"), None).await;
+        assert_eq!(h["database"], "ok", "{h}");
         let d = h["discovery"].as_str().unwrap_or_default().to_string();
         if let Some((done, total)) = d
             .strip_prefix("discovered ")
