@@ -92,6 +92,9 @@ fn corpus(n: usize) -> Vec<IndexDoc> {
         .collect()
 }
 
+/// Makes one query of a kind from the generator.
+type MakeQuery = Box<dyn Fn(&mut Lcg) -> SearchQuery>;
+
 fn pct(sorted: &[Duration], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i].as_secs_f64() * 1000.0
@@ -114,7 +117,7 @@ async fn run(store: &Store, docs: &[IndexDoc]) {
             prefix: format!("dept{d}."),
         })
         .collect();
-    let kinds: Vec<(&str, Box<dyn Fn(&mut Lcg) -> SearchQuery>)> = vec![
+    let kinds: Vec<(&str, MakeQuery)> = vec![
         (
             "one word",
             Box::new(|r: &mut Lcg| SearchQuery {

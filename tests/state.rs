@@ -348,6 +348,15 @@ async fn tokens_decide_what_a_caller_sees_and_reads(backend: Backend) {
             "a 404 names nothing else: {detail}"
         );
     }
+    let (status, _) = get(&server.url("/metrics"), Some(&climate)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "metrics name every source");
+    let r = Client::new()
+        .get(server.url("/metrics"))
+        .bearer_auth(&all)
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(r.status(), StatusCode::OK);
     let plan = Client::new()
         .post(server.url("/api/v1/sources/finance.prices/plan"))
         .bearer_auth(&climate)

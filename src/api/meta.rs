@@ -490,9 +490,19 @@ pub async fn readyz(State(st): State<AppState>) -> Response {
     (code, axum::Json(health)).into_response()
 }
 
-/// Prometheus metrics (text format).
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
-pub async fn metrics(State(st): State<AppState>) -> Response {
+/// Prometheus metrics (text format). They name every source, so with `--auth required` they
+/// need a token that may read everything (`catalog:*:read`).
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain"),
+    (status = 401, body = super::error::Problem, content_type = "application/problem+json"),
+    (status = 403, body = super::error::Problem, content_type = "application/problem+json")))]
+pub async fn metrics(State(st): State<AppState>, Extension(caller): Extension<Caller>) -> Response {
+    if !caller.sees_everything() {
+        return ApiError::of(
+            ErrorKind::AccessDenied,
+            "metrics name every source: they need a token with the scope `catalog:*:read`",
+        )
+        .into_response();
+    }
     let text = st.metrics.as_ref().map(|h| h.render()).unwrap_or_default();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

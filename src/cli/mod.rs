@@ -246,12 +246,17 @@ pub enum Format {
 }
 
 impl CatalogArgs {
-    fn open(&self) -> Result<(Library, Vec<Diagnostic>), String> {
-        let paths = if self.catalogs.is_empty() {
+    /// The catalog paths given, else `./catalogs`.
+    fn paths(&self) -> Vec<PathBuf> {
+        if self.catalogs.is_empty() {
             vec![PathBuf::from("catalogs")]
         } else {
             self.catalogs.clone()
-        };
+        }
+    }
+
+    fn open(&self) -> Result<(Library, Vec<Diagnostic>), String> {
+        let paths = self.paths();
         for p in &paths {
             if !p.exists() {
                 return Err(format!(
@@ -272,11 +277,14 @@ impl CatalogArgs {
     fn snapshot(&self) -> Result<Snapshot, String> {
         let (library, diags) = self.open()?;
         report_load(&diags);
-        let revision = crate::revision::revision(&self.catalogs);
-        Ok(Snapshot::new(
+        let paths = self.paths();
+        let revision = crate::revision::revision(&paths);
+        let mut snap = Snapshot::new(
             Service::new(library, self.access.allow_paths.clone()),
             revision,
-        ))
+        );
+        snap.index_key = crate::revision::index_key(&snap.revision, &paths);
+        Ok(snap)
     }
 }
 

@@ -253,7 +253,7 @@ pub(super) async fn search(args: SearchArgs) -> Result<ExitCode, String> {
         page_size: Some(args.limit.clamp(1, search::MAX_PAGE)),
         page_token: None,
     };
-    let found = search::query(&store, &snap.revision, &Caller::everything(), &req)
+    let found = search::query(&store, &snap, &Caller::everything(), &req)
         .await
         .map_err(|e| e.to_string())?;
     store.close().await;

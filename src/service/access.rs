@@ -167,6 +167,18 @@ impl Caller {
         }
     }
 
+    /// Whether the caller may read everything (auth off, or a `catalog:*:read` token).
+    pub fn sees_everything(&self) -> bool {
+        match &self.grant {
+            Grant::Nothing => false,
+            Grant::Everything => true,
+            Grant::Token(t) => t
+                .rules
+                .iter()
+                .any(|r| r.exact.is_none() && r.prefix.is_empty()),
+        }
+    }
+
     /// Names visible to the caller, as SQL filters: None for all of them.
     pub fn visible(&self) -> Option<Vec<NameRule>> {
         match &self.grant {

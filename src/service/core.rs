@@ -207,7 +207,7 @@ impl Core {
             reload_errors,
             database,
             database_backend: self.store.backend(),
-            discovery: self.progress.describe(&snap.revision),
+            discovery: self.progress.describe(&snap.index_key),
         }
     }
 
@@ -291,7 +291,7 @@ impl Core {
             core.indexed
                 .lock()
                 .ok()
-                .is_some_and(|r| r.as_deref() == Some(snap.revision.as_str()))
+                .is_some_and(|r| r.as_deref() == Some(snap.index_key.as_str()))
         };
         if done(self) {
             return Ok(());
@@ -307,7 +307,7 @@ impl Core {
             .unwrap_or_default();
         super::search::ensure_indexed(&self.store, snap, known).await?;
         if let Ok(mut r) = self.indexed.lock() {
-            *r = Some(snap.revision.clone());
+            *r = Some(snap.index_key.clone());
         }
         Ok(())
     }

@@ -255,7 +255,7 @@ pub async fn discover_all(core: Arc<Core>, snap: Arc<Snapshot>) {
         Err(_) => return,
     };
     let total = names.len();
-    core.progress.start(&snap.revision, total);
+    core.progress.start(&snap.index_key, total);
     let started = Instant::now();
     let concurrency = core.config.discovery_concurrency.max(1);
     let step = (total / 10).max(1);
@@ -264,7 +264,7 @@ pub async fn discover_all(core: Arc<Core>, snap: Arc<Snapshot>) {
         .for_each_concurrent(concurrency, |name| {
             let (core, snap, failed) = (&core, &snap, &failed);
             async move {
-                if core.snapshot().revision != snap.revision {
+                if core.snapshot().index_key != snap.index_key {
                     return; // a reload replaced this snapshot; its own discovery takes over
                 }
                 match discover_one(core, snap, &name).await {
@@ -319,7 +319,7 @@ async fn discover_one(
     if changed {
         core.ensure_indexed(snap).await?;
         core.store
-            .set_columns(&snap.revision, name, &columns)
+            .set_columns(&snap.index_key, name, &columns)
             .await?;
     }
     Ok(())

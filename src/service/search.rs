@@ -112,7 +112,7 @@ pub async fn ensure_indexed(
     snap: &Arc<Snapshot>,
     known: KnownColumns,
 ) -> Result<(), ServiceError> {
-    if store.revision_indexed(&snap.revision).await? {
+    if store.revision_indexed(&snap.index_key).await? {
         return Ok(());
     }
     let s = snap.clone();
@@ -121,18 +121,18 @@ pub async fn ensure_indexed(
         .map_err(|e| ServiceError::Encoding(format!("indexing failed: {e}")))?;
     let started = std::time::Instant::now();
     if store
-        .index_revision(&snap.revision, &docs, KEEP_REVISIONS_SECS)
+        .index_revision(&snap.index_key, &docs, KEEP_REVISIONS_SECS)
         .await?
     {
-        tracing::info!(revision = %snap.revision, sources = docs.len(), ms = started.elapsed().as_millis() as u64, "search index built");
+        tracing::info!(index = %snap.index_key, sources = docs.len(), ms = started.elapsed().as_millis() as u64, "search index built");
     }
     Ok(())
 }
 
-/// One page of ranked matches of `req` in the index of `revision`, as `caller` may see them.
+/// One page of ranked matches of `req` in the index of `snap`, as `caller` may see them.
 pub async fn query(
     store: &Store,
-    revision: &str,
+    snap: &Snapshot,
     caller: &Caller,
     req: &SearchRequest,
 ) -> Result<SearchResult, ServiceError> {
@@ -146,7 +146,7 @@ pub async fn query(
     let offset = offset_of(req.page_token.as_deref())?;
     let page = store
         .search(&SearchQuery {
-            revision: revision.to_string(),
+            revision: snap.index_key.clone(),
             text: req.text.clone(),
             driver: req.driver.clone(),
             catalog: req.catalog.clone(),
@@ -163,7 +163,7 @@ pub async fn query(
         hits: page.hits,
         total: page.total,
         facets: page.facets,
-        revision: revision.to_string(),
+        revision: snap.revision.clone(),
     })
 }
 
@@ -179,7 +179,7 @@ impl Core {
         }
         let snap = self.snapshot();
         self.ensure_indexed(&snap).await?;
-        query(&self.store, &snap.revision, caller, req).await
+        query(&self.store, &snap, caller, req).await
     }
 }
 

@@ -22,6 +22,8 @@ const OPENED_CACHE: usize = 4096;
 pub struct Snapshot {
     pub service: Service,
     pub revision: String,
+    /// The key of this snapshot's search index (see [`revision::index_key`]).
+    pub index_key: String,
     pub(super) fingerprint: String,
     /// Errors of files that failed to load when this snapshot was made (those files are absent).
     pub problems: Vec<Diagnostic>,
@@ -37,6 +39,7 @@ impl Snapshot {
     pub fn new(service: Service, revision: String) -> Snapshot {
         Snapshot {
             service,
+            index_key: revision.clone(),
             revision,
             fingerprint: String::new(),
             problems: vec![],
@@ -64,6 +67,7 @@ impl Snapshot {
         let mut service = Service::new(library, config.allow_paths.clone());
         service.batch_size = config.batch_size;
         let mut snap = Snapshot::new(service, revision::revision(&config.catalogs));
+        snap.index_key = revision::index_key(&snap.revision, &config.catalogs);
         snap.fingerprint = fingerprint;
         snap.problems = diags
             .into_iter()

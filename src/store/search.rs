@@ -38,6 +38,7 @@ pub struct NameRule {
 
 #[derive(Debug, Clone, Default)]
 pub struct SearchQuery {
+    /// The index to search: a snapshot's key (its catalog revision and a hash of its files).
     pub revision: String,
     /// Free text; every word must match (as a word prefix) in a name, description, tag or column.
     pub text: String,
@@ -274,20 +275,20 @@ impl Store {
             return Ok(SearchPage::default());
         }
         let sqlite = matches!(self.pool, Pool::Sqlite(_));
-        // The matching documents: id, name, driver, catalog, summary, status, rank, highlight.
+        // The matching documents: id, name, driver, catalog, summary, status, rank.
         let mut hits = Sql::default();
         if terms.is_empty() {
-            hits.push("SELECT d.id, d.name, d.driver, d.catalog, d.summary, d.status, CAST(0 AS DOUBLE PRECISION) AS rank, NULL AS highlight FROM search_docs d WHERE d.revision = ")
+            hits.push("SELECT d.id, d.name, d.driver, d.catalog, d.summary, d.status, CAST(0 AS DOUBLE PRECISION) AS rank FROM search_docs d WHERE d.revision = ")
                 .bind(q.revision.as_str());
         } else if sqlite {
             let fts: Vec<String> = terms.iter().map(|w| format!("\"{w}\"*")).collect();
-            hits.push("SELECT d.id, d.name, d.driver, d.catalog, d.summary, d.status, -bm25(search_fts, 10.0, 1.0, 5.0, 3.0) AS rank, CASE WHEN d.description = '' THEN NULL ELSE snippet(search_fts, 1, '<mark>', '</mark>', '…', 24) END AS highlight FROM search_fts JOIN search_docs d ON d.id = search_fts.rowid WHERE search_fts MATCH ")
+            hits.push("SELECT d.id, d.name, d.driver, d.catalog, d.summary, d.status, -bm25(search_fts, 10.0, 1.0, 5.0, 3.0) AS rank FROM search_fts JOIN search_docs d ON d.id = search_fts.rowid WHERE search_fts MATCH ")
                 .bind(fts.join(" AND "))
                 .push(" AND d.revision = ")
                 .bind(q.revision.as_str());
         } else {
             let tsq: Vec<String> = terms.iter().map(|w| format!("{w}:*")).collect();
-            hits.push("SELECT d.id, d.name, d.driver, d.catalog, d.summary, d.status, ts_rank(d.tsv, tq.q)::float8 AS rank, CASE WHEN d.description = '' THEN NULL ELSE ts_headline('simple', d.description, tq.q, 'StartSel=<mark>, StopSel=</mark>, MaxWords=30, MinWords=10, MaxFragments=1') END AS highlight FROM search_docs d, to_tsquery('simple', ")
+            hits.push("SELECT d.id, d.name, d.driver, d.catalog, d.summary, d.status, ts_rank(d.tsv, tq.q)::float8 AS rank FROM search_docs d, to_tsquery('simple', ")
                 .bind(tsq.join(" & "))
                 .push(") AS tq(q) WHERE d.tsv @@ tq.q AND d.revision = ")
                 .bind(q.revision.as_str());
@@ -338,7 +339,7 @@ impl Store {
         }
         let mut page = hits.clone();
         let inner = std::mem::take(&mut page.text);
-        page.push("SELECT name, driver, summary, status, rank, highlight FROM (")
+        page.push("SELECT id, name, driver, summary, status, rank FROM (")
             .push(&inner)
             .push(") h ORDER BY rank DESC, name LIMIT ")
             .bind(i64::try_from(q.limit).unwrap_or(i64::MAX))
@@ -351,15 +352,17 @@ impl Store {
             .push(&inner)
             .push(") SELECT 'driver' AS facet, driver AS value, count(*) AS n FROM h GROUP BY driver UNION ALL SELECT 'catalog', catalog, count(*) FROM h GROUP BY catalog UNION ALL SELECT 'tags', t.tag, count(*) FROM h JOIN search_tags t ON t.doc_id = h.id GROUP BY t.tag");
         let mut out = SearchPage::default();
+        let mut ids: Vec<i64> = vec![];
         on_pool!(&self.pool, p => {
             for row in bind_all!(sqlx::query(&page.text), &page.args).fetch_all(p).await? {
+                ids.push(row.int("id")?);
                 out.hits.push(SearchHit {
                     name: row.text("name")?,
                     driver: row.text("driver")?,
                     summary: row.text("summary")?,
                     status: row.text("status")?,
                     rank: row.float("rank")?,
-                    highlight: row.opt_text("highlight")?.filter(|h| h.contains("<mark>")),
+                    highlight: None,
                 });
             }
             for row in bind_all!(sqlx::query(&facets.text), &facets.args).fetch_all(p).await? {
@@ -373,6 +376,40 @@ impl Store {
                 out.facets.entry(facet).or_default().insert(value, n);
             }
         });
+        if !terms.is_empty() && !ids.is_empty() {
+            // Highlights only for the page, not for every match.
+            let mut marks = match self.pool {
+                Pool::Sqlite(_) => {
+                    let fts: Vec<String> = terms.iter().map(|w| format!("\"{w}\"*")).collect();
+                    let mut sql = Sql::new("SELECT rowid AS id, snippet(search_fts, 1, '<mark>', '</mark>', '…', 24) AS mark FROM search_fts WHERE search_fts MATCH ");
+                    sql.bind(fts.join(" AND ")).push(" AND rowid IN (");
+                    sql
+                }
+                Pool::Postgres(_) => {
+                    let tsq: Vec<String> = terms.iter().map(|w| format!("{w}:*")).collect();
+                    let mut sql = Sql::new(
+                        "SELECT id, ts_headline('simple', description, to_tsquery('simple', ",
+                    );
+                    sql.bind(tsq.join(" & ")).push("), 'StartSel=<mark>, StopSel=</mark>, MaxWords=30, MinWords=10, MaxFragments=1') AS mark FROM search_docs WHERE id IN (");
+                    sql
+                }
+            };
+            for (i, id) in ids.iter().enumerate() {
+                marks.push(if i > 0 { ", " } else { "" }).bind(*id);
+            }
+            marks.push(")");
+            let mut by_id = std::collections::HashMap::new();
+            on_pool!(&self.pool, p => {
+                for row in bind_all!(sqlx::query(&marks.text), &marks.args).fetch_all(p).await? {
+                    if let Some(m) = row.opt_text("mark")?.filter(|m| m.contains("<mark>")) {
+                        by_id.insert(row.int("id")?, m);
+                    }
+                }
+            });
+            for (hit, id) in out.hits.iter_mut().zip(&ids) {
+                hit.highlight = by_id.remove(id);
+            }
+        }
         Ok(out)
     }
 }
