@@ -68,6 +68,24 @@ pub struct ServeConfig {
     pub header_timeout_secs: u64,
     /// After SIGTERM, in-flight streams get this long to finish; then they are ended.
     pub shutdown_grace_secs: u64,
+    /// The SQL state: `postgres://...` (shared by replicas) or `sqlite:...`; default
+    /// `<state_dir>/inlet.db`.
+    pub database_url: Option<String>,
+    /// `off` (default) or `required`: bearer tokens with catalog scopes on every API route.
+    pub auth: AuthMode,
+    /// Allows listening beyond loopback with `auth = off` (a proxy in front authenticates).
+    pub insecure_no_auth: bool,
+    /// Sources discovered at the same time by the background discovery after (re)loads.
+    pub discovery_concurrency: usize,
+}
+
+/// Whether requests must carry a token.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    #[default]
+    Off,
+    Required,
 }
 
 impl Default for ServeConfig {
@@ -99,13 +117,17 @@ impl Default for ServeConfig {
             first_byte_timeout_secs: 30,
             header_timeout_secs: 10,
             shutdown_grace_secs: 30,
+            database_url: None,
+            auth: AuthMode::Off,
+            insecure_no_auth: false,
+            discovery_concurrency: 4,
         }
     }
 }
 
 /// Scalar keys read from `INLET_*` variables; list-valued ones come from clap (comma-separated
 /// variables), and other `INLET_*` variables (test settings, ...) are not configuration.
-const ENV_KEYS: [&str; 19] = [
+const ENV_KEYS: [&str; 23] = [
     "max_inflight_bytes",
     "budget_wait_ms",
     "stream_idle_timeout_secs",
@@ -113,6 +135,10 @@ const ENV_KEYS: [&str; 19] = [
     "header_timeout_secs",
     "shutdown_grace_secs",
     "show_server_paths",
+    "database_url",
+    "auth",
+    "insecure_no_auth",
+    "discovery_concurrency",
     "http",
     "state_dir",
     "flight",
@@ -132,6 +158,25 @@ impl ServeConfig {
         self.state_dir
             .clone()
             .unwrap_or_else(crate::service::state_dir::default_dir)
+    }
+
+    /// Refuses to listen beyond loopback without authentication, unless told to.
+    pub fn check_exposure(&self) -> Result<(), String> {
+        if self.auth == AuthMode::Required || self.insecure_no_auth {
+            return Ok(());
+        }
+        let exposed: Vec<String> = std::iter::once(self.http)
+            .chain(self.flight)
+            .filter(|a| !a.ip().is_loopback())
+            .map(|a| a.to_string())
+            .collect();
+        if exposed.is_empty() {
+            return Ok(());
+        }
+        Err(format!(
+            "refusing to listen on {} without authentication: pass `--auth required` (and make tokens with `inlet token create`), or `--insecure-no-auth` when a proxy in front authenticates",
+            exposed.join(" and ")
+        ))
     }
 
     pub fn ticket_key_path(&self) -> PathBuf {
@@ -158,6 +203,38 @@ impl ServeConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_auth_beyond_loopback_needs_saying_so() {
+        let local = ServeConfig::default();
+        assert!(local.check_exposure().is_ok());
+        let open = ServeConfig {
+            http: "0.0.0.0:8080".parse().expect("addr"),
+            ..ServeConfig::default()
+        };
+        let err = open.check_exposure().expect_err("exposed");
+        assert!(
+            err.contains("0.0.0.0:8080") && err.contains("--auth required"),
+            "{err}"
+        );
+        let flight = ServeConfig {
+            flight: Some("[::]:8815".parse().expect("addr")),
+            ..ServeConfig::default()
+        };
+        assert!(flight.check_exposure().is_err(), "Flight counts too");
+        assert!(ServeConfig {
+            auth: AuthMode::Required,
+            ..open.clone()
+        }
+        .check_exposure()
+        .is_ok());
+        assert!(ServeConfig {
+            insecure_no_auth: true,
+            ..open
+        }
+        .check_exposure()
+        .is_ok());
+    }
 
     #[test]
     #[allow(clippy::result_large_err)] // figment's Jail API returns its own large error

@@ -11,3 +11,4 @@ pub mod registry;
 pub mod revision;
 pub mod serve;
 pub mod service;
+pub mod store;

@@ -42,6 +42,34 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// What the search index of a snapshot is keyed by: its `revision` and a hash of the files
+/// served (names relative to their root, and contents), so servers sharing a database that
+/// serve different catalogs of one commit never share an index.
+pub fn index_key(revision: &str, paths: &[PathBuf]) -> String {
+    let mut h = Sha256::new();
+    for root in paths {
+        let files = if root.is_dir() {
+            let mut f = yaml_files(root);
+            f.sort();
+            f
+        } else {
+            vec![root.clone()]
+        };
+        for f in files {
+            let rel = if root.is_dir() {
+                f.strip_prefix(root).unwrap_or(&f)
+            } else {
+                Path::new(f.file_name().unwrap_or_default())
+            };
+            h.update(rel.to_string_lossy().as_bytes());
+            h.update([0]);
+            h.update(std::fs::read(&f).unwrap_or_default());
+            h.update([0]);
+        }
+    }
+    format!("{revision}@{}", hex(&h.finalize()[..8]))
+}
+
 /// A hash of the catalog files' names and contents.
 pub fn content_hash(paths: &[PathBuf]) -> String {
     let mut h = Sha256::new();

@@ -10,6 +10,7 @@ use crate::api::{self, AppState};
 use crate::config::ServeConfig;
 use crate::service::tickets::TicketKey;
 use crate::service::{builtin_drivers, Core};
+use crate::store::Store;
 
 fn init_logging(format: &str) {
     let filter =
@@ -143,6 +144,7 @@ pub async fn serve_with(cfg: ServeConfig, drivers: Registry) -> Result<(), Strin
         .install_recorder()
         .ok();
     inlet_driver::storage::ensure_tls_provider();
+    cfg.check_exposure()?;
     let tickets = ticket_key(&cfg)?;
     if !cfg.show_server_paths {
         crate::catalog::redact::show_paths_relative_to(shown_roots(&cfg));
@@ -155,11 +157,16 @@ pub async fn serve_with(cfg: ServeConfig, drivers: Registry) -> Result<(), Strin
             ));
         }
     }
+    let store = Store::open(cfg.database_url.as_deref(), &cfg.state_dir())
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!(backend = store.backend(), database = store.location(), auth = ?cfg.auth, "state database ready");
     let listener = tokio::net::TcpListener::bind(cfg.http)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", cfg.http))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let core = Arc::new(Core::new(cfg.clone(), Arc::new(drivers), tickets));
+    let core = Arc::new(Core::new(cfg.clone(), Arc::new(drivers), tickets, store));
+    core.start();
     let state = AppState::new(core, metrics);
     let snap = state.snapshot();
     tracing::info!(catalogs = snap.service.library.roots().len(), revision = %snap.revision, "catalogs loaded");
@@ -171,7 +178,9 @@ pub async fn serve_with(cfg: ServeConfig, drivers: Registry) -> Result<(), Strin
                 tokio::time::sleep(every).await;
                 let s = core.clone();
                 // Parsing large catalogs is CPU work: keep it off the request threads' hot path.
-                let _ = tokio::task::spawn_blocking(move || s.reload_if_changed()).await;
+                if let Ok(true) = tokio::task::spawn_blocking(move || s.reload_if_changed()).await {
+                    core.refresh();
+                }
             }
         });
     }
@@ -237,5 +246,7 @@ pub async fn serve_with(cfg: ServeConfig, drivers: Registry) -> Result<(), Strin
             tracing::warn!(streams = ending, grace_secs = grace.as_secs(), "shutdown grace is over: ending the streams still open");
         }
     }
+    state.core.usage.flush(&state.core.store).await;
+    state.core.store.close().await;
     Ok(())
 }

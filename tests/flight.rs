@@ -265,6 +265,7 @@ async fn bad_tickets_get_codes_that_say_which() {
         params: Default::default(),
         revision: String::new(),
         expires: now() + 60,
+        token: None,
     };
     let forged = TicketKey::new(vec![1u8; 32]).sign(&claims);
     let forged = fetch(c.clone(), Ticket::new(forged), None).await;
@@ -287,6 +288,7 @@ async fn bad_tickets_get_codes_that_say_which() {
     let expired = Claims {
         revision: revision["revision"].as_str().expect("rev").to_string(),
         expires: now() - 1,
+        token: None,
         ..claims
     };
     let expired = fetch(c.clone(), Ticket::new(key.sign(&expired)), None).await;

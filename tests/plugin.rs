@@ -142,8 +142,15 @@ async fn serve(drivers: inlet_driver::Registry, dir: &std::path::Path) -> String
         catalogs: vec![dir.to_path_buf()],
         ..ServeConfig::default()
     };
-    let core = Core::new(config, Arc::new(drivers), TicketKey::new(vec![7u8; 32]));
-    let app = router(AppState::new(Arc::new(core), None));
+    let store = inlet::store::Store::memory().await.expect("store");
+    let core = Arc::new(Core::new(
+        config,
+        Arc::new(drivers),
+        TicketKey::new(vec![7u8; 32]),
+        store,
+    ));
+    core.start();
+    let app = router(AppState::new(core, None));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

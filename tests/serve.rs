@@ -163,12 +163,14 @@ async fn listings_page_with_cursors_and_answer_304_to_their_etag() {
     assert_eq!(nested["entries"][0]["name"], "example.regions.sales");
 
     let (_, found) = json(&c, &f.server.url("/api/v1/search?q=transport")).await;
-    let hits: Vec<&str> = found["results"]
+    // Results are ranked (best first); the three match on the same tag.
+    let mut hits: Vec<&str> = found["results"]
         .as_array()
         .expect("results")
         .iter()
         .filter_map(|e| e["name"].as_str())
         .collect();
+    hits.sort_unstable();
     assert_eq!(
         hits,
         ["example.ride_events", "example.stations", "example.trips"]
@@ -527,6 +529,7 @@ async fn plans_fetch_in_parallel_and_tickets_are_verified() {
         params: Default::default(),
         revision: revision.clone(),
         expires: now() - 5,
+        token: None,
     };
     let p = problem(
         &c,
@@ -539,6 +542,7 @@ async fn plans_fetch_in_parallel_and_tickets_are_verified() {
     let stale = Claims {
         revision: "git:older".into(),
         expires: now() + 60,
+        token: None,
         ..claims.clone()
     };
     let p = problem(
@@ -554,6 +558,7 @@ async fn plans_fetch_in_parallel_and_tickets_are_verified() {
         .contains("plan the read again"));
     let good = Claims {
         expires: now() + 60,
+        token: None,
         ..claims
     };
     let r = c

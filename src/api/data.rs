@@ -5,7 +5,7 @@
 use arrow_ipc::writer::IpcWriteOptions;
 use arrow_ipc::CompressionType;
 use axum::body::Body;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -111,12 +111,16 @@ pub fn stream_response(
         .map_err(|e| ApiError::of(ErrorKind::Internal, e.to_string()))?;
     let source = read.source.clone();
     let schema = read.schema.clone();
+    let meter = read.meter();
     let chunks = encode::chunks(&schema, read, neg.format, Some(options))
         .map_err(|e| ApiError::of(ErrorKind::Internal, e.to_string()))?;
     let counted = CountBytes::new(source);
     let chunks = chunks.map(move |c| {
         if let Ok(bytes) = &c {
             counted.add(bytes.len());
+            if let Some(m) = &meter {
+                m.add_bytes(bytes.len() as u64);
+            }
         }
         c.map_err(|e| std::io::Error::other(e.to_string()))
     });
@@ -206,6 +210,7 @@ fn read_request(st: &AppState, q: &mut Query) -> Result<ReadRequest, ApiError> {
               (status = 503, body = super::error::Problem, content_type = "application/problem+json")))]
 pub async fn get_data(
     State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
     method: axum::http::Method,
     Path(name): Path<String>,
     headers: HeaderMap,
@@ -219,14 +224,18 @@ pub async fn get_data(
     let neg = negotiate(format.as_deref(), &headers)?;
     if method == axum::http::Method::HEAD {
         // What a GET would answer, checked (source, parameters, columns), without reading data.
-        st.snapshot().check_read(&name, &params, &request).await?;
+        crate::service::access::authorize(&caller, &name)?;
+        st.snapshot()
+            .check_read(&name, &params, &request)
+            .await
+            .map_err(|e| caller.conceal(e))?;
         let mut r = Response::new(Body::empty());
         if let Ok(v) = HeaderValue::from_str(neg.format.media_type()) {
             r.headers_mut().insert(header::CONTENT_TYPE, v);
         }
         return Ok(r);
     }
-    let read = st.read(&caller(&headers), &name, &params, request).await?;
+    let read = st.read(&caller, &name, &params, request).await?;
     stream_response(read, neg, st.stream_idle_timeout())
 }
 
@@ -304,15 +313,6 @@ fn plain_authority(h: &str) -> bool {
 #[schema(value_type = String, format = Binary)]
 pub struct Binary(pub Vec<u8>);
 
-/// The caller a request presents itself as.
-pub fn caller(headers: &HeaderMap) -> Caller {
-    Caller::from_authorization(
-        headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok()),
-    )
-}
-
 /// Base URLs of the replicas that serve tickets: the advertised ones, else this server as the
 /// client reached it.
 fn ticket_bases(st: &AppState, headers: &HeaderMap) -> Vec<String> {
@@ -342,6 +342,7 @@ fn ticket_bases(st: &AppState, headers: &HeaderMap) -> Vec<String> {
               (status = 422, body = super::error::Problem, content_type = "application/problem+json")))]
 pub async fn plan(
     State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
@@ -373,7 +374,7 @@ pub async fn plan(
             other => return Err(bad(format!("got {}", json_kind(&other)))),
         }
     };
-    let plan = st.plan(&caller(&headers), &name, req).await?;
+    let plan = st.plan(&caller, &name, req).await?;
     let bases = ticket_bases(&st, &headers);
     let endpoints = plan
         .endpoints
@@ -404,6 +405,7 @@ pub async fn plan(
 #[utoipa::path(get, path = "/api/v1/tickets/{ticket}", tag = "data",
     params(("ticket" = String, Path)),
     responses((status = 200, description = "The endpoint's data (`format=`/`Accept` as for /data)", content((Binary = "application/vnd.apache.arrow.stream"), (Binary = "application/vnd.apache.parquet"), (String = "text/csv"), (String = "application/x-ndjson"))),
+              (status = 401, description = "No valid token (auth required), or the token that planned the ticket was revoked or expired", body = super::error::Problem, content_type = "application/problem+json"),
               (status = 403, description = "Forged or malformed ticket", body = super::error::Problem, content_type = "application/problem+json"),
               (status = 409, description = "Planned against an older catalog revision", body = super::error::Problem, content_type = "application/problem+json"),
               (status = 410, description = "Expired", body = super::error::Problem, content_type = "application/problem+json"),
@@ -411,6 +413,7 @@ pub async fn plan(
               (status = 503, body = super::error::Problem, content_type = "application/problem+json")))]
 pub async fn redeem(
     State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(ticket): Path<String>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
@@ -419,7 +422,7 @@ pub async fn redeem(
     let format = q.one("format");
     q.finish(&["format"])?;
     let neg = negotiate(format.as_deref(), &headers)?;
-    let read = st.redeem(&caller(&headers), &ticket).await?;
+    let read = st.redeem(&caller, &ticket).await?;
     stream_response(read, neg, st.stream_idle_timeout())
 }
 

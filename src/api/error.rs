@@ -73,6 +73,12 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if self.status == StatusCode::UNAUTHORIZED {
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"inlet\""),
+            );
+        }
         if let Some(s) = self.retry_after {
             r.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(s));
@@ -103,7 +109,8 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
         }
         ErrorKind::TicketExpired => StatusCode::GONE,
         ErrorKind::TicketStale => StatusCode::CONFLICT,
-        ErrorKind::Busy => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Busy | ErrorKind::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
         ErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
     }
 }
@@ -112,7 +119,7 @@ impl ApiError {
     /// An error of `kind`, with its status from [`status_of`].
     pub fn of(kind: ErrorKind, detail: impl Into<String>) -> Self {
         let mut e = ApiError::new(status_of(kind), kind.slug(), detail);
-        if kind == ErrorKind::Busy {
+        if matches!(kind, ErrorKind::Busy | ErrorKind::DatabaseUnavailable) {
             e.retry_after = Some(1);
         }
         e

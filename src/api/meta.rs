@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -14,7 +14,8 @@ use super::query::{paginate, Query};
 use super::state::AppState;
 use crate::catalog::view::EntrySummary;
 use crate::catalog::CatalogNode;
-use crate::service::{describe, schema_json, search, ErrorKind};
+use crate::service::access::{authorize, not_found};
+use crate::service::{describe, schema_json, Caller, ErrorKind, SearchRequest};
 
 /// JSON with an ETag derived from the catalog revision (and the query); 304 when it matches.
 pub fn etagged(
@@ -119,14 +120,37 @@ pub struct CatalogDetail {
     pub revision: String,
 }
 
-fn summary(node: &CatalogNode) -> CatalogSummary {
-    let catalogs = node.file.entries.iter().filter(|e| e.is_catalog()).count();
+/// A catalog as `caller` sees it: counts only of the entries in its scopes.
+fn summary(node: &CatalogNode, caller: &Caller) -> CatalogSummary {
+    let visible = |e: &&crate::catalog::Entry| caller.may_see(&format!("{}.{}", node.name, e.name));
+    let catalogs = node
+        .file
+        .entries
+        .iter()
+        .filter(visible)
+        .filter(|e| e.is_catalog())
+        .count();
+    let sources = node
+        .file
+        .entries
+        .iter()
+        .filter(visible)
+        .filter(|e| !e.is_catalog())
+        .count();
     CatalogSummary {
         name: node.name.clone(),
         description: node.file.description.clone(),
         metadata: crate::catalog::redact::redact(&node.file.metadata),
-        sources: node.file.entries.len() - catalogs,
+        sources,
         catalogs,
+    }
+}
+
+/// ETags of answers that depend on the caller's scopes differ per token.
+fn caller_key(caller: &Caller, raw: Option<&str>) -> String {
+    match caller.token_id() {
+        Some(id) => format!("{}&token={id}", raw.unwrap_or("")),
+        None => raw.unwrap_or("").to_string(),
     }
 }
 
@@ -138,6 +162,7 @@ fn summary(node: &CatalogNode) -> CatalogSummary {
               (status = 422, body = super::error::Problem, content_type = "application/problem+json")))]
 pub async fn list_catalogs(
     State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -150,7 +175,8 @@ pub async fn list_catalogs(
         .library
         .roots()
         .iter()
-        .map(|n| summary(n))
+        .filter(|n| caller.may_see(&n.name))
+        .map(|n| summary(n, &caller))
         .collect();
     let (catalogs, next_page_token) = paginate(all, |c| &c.name, size, token)?;
     let body = CatalogList {
@@ -158,7 +184,8 @@ pub async fn list_catalogs(
         next_page_token,
         revision: snap.revision.clone(),
     };
-    Ok(etagged(&headers, &snap.revision, raw.as_deref(), &body))
+    let key = caller_key(&caller, raw.as_deref());
+    Ok(etagged(&headers, &snap.revision, Some(&key), &body))
 }
 
 /// One catalog (root or nested, by dotted name) and its entries.
@@ -170,6 +197,7 @@ pub async fn list_catalogs(
               (status = 422, body = super::error::Problem, content_type = "application/problem+json")))]
 pub async fn get_catalog(
     State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
@@ -177,11 +205,15 @@ pub async fn get_catalog(
     let mut q = Query::parse(raw.as_deref())?;
     let (size, token) = (q.usize("page_size")?, q.one("page_token"));
     q.finish(&["page_size", "page_token"])?;
+    if !caller.may_see(&name) {
+        return Err(not_found(&name).into());
+    }
     let snap = st.snapshot();
     let lib = &snap.service.library;
-    let node = describe::catalog(lib, &name)?;
+    let node = describe::catalog(lib, &name).map_err(|e| caller.conceal(e))?;
     let mut entries: Vec<EntryView> = describe::entries(lib, &node, false)
         .into_iter()
+        .filter(|e| caller.may_see(&e.name))
         .map(EntryView::from)
         .collect();
     entries.sort_by(|a, b| a.name.cmp(&b.name));
@@ -197,7 +229,8 @@ pub async fn get_catalog(
         next_page_token,
         revision: snap.revision.clone(),
     };
-    Ok(etagged(&headers, &snap.revision, raw.as_deref(), &body))
+    let key = caller_key(&caller, raw.as_deref());
+    Ok(etagged(&headers, &snap.revision, Some(&key), &body))
 }
 
 /// A source: description, driver, metadata, parameters, schema, partitions, rows, sizes, status.
@@ -210,16 +243,20 @@ pub async fn get_catalog(
               (status = 422, body = super::error::Problem, content_type = "application/problem+json")))]
 pub async fn get_source(
     State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let params = Query::params_only(raw.as_deref())?;
+    authorize(&caller, &name)?;
     let snap = st.snapshot();
     let key = format!("{name}?{}", raw.as_deref().unwrap_or(""));
     let body = snap
         .rendered(&key, || async {
-            let v = describe::source(&snap, &name, &params).await?;
+            let v = describe::source(&snap, &name, &params)
+                .await
+                .map_err(|e| caller.conceal(e))?;
             let cacheable = v.get("discovery_error").is_none();
             Ok::<_, ApiError>((
                 bytes::Bytes::from(serde_json::to_vec(&v).unwrap_or_default()),
@@ -275,13 +312,18 @@ pub async fn get_source(
               (status = 502, body = super::error::Problem, content_type = "application/problem+json")))]
 pub async fn get_schema(
     State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let params = Query::params_only(raw.as_deref())?;
+    authorize(&caller, &name)?;
     let snap = st.snapshot();
-    let opened = snap.open(&name, &params).await?;
+    let opened = snap
+        .open(&name, &params)
+        .await
+        .map_err(|e| caller.conceal(e))?;
     let discovery = opened.source.discover().await?;
     let wants_ipc = headers
         .get(header::ACCEPT)
@@ -305,46 +347,134 @@ pub async fn get_schema(
     Ok(etagged(&headers, &snap.revision, raw.as_deref(), &body))
 }
 
+/// One search result: an entry as listings show it, with its rank and highlights.
+#[derive(Serialize, ToSchema)]
+pub struct SearchHit {
+    pub name: String,
+    /// Always `source`.
+    pub kind: String,
+    pub driver: String,
+    /// The first line of the description.
+    pub description: String,
+    pub status: String,
+    /// Relevance (higher is better; results come best first). 0 without search text.
+    pub rank: f64,
+    /// Matched words in `<mark>...</mark>`, by field (`description`); the text is the
+    /// catalog's, not HTML-escaped.
+    pub highlights: BTreeMap<String, String>,
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct SearchResults {
-    pub results: Vec<EntryView>,
-    /// Counts by `driver`, `catalog` and `tags` over all matches.
+    pub results: Vec<SearchHit>,
+    /// Counts by `driver`, `catalog` and `tags` over all matches (every page).
     #[schema(value_type = Object)]
     pub facets: BTreeMap<String, BTreeMap<String, usize>>,
     pub next_page_token: Option<String>,
     pub revision: String,
+    /// Number of matches over all pages.
+    pub total: usize,
 }
 
-/// Sources across catalogs by name, description, tags and (once discovered) column names.
+/// Sources across catalogs, ranked: every word of `q` must match (as a word prefix) a name,
+/// description, tag or column (names and types, once discovered). Filters narrow the matches;
+/// facets count them. Only sources the caller's token may read are searched.
 #[utoipa::path(get, path = "/api/v1/search", tag = "catalogs",
-    params(("q" = Option<String>, Query, description = "Words that must all appear (none: every source)"), ("page_size" = Option<usize>, Query, minimum = 1, maximum = 1000), ("page_token" = Option<String>, Query, pattern = "^([A-Za-z0-9_-]{4})*([A-Za-z0-9_-]{2,3})?$")),
+    params(("q" = Option<String>, Query, description = "Words that must all match (word prefixes); empty: every source, by name"),
+           ("driver" = Option<String>, Query, description = "Only this driver (as catalogs write it)"),
+           ("catalog" = Option<String>, Query, description = "Only this catalog and those nested in it"),
+           ("tag" = Option<Vec<String>>, Query, description = "Only sources with this tag (repeatable: all of them)"),
+           ("column" = Option<Vec<String>>, Query, description = "Only sources with this column (repeatable: all of them)"),
+           ("page_size" = Option<usize>, Query, minimum = 1, maximum = 1000, description = "1..1000, default 100"),
+           ("page_token" = Option<String>, Query, pattern = "^([A-Za-z0-9_-]{4})*([A-Za-z0-9_-]{2,3})?$", description = "`next_page_token` of the previous page")),
     responses((status = 200, body = SearchResults), (status = 304, description = "Not modified (ETag)"),
               (status = 422, body = super::error::Problem, content_type = "application/problem+json")))]
 pub async fn search(
     State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let mut q = Query::parse(raw.as_deref())?;
-    let text = q.one("q").unwrap_or_default();
-    let (size, token) = (q.usize("page_size")?, q.one("page_token"));
-    q.finish(&["q", "page_size", "page_token"])?;
-    let snap = st.snapshot();
-    let hits = search::sources(&snap.service.library, &text);
-    let facets = search::facets(&hits);
-    let (results, next_page_token) = paginate(
-        hits.into_iter().map(|h| EntryView::from(h.entry)).collect(),
-        |e| &e.name,
-        size,
-        token,
-    )?;
-    let body = SearchResults {
-        results,
-        facets,
-        next_page_token,
-        revision: snap.revision.clone(),
+    let req = SearchRequest {
+        text: q.one("q").unwrap_or_default(),
+        driver: q.one("driver").filter(|d| !d.is_empty()),
+        catalog: q.one("catalog").filter(|c| !c.is_empty()),
+        tags: q.list("tag"),
+        columns: q.list("column"),
+        page_size: q.usize("page_size")?,
+        page_token: q.one("page_token"),
     };
-    Ok(etagged(&headers, &snap.revision, raw.as_deref(), &body))
+    q.finish(&[
+        "q",
+        "driver",
+        "catalog",
+        "tag",
+        "column",
+        "page_size",
+        "page_token",
+    ])?;
+    let found = st.search(&caller, &req).await?;
+    let body = SearchResults {
+        results: found
+            .hits
+            .into_iter()
+            .map(|h| SearchHit {
+                name: h.name,
+                kind: "source".into(),
+                driver: h.driver,
+                description: h.summary,
+                status: h.status,
+                rank: h.rank,
+                highlights: h
+                    .highlight
+                    .map(|d| BTreeMap::from([("description".to_string(), d)]))
+                    .unwrap_or_default(),
+            })
+            .collect(),
+        facets: found.facets,
+        next_page_token: found.next_page_token,
+        total: found.total,
+        revision: found.revision.clone(),
+    };
+    let key = caller_key(&caller, raw.as_deref());
+    Ok(etagged(&headers, &found.revision, Some(&key), &body))
+}
+
+/// Usage of a source: requests, rows and bytes served, by day and token.
+#[derive(Serialize, ToSchema)]
+pub struct Usage {
+    pub source: String,
+    pub requests: i64,
+    pub rows: i64,
+    pub bytes: i64,
+    /// Newest day first; `day` is days since 1970-01-01 (UTC), `token_id` null for reads
+    /// without a token. A caller with a token sees only its own rows.
+    #[schema(value_type = Vec<Object>)]
+    pub by_day: Vec<crate::store::UsageRow>,
+}
+
+/// Rows and bytes served from a source (counts are written within seconds of a read ending).
+#[utoipa::path(get, path = "/api/v1/sources/{source}/usage", tag = "sources",
+    params(("source" = String, Path, description = "Dotted source name")),
+    responses((status = 200, body = Usage),
+              (status = 404, body = super::error::Problem, content_type = "application/problem+json")))]
+pub async fn usage(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    Query::parse(raw.as_deref())?.finish(&[])?;
+    let u = st.source_usage(&caller, &name).await?;
+    Ok(axum::Json(Usage {
+        source: u.source,
+        requests: u.requests,
+        rows: u.rows,
+        bytes: u.bytes,
+        by_day: u.by_day,
+    })
+    .into_response())
 }
 
 /// Liveness: the process answers.
@@ -353,12 +483,13 @@ pub async fn livez() -> &'static str {
     "ok"
 }
 
-/// Readiness: catalogs loaded (and the last reload's errors, if a broken edit was refused).
+/// Readiness: catalogs loaded (and the last reload's errors, if a broken edit was refused),
+/// the database reachable, and how far background discovery got (`discovered N/M`).
 #[utoipa::path(get, path = "/readyz", tag = "operations",
-    responses((status = 200, description = "Ready (`status` is `ok` or `degraded`)", body = Object), (status = 503, description = "Shutting down", body = Object)))]
+    responses((status = 200, description = "Ready (`status` is `ok` or `degraded`)", body = Object), (status = 503, description = "Shutting down, or the database cannot be reached", body = Object)))]
 pub async fn readyz(State(st): State<AppState>) -> Response {
-    let health = st.health();
-    let code = if st.is_draining() {
+    let health = st.health().await;
+    let code = if st.is_draining() || health.database != "ok" {
         StatusCode::SERVICE_UNAVAILABLE
     } else {
         StatusCode::OK
@@ -366,9 +497,19 @@ pub async fn readyz(State(st): State<AppState>) -> Response {
     (code, axum::Json(health)).into_response()
 }
 
-/// Prometheus metrics (text format).
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
-pub async fn metrics(State(st): State<AppState>) -> Response {
+/// Prometheus metrics (text format). They name every source, so with `--auth required` they
+/// need a token that may read everything (`catalog:*:read`).
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain"),
+    (status = 401, body = super::error::Problem, content_type = "application/problem+json"),
+    (status = 403, body = super::error::Problem, content_type = "application/problem+json")))]
+pub async fn metrics(State(st): State<AppState>, Extension(caller): Extension<Caller>) -> Response {
+    if !caller.sees_everything() {
+        return ApiError::of(
+            ErrorKind::AccessDenied,
+            "metrics name every source: they need a token with the scope `catalog:*:read`",
+        )
+        .into_response();
+    }
     metrics::gauge!("inlet_inflight_bytes").set(st.budget.in_use() as f64);
     metrics::gauge!("inlet_inflight_budget_bytes").set(st.budget.total() as f64);
     let text = st.metrics.as_ref().map(|h| h.render()).unwrap_or_default();

@@ -94,6 +94,34 @@ async fn problems_only(req: Request, next: Next) -> Response {
     r
 }
 
+/// Routes anyone may call, whatever the auth mode: probes and the API description.
+const OPEN_ROUTES: [&str; 5] = [
+    "/livez",
+    "/readyz",
+    "/openapi.json",
+    "/docs",
+    "/docs/redoc.standalone.js",
+];
+
+/// Resolves the caller once per request (the core decides; a refused token is a 401) and
+/// hands it to the handlers as an extension.
+async fn authenticate(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
+    if OPEN_ROUTES.contains(&req.uri().path()) {
+        return next.run(req).await;
+    }
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    match st.core.authenticate(value).await {
+        Ok(caller) => {
+            req.extensions_mut().insert(caller);
+            next.run(req).await
+        }
+        Err(e) => error::ApiError::from(e).into_response(),
+    }
+}
+
 async fn docs() -> Html<&'static str> {
     Html(include_str!("../../assets/redoc/index.html"))
 }
@@ -135,6 +163,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/sources/{source}", get(meta::get_source))
         .route("/api/v1/sources/{source}/schema", get(meta::get_schema))
         .route("/api/v1/sources/{source}/plan", post(data::plan))
+        .route("/api/v1/sources/{source}/usage", get(meta::usage))
         .route("/api/v1/search", get(meta::search))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::GATEWAY_TIMEOUT,
@@ -159,6 +188,7 @@ pub fn router(state: AppState) -> Router {
         .merge(ops)
         .fallback(not_found)
         .layer(middleware::from_fn(problems_only))
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(compress)
         .layer(axum::extract::DefaultBodyLimit::max(cfg.max_body_bytes))
@@ -182,7 +212,12 @@ pub fn router(state: AppState) -> Router {
             CorsLayer::new()
                 .allow_origin(origins)
                 .allow_methods([Method::GET, Method::POST])
-                .allow_headers([header::ACCEPT, header::CONTENT_TYPE, header::IF_NONE_MATCH]),
+                .allow_headers([
+                    header::ACCEPT,
+                    header::AUTHORIZATION,
+                    header::CONTENT_TYPE,
+                    header::IF_NONE_MATCH,
+                ]),
         );
     }
     app.with_state(state)

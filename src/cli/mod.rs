@@ -2,6 +2,7 @@
 
 mod catalog_cmds;
 mod data_cmds;
+mod state_cmds;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -69,6 +70,13 @@ pub enum Command {
     Serve(ServeArgs),
     /// Print the OpenAPI description of the HTTP API.
     Openapi,
+    /// Search sources (names, descriptions, tags, columns) with the SQL index.
+    Search(state_cmds::SearchArgs),
+    /// Make, list and revoke API tokens (`inlet serve --auth required`).
+    Token {
+        #[command(subcommand)]
+        command: state_cmds::TokenCommand,
+    },
     /// Print the first rows of a source as a table.
     Head {
         name: String,
@@ -171,6 +179,17 @@ pub struct ServeArgs {
     pub advertise: Vec<String>,
     #[command(flatten)]
     pub access: AccessArgs,
+    /// The SQL state: `postgres://...` (shared by replicas) or `sqlite:...` (default:
+    /// `<state dir>/inlet.db`).
+    #[arg(long, value_name = "URL", env = "INLET_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// `required`: every API route but probes and docs needs `Authorization: Bearer <token>`
+    /// (see `inlet token create`); `off` (default) serves anyone, on loopback only.
+    #[arg(long, value_enum)]
+    pub auth: Option<crate::config::AuthMode>,
+    /// Listen beyond loopback with `--auth off` (only behind a proxy that authenticates).
+    #[arg(long)]
+    pub insecure_no_auth: bool,
     /// Origins allowed by CORS (repeatable; `*` for any). CORS is off without it.
     #[arg(
         long = "cors-origin",
@@ -195,6 +214,15 @@ impl ServeArgs {
         }
         if self.no_flight {
             c.flight = None;
+        }
+        if self.database_url.is_some() {
+            c.database_url.clone_from(&self.database_url);
+        }
+        if let Some(a) = self.auth {
+            c.auth = a;
+        }
+        if self.insecure_no_auth {
+            c.insecure_no_auth = true;
         }
         let lists: [(&Vec<PathBuf>, &mut Vec<PathBuf>); 2] = [
             (&self.catalogs, &mut c.catalogs),
@@ -228,12 +256,17 @@ pub enum Format {
 }
 
 impl CatalogArgs {
-    fn open(&self) -> Result<(Library, Vec<Diagnostic>), String> {
-        let paths = if self.catalogs.is_empty() {
+    /// The catalog paths given, else `./catalogs`.
+    fn paths(&self) -> Vec<PathBuf> {
+        if self.catalogs.is_empty() {
             vec![PathBuf::from("catalogs")]
         } else {
             self.catalogs.clone()
-        };
+        }
+    }
+
+    fn open(&self) -> Result<(Library, Vec<Diagnostic>), String> {
+        let paths = self.paths();
         for p in &paths {
             if !p.exists() {
                 return Err(format!(
@@ -254,12 +287,15 @@ impl CatalogArgs {
     fn snapshot(&self) -> Result<Snapshot, String> {
         let (library, diags) = self.open()?;
         report_load(&diags);
-        let revision = crate::revision::revision(&self.catalogs);
-        Ok(Snapshot::new(
+        let paths = self.paths();
+        let revision = crate::revision::revision(&paths);
+        let mut snap = Snapshot::new(
             Service::new(library, self.access.allow_paths.clone())
                 .with_allowed_hosts(self.access.allow_hosts.clone()),
             revision,
-        ))
+        );
+        snap.index_key = crate::revision::index_key(&snap.revision, &paths);
+        Ok(snap)
     }
 }
 
@@ -297,6 +333,8 @@ pub fn run(cli: Cli) -> ExitCode {
             .config()
             .and_then(|cfg| runtime.block_on(crate::serve::serve(cfg)))
             .map(|()| ExitCode::SUCCESS),
+        Command::Search(args) => runtime.block_on(state_cmds::search(args)),
+        Command::Token { command } => runtime.block_on(state_cmds::token(command)),
         Command::Openapi => {
             print!("{}", crate::api::openapi::spec_json());
             Ok(ExitCode::SUCCESS)

@@ -30,7 +30,8 @@ pub fn code_of(kind: ErrorKind) -> Code {
         ErrorKind::AccessDenied | ErrorKind::TicketForged => Code::PermissionDenied,
         ErrorKind::TicketExpired => Code::Unauthenticated,
         ErrorKind::TicketStale => Code::FailedPrecondition,
-        ErrorKind::Busy => Code::Unavailable,
+        ErrorKind::Busy | ErrorKind::DatabaseUnavailable => Code::Unavailable,
+        ErrorKind::Unauthenticated => Code::Unauthenticated,
         ErrorKind::Timeout => Code::DeadlineExceeded,
     }
 }

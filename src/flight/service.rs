@@ -130,13 +130,15 @@ fn timestamp(unix_seconds: u64) -> prost_types::Timestamp {
     }
 }
 
-fn caller<T>(request: &Request<T>) -> Caller {
-    Caller::from_authorization(
-        request
+impl InletFlight {
+    /// The caller of a request, resolved by the core from its `authorization` metadata.
+    async fn caller<T>(&self, request: &Request<T>) -> Result<Caller, Status> {
+        let value = request
             .metadata()
             .get("authorization")
-            .and_then(|v| v.to_str().ok()),
-    )
+            .and_then(|v| v.to_str().ok());
+        self.core.authenticate(value).await.map_err(status)
+    }
 }
 
 /// IPC buffer compression asked for with the `x-inlet-compression` header.
@@ -194,27 +196,39 @@ impl FlightService for InletFlight {
     /// text in `Criteria.expression`. Schemas and endpoints come from `GetFlightInfo`: listing
     /// never reads data.
     async fn list_flights(&self, request: Request<Criteria>) -> Answer<Self::ListFlightsStream> {
-        let who = caller(&request);
+        let who = self.caller(&request).await?;
         let text = String::from_utf8_lossy(&request.get_ref().expression).into_owned();
-        let snap = self.core.snapshot();
-        let hits = crate::service::search::sources(&snap.service.library, &text);
+        let mut req = crate::service::SearchRequest {
+            text,
+            page_size: Some(crate::service::search::MAX_PAGE),
+            ..Default::default()
+        };
+        let mut hits = vec![];
+        loop {
+            let page = self.core.search(&who, &req).await.map_err(status)?;
+            hits.extend(page.hits);
+            match page.next_page_token {
+                Some(t) => req.page_token = Some(t),
+                None => break,
+            }
+        }
         let infos: Vec<Result<FlightInfo, Status>> = hits
             .into_iter()
-            .filter(|h| crate::service::access::authorize(&who, &h.entry.name).is_ok())
             .map(|h| {
-                let path = match h.entry.name.rsplit_once('.') {
+                let path = match h.name.rsplit_once('.') {
                     Some((catalog, entry)) => vec![catalog.to_string(), entry.to_string()],
-                    None => vec![h.entry.name.clone()],
+                    None => vec![h.name.clone()],
                 };
                 let mut info = FlightInfo::new()
                     .with_descriptor(FlightDescriptor::new_path(path))
                     .with_total_records(-1)
                     .with_total_bytes(-1);
                 info.app_metadata = serde_json::to_vec(&serde_json::json!({
-                    "name": h.entry.name,
-                    "driver": h.entry.driver,
-                    "description": h.entry.description,
-                    "status": crate::catalog::redact::redact_text(&h.entry.status),
+                    "name": h.name,
+                    "driver": h.driver,
+                    "description": h.summary,
+                    "status": crate::catalog::redact::redact_text(&h.status),
+                    "rank": h.rank,
                 }))
                 .unwrap_or_default()
                 .into();
@@ -225,14 +239,14 @@ impl FlightService for InletFlight {
     }
 
     async fn get_flight_info(&self, request: Request<FlightDescriptor>) -> Answer<FlightInfo> {
-        let who = caller(&request);
+        let who = self.caller(&request).await?;
         let info = self.plan_for(&who, request.into_inner()).await?;
         Ok(Response::new(info))
     }
 
     /// Plans are made at once, so a poll answers complete.
     async fn poll_flight_info(&self, request: Request<FlightDescriptor>) -> Answer<PollInfo> {
-        let who = caller(&request);
+        let who = self.caller(&request).await?;
         let info = self.plan_for(&who, request.into_inner()).await?;
         let poll = PollInfo::new()
             .with_info(info)
@@ -242,7 +256,7 @@ impl FlightService for InletFlight {
     }
 
     async fn get_schema(&self, request: Request<FlightDescriptor>) -> Answer<SchemaResult> {
-        let who = caller(&request);
+        let who = self.caller(&request).await?;
         let info = self.plan_for(&who, request.into_inner()).await?;
         let schema = info
             .try_decode_schema()
@@ -255,7 +269,7 @@ impl FlightService for InletFlight {
     /// Streams the endpoint a ticket grants. A failure after the first message ends the
     /// stream with an error status, never with a clean end.
     async fn do_get(&self, request: Request<Ticket>) -> Answer<Self::DoGetStream> {
-        let who = caller(&request);
+        let who = self.caller(&request).await?;
         let codec = compression(&request)?;
         let ticket = request.into_inner().ticket;
         let read = self
@@ -267,12 +281,19 @@ impl FlightService for InletFlight {
             .try_with_compression(codec)
             .map_err(|e| Status::internal(e.to_string()))?;
         let schema = read.schema.clone();
+        let meter = read.meter();
         let batches = read.map_err(|e| arrow_flight::error::FlightError::Arrow(e.into()));
         let data = FlightDataEncoderBuilder::new()
             .with_schema(schema)
             .with_options(options)
             .with_dictionary_handling(DictionaryHandling::Resend)
             .build(batches)
+            .map_ok(move |d| {
+                if let Some(m) = &meter {
+                    m.add_bytes((d.data_header.len() + d.data_body.len()) as u64);
+                }
+                d
+            })
             .map_err(|e| match e {
                 arrow_flight::error::FlightError::Tonic(s) => *s,
                 other => Status::internal(format!("the stream failed: {other}")),
@@ -299,7 +320,7 @@ impl FlightService for InletFlight {
     }
 
     async fn do_action(&self, request: Request<Action>) -> Answer<Self::DoActionStream> {
-        let who = caller(&request);
+        let who = self.caller(&request).await?;
         let action = request.into_inner();
         let body = match action.r#type.as_str() {
             RENEW => {
@@ -310,8 +331,11 @@ impl FlightService for InletFlight {
                 })?;
                 let endpoint = req.endpoint.unwrap_or_default();
                 let old = endpoint.ticket.clone().unwrap_or_default().ticket;
-                let (ticket, expires) =
-                    self.core.renew(&who, ticket_text(&old)?).map_err(status)?;
+                let (ticket, expires) = self
+                    .core
+                    .renew(&who, ticket_text(&old)?)
+                    .await
+                    .map_err(status)?;
                 let renewed = FlightEndpoint {
                     ticket: Some(Ticket::new(ticket)),
                     expiration_time: Some(timestamp(expires)),

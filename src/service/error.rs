@@ -36,6 +36,12 @@ pub enum ServiceError {
     /// Storage did not answer in time.
     #[error("{0}")]
     Timeout(String),
+    /// No token, or one that is unknown, revoked or expired (the message says which).
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The SQL state (tokens, search index, usage) cannot be reached.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
 }
 
 /// What kind of failure an error is, whatever its layer. Each kind has one stable slug
@@ -76,6 +82,10 @@ pub enum ErrorKind {
     Busy,
     /// The read's first batch did not come in time (storage that does not answer).
     Timeout,
+    /// No valid token (none, unknown, revoked, expired).
+    Unauthenticated,
+    /// The database cannot be reached or failed.
+    DatabaseUnavailable,
     Internal,
 }
 
@@ -104,6 +114,8 @@ impl ErrorKind {
             ErrorKind::TicketStale => "ticket-stale",
             ErrorKind::Busy => "busy",
             ErrorKind::Timeout => "storage-timeout",
+            ErrorKind::Unauthenticated => "unauthenticated",
+            ErrorKind::DatabaseUnavailable => "database-unavailable",
             ErrorKind::Internal => "encoding",
         }
     }
@@ -156,6 +168,8 @@ impl ServiceError {
             ServiceError::Busy(_) => ErrorKind::Busy,
             ServiceError::Encoding(_) => ErrorKind::Internal,
             ServiceError::Timeout(_) => ErrorKind::Timeout,
+            ServiceError::Unauthenticated(_) => ErrorKind::Unauthenticated,
+            ServiceError::Store(_) => ErrorKind::DatabaseUnavailable,
         }
     }
 

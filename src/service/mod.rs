@@ -6,6 +6,7 @@ pub mod access;
 pub mod admission;
 mod core;
 pub mod describe;
+pub mod discovery;
 mod error;
 pub mod plan;
 mod read;
@@ -14,6 +15,7 @@ pub mod snapshot;
 pub mod spool;
 pub mod state_dir;
 pub mod tickets;
+pub mod usage;
 
 pub use self::core::{Core, Health};
 pub use access::Caller;
@@ -21,6 +23,7 @@ pub use describe::{discovery_json, schema_json};
 pub use error::{driver_kind, ErrorKind, ServiceError};
 pub use plan::{Endpoint, Plan, PlanRequest};
 pub use read::Read;
+pub use search::{SearchRequest, SearchResult};
 pub use snapshot::Snapshot;
 
 use std::collections::BTreeMap;
@@ -62,6 +65,8 @@ pub struct Opened {
     pub source: Arc<dyn Source>,
     /// The parameter values used (defaults included).
     pub params: BTreeMap<String, J>,
+    /// The discovery cache key: the name and the rendered args.
+    pub key: String,
 }
 
 impl Service {
@@ -115,6 +120,7 @@ impl Service {
             _ => return Err(ServiceError::NotASource(name.to_string())),
         };
         let (args, values) = self.library.render(&node, entry, params)?;
+        let key = discovery::cache_key(name, &args);
         let args = match args {
             J::Object(m) => m,
             _ => serde_json::Map::new(),
@@ -129,6 +135,7 @@ impl Service {
             name: name.to_string(),
             source,
             params: values,
+            key,
         })
     }
 

@@ -96,7 +96,10 @@ impl Core {
     ) -> Result<Plan, ServiceError> {
         authorize(caller, source)?;
         let snap = self.snapshot();
-        let opened = snap.open(source, &req.params).await?;
+        let opened = snap
+            .open(source, &req.params)
+            .await
+            .map_err(|e| caller.conceal(e))?;
         let discovery = opened.source.discover().await?;
         let probe = ReadRequest {
             projection: req.columns.clone(),
@@ -122,6 +125,7 @@ impl Core {
                     params: opened.params.clone(),
                     revision: snap.revision.clone(),
                     expires: expires_at,
+                    token: caller.token_id().map(str::to_string),
                 };
                 let estimate = |f: fn(&Partition) -> Option<u64>| {
                     sum(parts
@@ -157,7 +161,9 @@ impl Core {
         let snap = self.snapshot();
         let claims = self.tickets.verify(ticket, &snap.revision)?;
         authorize(caller, &claims.source)?;
+        self.check_ticket_token(&claims).await?;
         let permit = self.admission.admit()?;
+        let meter = self.usage.meter(&claims.source, caller.token_id());
         let request = ReadRequest {
             partitions: claims.partitions,
             projection: claims.columns,
@@ -166,13 +172,19 @@ impl Core {
         };
         self.first_batch(snap.read(&claims.source, &claims.params, request, Some(permit)))
             .await
+            .map(|r| r.metered(meter))
     }
 
     /// The same grant with a new expiry (`ttl` from now), for clients that plan far ahead.
-    pub fn renew(&self, caller: &Caller, ticket: &str) -> Result<(String, u64), ServiceError> {
+    pub async fn renew(
+        &self,
+        caller: &Caller,
+        ticket: &str,
+    ) -> Result<(String, u64), ServiceError> {
         let snap = self.snapshot();
         let mut claims = self.tickets.verify(ticket, &snap.revision)?;
         authorize(caller, &claims.source)?;
+        self.check_ticket_token(&claims).await?;
         claims.expires = now() + self.config.ticket_ttl_secs;
         Ok((self.tickets.sign(&claims), claims.expires))
     }

@@ -12,6 +12,7 @@ use inlet_driver::{BatchStream, ReadRequest};
 
 use super::admission::Permit;
 use super::error::driver_kind;
+use super::usage::Meter;
 use super::{Opened, ServiceError};
 
 pub struct Read {
@@ -21,6 +22,8 @@ pub struct Read {
     batches: BatchStream,
     rows: u64,
     _permit: Option<Permit>,
+    /// Usage accounting: rows here, bytes by the front end (see [`Read::meter`]).
+    meter: Option<std::sync::Arc<Meter>>,
 }
 
 impl Read {
@@ -48,7 +51,19 @@ impl Read {
             batches,
             rows: 0,
             _permit: permit,
+            meter: None,
         })
+    }
+
+    /// Counts this read's rows (and, through [`Read::meter`], its bytes) as usage.
+    pub fn metered(mut self, meter: std::sync::Arc<Meter>) -> Read {
+        self.meter = Some(meter);
+        self
+    }
+
+    /// The usage meter, for the front end to add the bytes it sends.
+    pub fn meter(&self) -> Option<std::sync::Arc<Meter>> {
+        self.meter.clone()
     }
 
     /// Rows handed out so far.
@@ -64,7 +79,12 @@ impl Stream for Read {
         let this = self.get_mut();
         let item = this.batches.poll_next_unpin(cx);
         match &item {
-            Poll::Ready(Some(Ok(b))) => this.rows += b.num_rows() as u64,
+            Poll::Ready(Some(Ok(b))) => {
+                this.rows += b.num_rows() as u64;
+                if let Some(m) = &this.meter {
+                    m.add_rows(b.num_rows() as u64);
+                }
+            }
             Poll::Ready(Some(Err(e))) => {
                 metrics::counter!("inlet_driver_errors_total", "kind" => driver_kind(e).label())
                     .increment(1);

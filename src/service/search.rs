@@ -1,29 +1,68 @@
-//! Search over sources: every word must appear in the name, description or tags. One copy for
-//! HTTP (`/api/v1/search`), Flight (`ListFlights` criteria) and the web page.
+//! Search over sources, once for HTTP (`/api/v1/search`), Flight (`ListFlights` criteria), the
+//! CLI (`inlet search`) and the web page: the catalogs of a snapshot are indexed in SQL (names,
+//! descriptions, tags, and column names and types once discovered), and a query returns ranked
+//! matches with facet counts, limited to what the caller may see.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
 use serde_json::Value as J;
 
-use crate::catalog::view::{self, EntrySummary};
+use super::access::Caller;
+use super::{Core, ServiceError, Snapshot};
 use crate::catalog::{CatalogNode, Library};
+use crate::store::{IndexDoc, SearchHit, SearchQuery, Store};
 
-pub struct Hit {
-    pub entry: EntrySummary,
-    /// Lower-cased tags from the entry's `metadata.tags`.
-    pub tags: Vec<String>,
-}
-
-/// Counts of hits by `driver`, `catalog` and `tags`.
+/// Counts of matches by `driver`, `catalog` and `tags`.
 pub type Facets = BTreeMap<String, BTreeMap<String, usize>>;
 
-/// Sources whose text contains every word of `text` (case-insensitive; empty text: all of
-/// them), sorted by name. Nested catalogs that cannot be opened are skipped.
-pub fn sources(lib: &Library, text: &str) -> Vec<Hit> {
-    let text = text.to_lowercase();
-    let words: Vec<&str> = text.split_whitespace().collect();
-    let mut hits = vec![];
+/// Columns (name, Arrow type) known from discovery, by source name.
+pub type KnownColumns = HashMap<String, Vec<(String, String)>>;
+
+/// How long a revision nobody serves stays in a shared index.
+pub const KEEP_REVISIONS_SECS: i64 = 3 * 3600;
+
+pub const MAX_PAGE: usize = 1000;
+pub const DEFAULT_PAGE: usize = 100;
+
+/// A search as a front end received it.
+#[derive(Debug, Clone, Default)]
+pub struct SearchRequest {
+    pub text: String,
+    pub driver: Option<String>,
+    pub catalog: Option<String>,
+    pub tags: Vec<String>,
+    pub columns: Vec<String>,
+    pub page_size: Option<usize>,
+    pub page_token: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SearchResult {
+    pub hits: Vec<SearchHit>,
+    pub total: usize,
+    pub facets: Facets,
+    pub next_page_token: Option<String>,
+    pub revision: String,
+}
+
+fn tags_of(metadata: &J) -> Vec<String> {
+    metadata
+        .get("tags")
+        .and_then(J::as_array)
+        .map_or(vec![], |t| {
+            t.iter()
+                .filter_map(|v| v.as_str().map(str::to_lowercase))
+                .collect()
+        })
+}
+
+/// What the index holds of every source of `lib` (nested catalogs that cannot be opened are
+/// skipped), with columns where discovery knows them.
+pub fn index_docs(lib: &Library, known: &KnownColumns) -> Vec<IndexDoc> {
+    let mut docs = vec![];
     let mut stack: Vec<Arc<CatalogNode>> = lib.roots().to_vec();
     while let Some(node) = stack.pop() {
         for (idx, e) in node.file.entries.iter().enumerate() {
@@ -33,51 +72,126 @@ pub fn sources(lib: &Library, text: &str) -> Vec<Hit> {
                 }
                 continue;
             }
-            let tags: Vec<String> =
-                e.metadata
-                    .get("tags")
-                    .and_then(J::as_array)
-                    .map_or(vec![], |t| {
-                        t.iter()
-                            .filter_map(|v| v.as_str().map(str::to_lowercase))
-                            .collect()
-                    });
-            let hay = format!(
-                "{}.{} {} {}",
-                node.name,
-                e.name,
-                e.description.as_deref().unwrap_or(""),
-                tags.join(" ")
-            )
-            .to_lowercase();
-            if words.iter().all(|w| hay.contains(w)) {
-                hits.push(Hit {
-                    entry: view::summary(&node, e),
-                    tags,
-                });
-            }
+            let name = format!("{}.{}", node.name, e.name);
+            docs.push(IndexDoc {
+                columns: known.get(&name).cloned(),
+                catalog: node.name.clone(),
+                driver: e.driver.clone(),
+                summary: e.summary().to_string(),
+                description: e.description.clone().unwrap_or_default(),
+                status: e.status.to_string(),
+                tags: tags_of(&e.metadata),
+                name,
+            });
         }
     }
-    hits.sort_by(|a, b| a.entry.name.cmp(&b.entry.name));
-    hits
+    docs
 }
 
-pub fn facets(hits: &[Hit]) -> Facets {
-    let mut facets = Facets::new();
-    let mut count = |facet: &str, value: String| {
-        *facets
-            .entry(facet.to_string())
-            .or_default()
-            .entry(value)
-            .or_default() += 1;
-    };
-    for h in hits {
-        count("driver", h.entry.driver.clone());
-        let catalog = h.entry.name.rsplit_once('.').map_or("", |(c, _)| c);
-        count("catalog", catalog.to_string());
-        for t in &h.tags {
-            count("tags", t.clone());
-        }
+fn page_token(offset: usize) -> String {
+    B64.encode(format!("o{offset}"))
+}
+
+fn offset_of(token: Option<&str>) -> Result<usize, ServiceError> {
+    let Some(t) = token else { return Ok(0) };
+    B64.decode(t)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| s.strip_prefix('o').and_then(|n| n.parse().ok()))
+        .ok_or_else(|| {
+            ServiceError::invalid(
+                "page_token",
+                "`page_token` is not one this server issued: start again without it",
+            )
+        })
+}
+
+/// Indexes `snap` in `store` unless its revision is there already.
+pub async fn ensure_indexed(
+    store: &Store,
+    snap: &Arc<Snapshot>,
+    known: KnownColumns,
+) -> Result<(), ServiceError> {
+    if store.revision_indexed(&snap.index_key).await? {
+        return Ok(());
     }
-    facets
+    let s = snap.clone();
+    let docs = tokio::task::spawn_blocking(move || index_docs(&s.service.library, &known))
+        .await
+        .map_err(|e| ServiceError::Encoding(format!("indexing failed: {e}")))?;
+    let started = std::time::Instant::now();
+    if store
+        .index_revision(&snap.index_key, &docs, KEEP_REVISIONS_SECS)
+        .await?
+    {
+        tracing::info!(index = %snap.index_key, sources = docs.len(), ms = started.elapsed().as_millis() as u64, "search index built");
+    }
+    Ok(())
+}
+
+/// One page of ranked matches of `req` in the index of `snap`, as `caller` may see them.
+pub async fn query(
+    store: &Store,
+    snap: &Snapshot,
+    caller: &Caller,
+    req: &SearchRequest,
+) -> Result<SearchResult, ServiceError> {
+    let size = req.page_size.unwrap_or(DEFAULT_PAGE);
+    if size == 0 || size > MAX_PAGE {
+        return Err(ServiceError::invalid(
+            "page_size",
+            format!("`page_size` must be between 1 and {MAX_PAGE}"),
+        ));
+    }
+    let offset = offset_of(req.page_token.as_deref())?;
+    let page = store
+        .search(&SearchQuery {
+            revision: snap.index_key.clone(),
+            text: req.text.clone(),
+            driver: req.driver.clone(),
+            catalog: req.catalog.clone(),
+            tags: req.tags.clone(),
+            columns: req.columns.clone(),
+            visible: caller.visible(),
+            offset,
+            limit: size,
+        })
+        .await?;
+    let next = offset + page.hits.len();
+    Ok(SearchResult {
+        next_page_token: (next < page.total).then(|| page_token(next)),
+        hits: page.hits,
+        total: page.total,
+        facets: page.facets,
+        revision: snap.revision.clone(),
+    })
+}
+
+impl Core {
+    /// Searches the current catalogs (indexing them first if this revision is new).
+    pub async fn search(
+        &self,
+        caller: &Caller,
+        req: &SearchRequest,
+    ) -> Result<SearchResult, ServiceError> {
+        if caller.visible().is_some_and(|v| v.is_empty()) {
+            super::access::authorize(caller, "")?;
+        }
+        let snap = self.snapshot();
+        self.ensure_indexed(&snap).await?;
+        query(&self.store, &snap, caller, req).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_tokens_round_trip_and_foreign_ones_are_refused() {
+        assert_eq!(offset_of(Some(&page_token(200))).expect("token"), 200);
+        assert_eq!(offset_of(None).expect("none"), 0);
+        assert!(offset_of(Some("%%")).is_err());
+        assert!(offset_of(Some(&B64.encode("x1"))).is_err());
+    }
 }

@@ -9,6 +9,7 @@ use inlet_driver::{MemoryBudget, ReadRequest, Registry};
 use serde_json::Value as J;
 
 use super::admission::Permit;
+use super::discovery::DiscoveryCache;
 use super::read::Read;
 use super::{Opened, Service, ServiceError};
 use crate::catalog::{Diagnostic, EnvPolicy, Library, Severity};
@@ -21,12 +22,16 @@ const OPENED_CACHE: usize = 4096;
 pub struct Snapshot {
     pub service: Service,
     pub revision: String,
+    /// The key of this snapshot's search index (see [`revision::index_key`]).
+    pub index_key: String,
     pub(super) fingerprint: String,
     /// Errors of files that failed to load when this snapshot was made (those files are absent).
     pub problems: Vec<Diagnostic>,
     opened: Mutex<HashMap<String, Arc<Opened>>>,
     /// Rendered answers by key (descriptions): they only change with the snapshot.
     rendered: Mutex<HashMap<String, bytes::Bytes>>,
+    /// The discovery cache (a server's snapshots share it; the CLI has none).
+    pub cache: Option<Arc<DiscoveryCache>>,
 }
 
 impl Snapshot {
@@ -34,11 +39,13 @@ impl Snapshot {
     pub fn new(service: Service, revision: String) -> Snapshot {
         Snapshot {
             service,
+            index_key: revision.clone(),
             revision,
             fingerprint: String::new(),
             problems: vec![],
             opened: Mutex::new(HashMap::new()),
             rendered: Mutex::new(HashMap::new()),
+            cache: None,
         }
     }
 
@@ -63,6 +70,7 @@ impl Snapshot {
         service.batch_size = config.batch_size;
         service.limits.budget = Some(budget.clone());
         let mut snap = Snapshot::new(service, revision::revision(&config.catalogs));
+        snap.index_key = revision::index_key(&snap.revision, &config.catalogs);
         snap.fingerprint = fingerprint;
         snap.problems = diags
             .into_iter()
@@ -107,7 +115,11 @@ impl Snapshot {
         if let Some(o) = self.opened.lock().ok().and_then(|m| m.get(&key).cloned()) {
             return Ok(o);
         }
-        let opened = Arc::new(self.service.open(name, params).await?);
+        let mut opened = self.service.open(name, params).await?;
+        if let Some(cache) = &self.cache {
+            opened.source = cache.wrap(name, opened.key.clone(), opened.source).await;
+        }
+        let opened = Arc::new(opened);
         if let Ok(mut m) = self.opened.lock() {
             if m.len() >= OPENED_CACHE {
                 m.clear();

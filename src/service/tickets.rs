@@ -32,6 +32,10 @@ pub struct Claims {
     pub revision: String,
     /// Expiry, seconds since the Unix epoch.
     pub expires: u64,
+    /// The id of the token that planned the read: the ticket stops working when that token is
+    /// revoked or expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
 /// Why a ticket was refused.
@@ -202,6 +206,7 @@ mod tests {
             params: [("month".to_string(), J::from(2))].into(),
             revision: "r1".into(),
             expires,
+            token: None,
         }
     }
 

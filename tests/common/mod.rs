@@ -136,7 +136,7 @@ pub struct InletServer {
     /// `grpc://host:port` of the Flight listener.
     pub flight: String,
     pub child: Child,
-    /// Holds the ticket key file (and anything else the test put there).
+    /// Holds the ticket key file and the SQLite state (and anything else the test put there).
     pub state_dir: tempfile::TempDir,
 }
 
@@ -151,6 +151,8 @@ impl InletServer {
             .args(args)
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .env("INLET_TICKET_KEY_FILE", state_dir.path().join("ticket.key"))
+            .env("INLET_STATE_DIR", state_dir.path())
+            .env_remove("INLET_DATABASE_URL")
             .env("INLET_LOG", "warn")
             .env_remove("INLET_CATALOGS")
             .stdout(Stdio::piped())
@@ -193,5 +195,70 @@ impl Drop for InletServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A PostgreSQL database of its own for one test, dropped (with its connections) when the
+/// guard drops. The server is `INLET_TEST_POSTGRES_URL`, else `postgres://postgres@127.0.0.1:5432/postgres`
+/// (trust auth, as on CI).
+pub struct PgDb {
+    pub url: String,
+    name: String,
+    admin: String,
+}
+
+impl PgDb {
+    pub async fn create() -> PgDb {
+        use sqlx::Connection;
+        let admin = std::env::var("INLET_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
+        let mut salt = [0u8; 4];
+        getrandom::fill(&mut salt).expect("random");
+        let name = format!(
+            "inlet_test_{}_{:08x}",
+            std::process::id(),
+            u32::from_le_bytes(salt)
+        );
+        let mut c = sqlx::PgConnection::connect(&admin)
+            .await
+            .unwrap_or_else(|e| {
+                panic!("PostgreSQL is needed at {admin} (set INLET_TEST_POSTGRES_URL): {e}")
+            });
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut c)
+            .await
+            .expect("create database");
+        let _ = c.close().await;
+        let base = admin.split('?').next().unwrap_or(&admin);
+        let url = match base.rfind('/') {
+            Some(i) if i > base.find("://").map_or(0, |s| s + 2) => {
+                format!("{}/{name}", &base[..i])
+            }
+            _ => format!("{base}/{name}"),
+        };
+        PgDb { url, name, admin }
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        // Drop runs inside the test's runtime: a thread with its own runtime does the async work.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                use sqlx::Connection;
+                if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut c)
+                        .await;
+                    let _ = c.close().await;
+                }
+            });
+        })
+        .join();
     }
 }

@@ -260,10 +260,18 @@ impl Server {
             max_streams: 64,
             ..ServeConfig::default()
         };
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        // The SQL state lives on the runtime that serves: an in-memory SQLite.
+        let store = rt.block_on(inlet::store::Store::memory()).expect("store");
         let core = Core::new(
             config,
             Arc::new(builtin_drivers()),
             TicketKey::new(KEY.to_vec()),
+            store,
         );
         let problems = core.snapshot().problems.clone();
         assert!(
@@ -271,11 +279,6 @@ impl Server {
             "the fuzzed catalogs load: {problems:?}"
         );
         let app = router(AppState::new(Arc::new(core), None));
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
         let mut server = Server {
             app,
             rt,

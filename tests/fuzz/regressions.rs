@@ -195,13 +195,15 @@ fn a_panic_while_streaming_aborts_the_body() {
         batch_size: 1000,
         ..Default::default()
     };
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let store = rt.block_on(inlet::store::Store::memory()).expect("store");
     let core = inlet::service::Core::new(
         config,
         Arc::new(drivers),
         inlet::service::tickets::TicketKey::new(vec![7u8; 32]),
+        store,
     );
     let app = inlet::api::router(inlet::api::AppState::new(Arc::new(core), None));
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
         for format in ["arrow", "csv", "ndjson", "parquet"] {
             let req =

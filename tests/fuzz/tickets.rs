@@ -172,6 +172,7 @@ fn signed(server: &Server, rng: &mut fastrand::Rng) -> (String, Option<String>, 
             server.revision.clone()
         },
         expires,
+        token: None,
     };
     (server.key.sign(&claims), Some(claims.source.clone()), false)
 }

@@ -73,6 +73,22 @@ pub trait Source: Send + Sync {
 
     /// Streams the requested partitions (all when `partitions` is None) batch by batch.
     async fn read(&self, request: ReadRequest) -> Result<BatchStream>;
+
+    /// The files behind the source with what identifies their content (size, ETag,
+    /// modification time), when `open` already knows them without reading any. The service
+    /// caches discovery under this fingerprint; None (the default) means no caching.
+    fn files(&self) -> Option<Vec<FileInfo>> {
+        None
+    }
+
+    /// Hands the source a discovery made earlier from the same files (same [`Source::files`]):
+    /// `discover` then answers it without reading metadata, and reads fetch what they need
+    /// when they need it. Returns false when the driver cannot use it (the default), or when
+    /// it has discovered already.
+    fn restore(&self, discovery: Arc<Discovery>) -> bool {
+        let _ = discovery;
+        false
+    }
 }
 
 /// The drivers a service offers, by name, and every spelling that resolves to them.

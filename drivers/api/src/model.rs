@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow_schema::SchemaRef;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::storage::StorageResolver;
 
@@ -45,7 +45,7 @@ pub struct OpenContext {
 }
 
 /// A file behind a source, with what identifies its content (for caching).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FileInfo {
     pub location: String,
     pub size: u64,
@@ -56,7 +56,7 @@ pub struct FileInfo {
 }
 
 /// The unit of parallel reading: a row group, a file, a chunk range.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Partition {
     /// Position in [`Discovery::partitions`]; what read requests and tickets name.
     pub id: usize,
@@ -71,7 +71,7 @@ pub struct Partition {
 }
 
 /// Per-column statistics, where the format keeps them (Parquet footers).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ColumnStatistics {
     pub column: String,
     #[serde(skip_serializing_if = "Option::is_none")]

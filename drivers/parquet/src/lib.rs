@@ -97,10 +97,23 @@ struct ParquetSource {
     state: tokio::sync::OnceCell<Arc<State>>,
 }
 
-/// Footers of every file, and what they add up to.
+/// Footers of every file (read by discovery, or on the first read of a file when the
+/// discovery was restored from a cache), and what they add up to.
 struct State {
-    footers: Vec<ArrowReaderMetadata>,
+    footers: Vec<tokio::sync::OnceCell<ArrowReaderMetadata>>,
     discovery: Arc<Discovery>,
+}
+
+/// Reads the footer of one object.
+async fn load_footer(
+    store: Arc<dyn object_store::ObjectStore>,
+    meta: &object_store::ObjectMeta,
+    at: &str,
+) -> Result<ArrowReaderMetadata> {
+    let mut reader = ObjectReader::new(store, meta.location.clone(), meta.size);
+    ArrowReaderMetadata::load_async(&mut reader, ArrowReaderOptions::new())
+        .await
+        .map_err(|e| parquet_error(at, e))
 }
 
 fn parquet_error(location: &str, e: ParquetError) -> DriverError {
@@ -218,12 +231,7 @@ impl ParquetSource {
 
     async fn footer(&self, index: usize) -> Result<ArrowReaderMetadata> {
         let meta = &self.files.objects[index];
-        let at = self.files.display(meta);
-        let mut reader =
-            ObjectReader::new(self.files.store.clone(), meta.location.clone(), meta.size);
-        ArrowReaderMetadata::load_async(&mut reader, ArrowReaderOptions::new())
-            .await
-            .map_err(|e| parquet_error(&at, e))
+        load_footer(self.files.store.clone(), meta, &self.files.display(meta)).await
     }
 
     async fn load(&self) -> Result<Arc<State>> {
@@ -296,7 +304,10 @@ impl ParquetSource {
             warnings: self.warnings.clone(),
         };
         Ok(Arc::new(State {
-            footers,
+            footers: footers
+                .into_iter()
+                .map(|f| tokio::sync::OnceCell::new_with(Some(f)))
+                .collect(),
             discovery: Arc::new(discovery),
         }))
     }
@@ -306,6 +317,23 @@ impl ParquetSource {
 impl Source for ParquetSource {
     async fn discover(&self) -> Result<Arc<Discovery>> {
         Ok(self.state().await?.discovery.clone())
+    }
+
+    fn files(&self) -> Option<Vec<inlet_driver::FileInfo>> {
+        Some(self.files.file_infos())
+    }
+
+    fn restore(&self, discovery: Arc<Discovery>) -> bool {
+        if discovery.files != self.files.file_infos() {
+            return false;
+        }
+        let state = State {
+            footers: (0..self.files.objects.len())
+                .map(|_| tokio::sync::OnceCell::new())
+                .collect(),
+            discovery,
+        };
+        self.state.set(Arc::new(state)).is_ok()
     }
 
     async fn read(&self, request: ReadRequest) -> Result<BatchStream> {
@@ -327,17 +355,19 @@ impl Source for ParquetSource {
             .map(|p| {
                 let file = p.file;
                 let rg = p.id - first_rg[file];
-                let footer = state.footers[file].clone();
-                let object = &self.files.objects[file];
-                let reader = ObjectReader::new(
-                    self.files.store.clone(),
-                    object.location.clone(),
-                    object.size,
-                );
-                let at = format!("{}#rg{rg}", self.files.display(object));
+                let state = state.clone();
+                let object = self.files.objects[file].clone();
+                let store = self.files.store.clone();
+                let reader = ObjectReader::new(store.clone(), object.location.clone(), object.size);
+                let shown = self.files.display(&object);
+                let at = format!("{shown}#rg{rg}");
                 let (names, out_schema) = (names.clone(), out_schema.clone());
-                let cost = row_group_cost(&footer, rg, batch_size, self.read_ahead);
+                let cost = partition_cost(p, self.read_ahead);
                 let open = async move {
+                    let footer = state.footers[file]
+                        .get_or_try_init(|| load_footer(store, &object, &shown))
+                        .await?
+                        .clone();
                     let file_schema = footer.schema().clone();
                     let roots: Vec<usize> = names
                         .iter()
@@ -392,15 +422,10 @@ impl Source for ParquetSource {
     }
 }
 
-/// What reading row group `rg` holds at once: its column chunks as fetched (compressed) and the
-/// batches decoded ahead of the consumer.
-fn row_group_cost(footer: &ArrowReaderMetadata, rg: usize, batch_size: usize, ahead: usize) -> u64 {
-    let Some(g) = footer.metadata().row_groups().get(rg) else {
-        return 0;
-    };
-    let fetched = u64::try_from(g.compressed_size()).unwrap_or(0);
-    let decoded_all = u64::try_from(g.total_byte_size()).unwrap_or(0);
-    let rows = u64::try_from(g.num_rows()).unwrap_or(0).max(1);
-    let ahead_rows = ((ahead + 1) * batch_size) as u64;
-    fetched + decoded_all.saturating_mul(ahead_rows.min(rows)) / rows
+/// What reading a row group holds at once: its column chunks as fetched (compressed, the
+/// partition's estimate) and about as much again for the batches decoded ahead of the consumer.
+/// (Estimated from discovery, which may come from the cache without the footer.)
+fn partition_cost(p: &Partition, ahead: usize) -> u64 {
+    let fetched = p.estimated_bytes.unwrap_or(16 << 20);
+    fetched.saturating_add(fetched.saturating_mul(ahead as u64) / 2)
 }

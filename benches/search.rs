@@ -1,0 +1,251 @@
+//! SQL search at scale: index N sources (default 100,000; `INLET_BENCH_SOURCES`), then time
+//! queries of several kinds and print p50 / p99 per kind, on SQLite and, when
+//! `INLET_BENCH_POSTGRES_URL` names a server (admin URL, e.g. postgres://postgres@127.0.0.1/postgres),
+//! on PostgreSQL in a database the bench creates and drops.
+//!
+//!     cargo bench --bench search
+
+use std::time::{Duration, Instant};
+
+use inlet::store::{IndexDoc, NameRule, SearchQuery, Store};
+
+const WORDS: [&str; 40] = [
+    "temperature",
+    "pressure",
+    "wind",
+    "humidity",
+    "precipitation",
+    "ocean",
+    "salinity",
+    "ice",
+    "trips",
+    "taxi",
+    "fares",
+    "stations",
+    "prices",
+    "markets",
+    "daily",
+    "monthly",
+    "hourly",
+    "model",
+    "reanalysis",
+    "satellite",
+    "radar",
+    "surface",
+    "atmosphere",
+    "soil",
+    "moisture",
+    "carbon",
+    "emissions",
+    "energy",
+    "demand",
+    "grid",
+    "population",
+    "census",
+    "health",
+    "hospital",
+    "traffic",
+    "sensors",
+    "river",
+    "flow",
+    "snow",
+    "cover",
+];
+const DRIVERS: [&str; 4] = ["parquet", "csv", "avro_table", "zarr"];
+
+/// A small deterministic generator (no dependency, same corpus every run).
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) as usize
+    }
+    fn word(&mut self) -> &'static str {
+        WORDS[self.next() % WORDS.len()]
+    }
+}
+
+fn corpus(n: usize) -> Vec<IndexDoc> {
+    let mut r = Lcg(42);
+    (0..n)
+        .map(|i| {
+            let catalog = format!("dept{}.team{}", i % 20, i % 500);
+            let description = (0..12).map(|_| r.word()).collect::<Vec<_>>().join(" ");
+            IndexDoc {
+                name: format!("{catalog}.dataset_{i:06}_{}", r.word()),
+                catalog,
+                driver: DRIVERS[i % DRIVERS.len()].to_string(),
+                summary: description.clone(),
+                description,
+                status: "ok".into(),
+                tags: vec![r.word().to_string(), format!("shard{}", i % 10)],
+                columns: Some(
+                    (0..6)
+                        .map(|c| (format!("{}_{c}", r.word()), "Float64".to_string()))
+                        .collect(),
+                ),
+            }
+        })
+        .collect()
+}
+
+/// Makes one query of a kind from the generator.
+type MakeQuery = Box<dyn Fn(&mut Lcg) -> SearchQuery>;
+
+fn pct(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+async fn run(store: &Store, docs: &[IndexDoc]) {
+    let t = Instant::now();
+    store
+        .index_revision("bench", docs, 3600)
+        .await
+        .expect("index");
+    println!(
+        "  index {} sources: {:.2} s",
+        docs.len(),
+        t.elapsed().as_secs_f64()
+    );
+    let scoped: Vec<NameRule> = (0..5)
+        .map(|d| NameRule {
+            exact: Some(format!("dept{d}")),
+            prefix: format!("dept{d}."),
+        })
+        .collect();
+    let kinds: Vec<(&str, MakeQuery)> = vec![
+        (
+            "one word",
+            Box::new(|r: &mut Lcg| SearchQuery {
+                text: r.word().into(),
+                ..base()
+            }),
+        ),
+        (
+            "two words",
+            Box::new(|r: &mut Lcg| SearchQuery {
+                text: format!("{} {}", r.word(), r.word()),
+                ..base()
+            }),
+        ),
+        (
+            "prefix",
+            Box::new(|r: &mut Lcg| SearchQuery {
+                text: r.word()[..4].into(),
+                ..base()
+            }),
+        ),
+        (
+            "word + driver + tag",
+            Box::new(|r: &mut Lcg| SearchQuery {
+                text: r.word().into(),
+                driver: Some("csv".into()),
+                tags: vec!["shard3".into()],
+                ..base()
+            }),
+        ),
+        (
+            "column filter",
+            Box::new(|r: &mut Lcg| SearchQuery {
+                columns: vec![format!("{}_2", r.word())],
+                ..base()
+            }),
+        ),
+        ("no text (list)", Box::new(|_: &mut Lcg| base())),
+        (
+            "word, scoped to 5/20 depts",
+            Box::new(move |r: &mut Lcg| SearchQuery {
+                text: r.word().into(),
+                visible: Some(scoped.clone()),
+                ..base()
+            }),
+        ),
+        (
+            "rare name",
+            Box::new(|r: &mut Lcg| SearchQuery {
+                text: format!("dataset_{:06}", r.next() % 100_000),
+                ..base()
+            }),
+        ),
+    ];
+    let rounds: usize = std::env::var("INLET_BENCH_QUERIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let mut r = Lcg(7);
+    println!(
+        "  {:<28} {:>9} {:>9} {:>9}",
+        "query (page of 20 + facets)", "p50 ms", "p99 ms", "hits"
+    );
+    for (name, make) in &kinds {
+        let mut times = vec![];
+        let mut hits = 0;
+        for _ in 0..rounds {
+            let q = make(&mut r);
+            let t = Instant::now();
+            let page = store.search(&q).await.expect("search");
+            times.push(t.elapsed());
+            hits += page.total;
+        }
+        times.sort();
+        println!(
+            "  {:<28} {:>9.2} {:>9.2} {:>9}",
+            name,
+            pct(&times, 0.5),
+            pct(&times, 0.99),
+            hits / rounds
+        );
+    }
+}
+
+fn base() -> SearchQuery {
+    SearchQuery {
+        revision: "bench".into(),
+        limit: 20,
+        ..SearchQuery::default()
+    }
+}
+
+fn main() {
+    let n: usize = std::env::var("INLET_BENCH_SOURCES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let docs = corpus(n);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let dir = tempfile::tempdir().expect("tmp");
+        println!("SQLite (FTS5), {n} sources:");
+        let store = Store::open(None, dir.path()).await.expect("sqlite");
+        run(&store, &docs).await;
+        store.close().await;
+        if let Ok(admin) = std::env::var("INLET_BENCH_POSTGRES_URL") {
+            use sqlx::Connection;
+            let name = format!("inlet_bench_{}", std::process::id());
+            let mut c = sqlx::PgConnection::connect(&admin).await.expect("postgres");
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut c)
+                .await
+                .expect("create");
+            let url = format!(
+                "{}/{name}",
+                &admin[..admin.rfind('/').expect("a database in the URL")]
+            );
+            println!("PostgreSQL (tsvector + GIN), {n} sources:");
+            let store = Store::open(Some(&url), dir.path()).await.expect("pg");
+            run(&store, &docs).await;
+            store.close().await;
+            sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+                .execute(&mut c)
+                .await
+                .expect("drop");
+        }
+    });
+}
