@@ -78,8 +78,9 @@ def git_commit() -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=10_000_000)
-    ap.add_argument("--avro-rows", type=int, default=1_000_000,
-                    help="rows of the Avro file (capped at --rows); the fastavro floor decodes ~100k rows/s")
+    ap.add_argument("--avro-rows", type=int, default=200_000,
+                    help="rows of the Avro file (capped at --rows); the fastavro floor decodes only "
+                         "10k-100k rows/s and is read 24 times at --repeat 5")
     ap.add_argument("--grid-rows", type=int, default=3_100_000,
                     help="make_data.py --rows for the Zarr stores: time steps = rows // 1000, "
                          "90 x 180 points each (3.1M -> 50.2M points); capped at --rows")
@@ -88,9 +89,11 @@ def main(argv=None) -> int:
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--datasets", default=",".join(PLAN))
     ap.add_argument("--anchors", default=",".join(ALL_ANCHORS), help="subset of " + ",".join(ALL_ANCHORS))
-    ap.add_argument("--intake-max-rows", type=int, default=1_000_000,
+    ap.add_argument("--intake-max-rows", type=int, default=500_000,
                     help="intake-server (pickled pandas, slow) runs on every dataset up to this many rows, "
                          "above it only on trips")
+    ap.add_argument("--intake-avro", action="store_true",
+                    help="also run intake-server on trips_avro (AvroSequenceSource: Python dicts, ~4k rows/s)")
     ap.add_argument("--meta", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--meta-duration", type=float, default=10.0)
     ap.add_argument("--parallel", type=int, default=4)
@@ -130,6 +133,9 @@ def main(argv=None) -> int:
     for ds in datasets:
         kind, possible = PLAN[ds]
         use = [a for a in possible if a in anchors_on]
+        if "intake" in use and ds == "trips_avro" and not args.intake_avro:
+            use.remove("intake")
+            log(f"{ds}: intake skipped (slow: AvroSequenceSource; --intake-avro runs it)")
         if "intake" in use and ds != "trips" and sizes[kind] > args.intake_max_rows:
             use.remove("intake")
             log(f"{ds}: intake skipped ({sizes[kind]:,} rows > --intake-max-rows {args.intake_max_rows:,})")
