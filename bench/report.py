@@ -2,6 +2,7 @@
 """Combine the per-dataset results of a suite run, print the tables, ratios and targets.
 
     python bench/report.py bench/results/2026-05-09.json        # print a saved result again
+    python bench/report.py bench/results/runs/<stamp> [OUT.json] # rebuild from a run's directory
 
 bench/suite.py calls `build()` with the harness's per-dataset results JSON files and writes the
 small combined JSON that this script prints.
@@ -47,6 +48,15 @@ def slim_fetch(d: dict, dataset: str) -> dict:
             "server_rss_idle", "server_rss_peak", "peak_is_since_start", "error", "note", "unavailable",
             "wall_s_median", "wall_s_min", "arrow_MBps", "rows_per_s", "ttfb_s_median")
     out = {k: d.get(k) for k in keys if d.get(k) is not None}
+    for k in ("wall_s", "ttfb_s"):  # 0.1 ms is below the noise
+        if k in out:
+            out[k] = [round(x, 4) for x in out[k]]
+    for k in ("wall_s_median", "wall_s_min", "ttfb_s_median"):
+        if k in out:
+            out[k] = round(out[k], 4)
+    for k in ("arrow_MBps", "rows_per_s"):
+        if k in out:
+            out[k] = round(out[k], 1)
     out["dataset"] = dataset
     if dataset in LISTING_OF and d.get("anchor") == "roapi":
         out["mode"] = d["mode"] + " (no mem table)"
@@ -79,7 +89,7 @@ def add_ratios(rows: list) -> None:
             p = peer_row(rows, r["dataset"], key)
             if p is None or p is r or not p.get("wall_s_median"):
                 continue
-            ratios[key] = p["wall_s_median"] / r["wall_s_median"]
+            ratios[key] = round(p["wall_s_median"] / r["wall_s_median"], 3)
         r["ratios"] = ratios
 
 
@@ -141,7 +151,7 @@ def build(per_dataset: dict, suite: dict) -> dict:
         for d in res.get("fetch", []):
             rows.append(slim_fetch(d, ds))
         for m in res.get("metadata_latency", []):
-            m = {k: v for k, v in m.items() if v is not None}
+            m = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in m.items() if v is not None}
             m["dataset"] = ds
             meta.append(m)
         man = (res.get("dataset") or {}).get("manifest") or {}
@@ -243,12 +253,46 @@ def print_report(res: dict, file=sys.stdout) -> None:
           f" (threshold {t['threshold']}) {t.get('detail') or ''}")
 
 
+def dumps(res: dict) -> str:
+    """Small and diff-friendly: one line per table row."""
+    parts = []
+    for k, v in res.items():
+        if isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+            body = ",\n".join("  " + json.dumps(x, default=str) for x in v)
+            parts.append(f"{json.dumps(k)}: [\n{body}\n ]")
+        else:
+            parts.append(f"{json.dumps(k)}: {json.dumps(v, default=str)}")
+    return "{\n " + ",\n ".join(parts) + "\n}\n"
+
+
+def from_run_dir(run_dir: str) -> dict:
+    """Rebuild the combined result from a run directory (bench/results/runs/<stamp>)."""
+    import os
+
+    suite = json.load(open(os.path.join(run_dir, "suite.json")))
+    per = {}
+    for ds in suite["params"]["datasets"]:
+        p = os.path.join(run_dir, ds, "results.json")
+        if os.path.exists(p):
+            per[ds] = json.load(open(p))
+    return build(per, suite)
+
+
 def main(argv=None) -> int:
+    import os
+
     argv = sys.argv[1:] if argv is None else argv
     if not argv:
         print(__doc__)
         return 2
-    print_report(json.load(open(argv[0])))
+    if os.path.isdir(argv[0]):  # a run directory: rebuild (and with a second argument, write the JSON)
+        res = from_run_dir(argv[0])
+        if len(argv) > 1:
+            with open(argv[1], "w") as f:
+                f.write(dumps(res))
+    else:
+        res = json.load(open(argv[0]))
+    print_report(res)
     return 0
 
 

@@ -187,6 +187,8 @@ def main(argv=None) -> int:
         "flight_supported": flight_supported(args.inlet_bin) if os.path.exists(args.inlet_bin) else None,
         "run_dir": run_root,
     }
+    with open(os.path.join(run_root, "suite.json"), "w") as f:
+        json.dump(suite, f, indent=1)
     res = report.build(per_dataset, suite)
     out = args.out
     if not out:
@@ -195,7 +197,7 @@ def main(argv=None) -> int:
         if os.path.exists(out):
             out = out[:-5] + f"-{stamp[-6:]}.json"
     with open(out, "w") as f:
-        json.dump(res, f, indent=1, default=str)
+        f.write(report.dumps(res))
     report.print_report(res)
     with open(os.path.join(run_root, "report.txt"), "w") as f:
         report.print_report(res, file=f)
