@@ -418,13 +418,22 @@ def main(argv=None) -> int:
     ap.add_argument("--inlet-meta", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--parallel", type=int, default=4, help="N for the xN plan and Flight rows")
     ap.add_argument("--no-inlet", action="store_true", help="anchors only")
+    ap.add_argument("--ready-timeout", type=float, default=600.0,
+                    help="how long any server may take to start (the harness waits 60 s; ROAPI loads its "
+                         "in-memory tables, 1.3 GB of CSV among them at 10M rows, before it answers)")
     OPTS, rest = ap.parse_known_args(argv)
+    _wait_ready = anchors.wait_ready
+
+    def wait_ready(check, server, timeout=60.0):
+        return _wait_ready(check, server, max(timeout, OPTS.ready_timeout))
+
+    anchors.wait_ready = wait_ready
     OPTS.catalog = "bench"
     OPTS.inlet_formats = [f for f in OPTS.inlet_formats.split(",") if f]
     if "-h" in rest or "--help" in rest:
         print(__doc__)
         print("Inlet options: --inlet-bin PATH --inlet-catalog FILE --inlet-formats parquet,csv "
-              "--[no-]inlet-meta --parallel N --no-inlet\n\nanchors.py options follow.\n")
+              "--[no-]inlet-meta --parallel N --no-inlet --ready-timeout S\n\nanchors.py options follow.\n")
     if not OPTS.no_inlet:
         anchors.anchor_candidate = inlet_candidate
         # the harness calls the hook only when a candidate template is given
