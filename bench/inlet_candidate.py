@@ -284,6 +284,8 @@ def inlet_extra_rows(args, base: str, source: str, pid: int, flight_loc: str | N
                      info: dict) -> None:
     data = f"{base}/api/v1/sources/{source}/data"
     to = args.fetch_timeout
+    if OPTS.formats_on != "all" and args.dataset not in OPTS.formats_on.split(","):
+        OPTS.inlet_formats = []  # the encoders are the same for every source: measured where asked
     if "parquet" in OPTS.inlet_formats:
         def f_parquet():
             rows, wire, nb, ttfb, total = http_fetch_parquet(data + "?format=parquet", to)
@@ -415,6 +417,9 @@ def main(argv=None) -> int:
                                                          os.path.join(REPO, "target"), "release", "inlet"))
     ap.add_argument("--inlet-catalog", default=os.path.join(HERE, "catalogs", "bench.yaml"))
     ap.add_argument("--inlet-formats", default="parquet,csv", help="extra formats of /data to fetch")
+    ap.add_argument("--formats-on", default="trips",
+                    help="datasets (comma list, or 'all') that get the --inlet-formats rows; at 10M rows "
+                         "each format row costs minutes and measures the same encoder on every source")
     ap.add_argument("--inlet-meta", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--parallel", type=int, default=4, help="N for the xN plan and Flight rows")
     ap.add_argument("--no-inlet", action="store_true", help="anchors only")
@@ -433,7 +438,7 @@ def main(argv=None) -> int:
     if "-h" in rest or "--help" in rest:
         print(__doc__)
         print("Inlet options: --inlet-bin PATH --inlet-catalog FILE --inlet-formats parquet,csv "
-              "--[no-]inlet-meta --parallel N --no-inlet --ready-timeout S\n\nanchors.py options follow.\n")
+              "--formats-on DATASETS --[no-]inlet-meta --parallel N --no-inlet --ready-timeout S\n\nanchors.py options follow.\n")
     if not OPTS.no_inlet:
         anchors.anchor_candidate = inlet_candidate
         # the harness calls the hook only when a candidate template is given

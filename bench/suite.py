@@ -97,6 +97,9 @@ def main(argv=None) -> int:
     ap.add_argument("--meta", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--meta-duration", type=float, default=10.0)
     ap.add_argument("--parallel", type=int, default=4)
+    ap.add_argument("--formats-on", default=None,
+                    help="datasets that get Inlet's format=parquet/csv rows (comma list or 'all'; "
+                         "default: trips, or all with --quick)")
     ap.add_argument("--data-root", default=os.environ.get("INLET_BENCH_DATA", "/tmp/inlet-bench-data"))
     ap.add_argument("--inlet-bin", required=True)
     ap.add_argument("--label", default="")
@@ -149,7 +152,8 @@ def main(argv=None) -> int:
                "--anchors", ",".join(harness), "--repeat", str(args.repeat), "--warmup", str(args.warmup),
                "--run-dir", run_dir, "--out-json", out_json, "--label", args.label or ds,
                "--inlet-bin", args.inlet_bin, "--parallel", str(args.parallel),
-               "--meta-duration", str(args.meta_duration)]
+               "--meta-duration", str(args.meta_duration),
+               "--formats-on", args.formats_on or ("all" if args.quick else "trips")]
         # metadata load once (on trips, or the first dataset that has it); it is per server, not per file
         if args.meta and not meta_done and ds == (("trips" in datasets and "trips") or datasets[0]):
             meta_done = True
@@ -180,7 +184,7 @@ def main(argv=None) -> int:
                  "mem_total_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)},
         "params": {"rows": args.rows, "avro_rows": sizes["avro"], "grid_rows": sizes["grid"], "seed": args.seed,
                    "repeat": args.repeat, "warmup": args.warmup, "parallel": args.parallel,
-                   "meta_duration_s": args.meta_duration, "datasets": datasets, "anchors": sorted(anchors_on),
+                   "meta_duration_s": args.meta_duration, "formats_on": args.formats_on or ("all" if args.quick else "trips"), "datasets": datasets, "anchors": sorted(anchors_on),
                    "quick": args.quick},
         "inlet_binary": args.inlet_bin,
         "inlet_commit": git_commit(),
