@@ -67,6 +67,28 @@ pub struct Opened {
     pub params: BTreeMap<String, J>,
     /// The discovery cache key: the name and the rendered args.
     pub key: String,
+    /// Whether the caller supplied parameter values (then an invalid arg is theirs to fix).
+    pub caller_values: bool,
+}
+
+impl Opened {
+    /// A driver error of this source, classified: an arg made invalid by the caller's values is
+    /// the caller's error (422), not the catalog's (500).
+    pub fn blame(&self, e: inlet_driver::DriverError) -> ServiceError {
+        blame(self.caller_values, e)
+    }
+}
+
+fn blame(caller_values: bool, e: inlet_driver::DriverError) -> ServiceError {
+    match e {
+        inlet_driver::DriverError::BadArg { arg, message } if caller_values => {
+            ServiceError::invalid(
+                "params",
+                format!("the parameter values make the source's `{arg}` invalid: {message}"),
+            )
+        }
+        other => other.into(),
+    }
 }
 
 impl Service {
@@ -130,12 +152,17 @@ impl Service {
             storage: self.storage.clone(),
             limits: self.limits.clone(),
         };
-        let source = driver.open(&args, &ctx).await?;
+        let caller_values = !params.is_empty();
+        let source = driver
+            .open(&args, &ctx)
+            .await
+            .map_err(|e| blame(caller_values, e))?;
         Ok(Opened {
             name: name.to_string(),
             source,
             params: values,
             key,
+            caller_values,
         })
     }
 

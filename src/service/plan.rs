@@ -100,7 +100,11 @@ impl Core {
             .open(source, &req.params)
             .await
             .map_err(|e| caller.conceal(e))?;
-        let discovery = opened.source.discover().await?;
+        let discovery = opened
+            .source
+            .discover()
+            .await
+            .map_err(|e| opened.blame(e))?;
         let probe = ReadRequest {
             projection: req.columns.clone(),
             ..ReadRequest::default()

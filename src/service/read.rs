@@ -34,12 +34,20 @@ impl Read {
         request: ReadRequest,
         permit: Option<Permit>,
     ) -> Result<Read, ServiceError> {
-        let discovery = opened.source.discover().await?;
+        let discovery = opened
+            .source
+            .discover()
+            .await
+            .map_err(|e| opened.blame(e))?;
         let schema = discovery.projected_schema(&request)?;
         discovery.select(&request)?;
-        let mut stream = opened.source.read(request).await?;
+        let mut stream = opened
+            .source
+            .read(request)
+            .await
+            .map_err(|e| opened.blame(e))?;
         let batches: BatchStream = match stream.next().await {
-            Some(Err(e)) => return Err(e.into()),
+            Some(Err(e)) => return Err(opened.blame(e)),
             Some(Ok(first)) => futures::stream::once(async move { Ok(first) })
                 .chain(stream)
                 .boxed(),

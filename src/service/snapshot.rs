@@ -149,7 +149,11 @@ impl Snapshot {
         request: &ReadRequest,
     ) -> Result<(), ServiceError> {
         let opened = self.open(name, params).await?;
-        let discovery = opened.source.discover().await?;
+        let discovery = opened
+            .source
+            .discover()
+            .await
+            .map_err(|e| opened.blame(e))?;
         discovery.projected_schema(request)?;
         discovery.select(request)?;
         Ok(())

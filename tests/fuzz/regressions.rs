@@ -226,7 +226,6 @@ fn a_panic_while_streaming_aborts_the_body() {
 /// wrong. `{...}` in a urlpath is Intake's path pattern, so `param.file={:1}` turns the path
 /// into a pattern that does not parse. Expected: 422 naming the parameter. Un-ignore when fixed.
 #[test]
-#[ignore = "open: the lead is fixing caller values that give 500 (param.p=)"]
 fn a_caller_value_that_breaks_a_rendered_arg_is_a_422() {
     let server = crate::http::Server::start();
     for q in ["param.file=%7B%3A1%7D", "param.file=", "param.file=%7Bx"] {
