@@ -134,9 +134,11 @@ impl Templater {
     /// Checks a template at load time: syntax and refused functions. Returns the names it reads
     /// (beyond the built-ins), which the loader turns into implicit parameters when undeclared.
     pub fn inspect(&self, src: &str) -> Result<BTreeSet<String>, String> {
+        check_size(src)?;
         refuse_shell(src)?;
         check_formats(src)?;
         let pre = preprocess(src);
+        check_size(&pre)?;
         let tmpl = self
             .env
             .template_from_str(&pre)
@@ -232,6 +234,22 @@ impl Templater {
         let rendered = jenv.render_str(&pre, vars).map_err(|e| describe(&e))?;
         Ok(J::String(rendered))
     }
+}
+
+/// The longest template compiled. minijinja counts lines and columns in 16 bits, and a syntax
+/// error past column 65,535 overflows them (a panic in builds with overflow checks, found by
+/// the fuzzer); args templates are paths and names, far shorter.
+pub const MAX_TEMPLATE_BYTES: usize = 60_000;
+
+fn check_size(src: &str) -> Result<(), String> {
+    if src.len() > MAX_TEMPLATE_BYTES {
+        return Err(format!(
+            "the template is {} bytes long, over the limit of {MAX_TEMPLATE_BYTES}; put long \
+             values in parameters",
+            src.len()
+        ));
+    }
+    Ok(())
 }
 
 /// minijinja errors carry their cause in a chain; show the useful part only.

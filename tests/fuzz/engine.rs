@@ -55,14 +55,21 @@ static PANICS: AtomicU64 = AtomicU64::new(0);
 static QUIET: AtomicBool = AtomicBool::new(false);
 static LAST_PANIC: Mutex<String> = Mutex::new(String::new());
 
-/// Counts every panic of the process (and remembers the last message), then prints it as usual
-/// unless a shrink is running.
+/// Counts the panics of the fuzzer's threads (and remembers the last message), then prints
+/// them as usual unless a shrink is running.
 pub fn install_panic_counter() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            PANICS.fetch_add(1, Ordering::SeqCst);
+            // Only the fuzzer's threads (its worker, and the runtime threads of the servers it
+            // drives) count: other tests of the binary may panic on purpose.
+            let ours = std::thread::current()
+                .name()
+                .is_some_and(|n| n.starts_with("fuzz"));
+            if ours {
+                PANICS.fetch_add(1, Ordering::SeqCst);
+            }
             if let Ok(mut last) = LAST_PANIC.lock() {
                 *last = info.to_string();
             }

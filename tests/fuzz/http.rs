@@ -262,6 +262,8 @@ impl Server {
         };
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
+            // The engine counts panics on threads named `fuzz*`: spawned tasks run here.
+            .thread_name("fuzz-http")
             .enable_all()
             .build()
             .expect("runtime");
