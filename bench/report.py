@@ -133,7 +133,7 @@ def evaluate_targets(rows: list, meta: list) -> list:
          "dataset": TARGET_DATASET, "threshold": 1.5}
     ins, ie, ros, re_ = meta_ratio(meta, 64)
     if ins is None or ros is None:
-        t.update(status="n/a", detail="metadata load not measured in this run (--no-meta?)")
+        t.update(status="n/a", detail=("Inlet" if ins is None else "ROAPI") + " metadata rows missing in this run")
     else:
         v = ins / ros
         t.update(value=round(v, 3), status="PASS" if v >= 1.5 else "FAIL",
