@@ -73,7 +73,11 @@ fn corpus(n: usize) -> Vec<IndexDoc> {
     (0..n)
         .map(|i| {
             let catalog = format!("dept{}.team{}", i % 20, i % 500);
-            let description = (0..12).map(|_| r.word()).collect::<Vec<_>>().join(" ");
+            // A few domain words (each in about 10% of descriptions) and rarer filler words
+            // from a vocabulary of 5,000 (each in about 0.2%).
+            let mut words: Vec<String> = (0..4).map(|_| r.word().to_string()).collect();
+            words.extend((0..8).map(|_| format!("term{}", r.next() % 5000)));
+            let description = words.join(" ");
             IndexDoc {
                 name: format!("{catalog}.dataset_{i:06}_{}", r.word()),
                 catalog,
@@ -133,10 +137,20 @@ async fn run(store: &Store, docs: &[IndexDoc]) {
             }),
         ),
         (
-            "prefix",
+            "rare word",
             Box::new(|r: &mut Lcg| SearchQuery {
-                text: r.word()[..4].into(),
+                text: format!("term{}", r.next() % 5000),
                 ..base()
+            }),
+        ),
+        (
+            "prefix (4 letters)",
+            Box::new(|r: &mut Lcg| {
+                let w = r.word();
+                SearchQuery {
+                    text: w[..w.len().min(4)].into(),
+                    ..base()
+                }
             }),
         ),
         (

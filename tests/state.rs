@@ -866,6 +866,39 @@ async fn two_replicas_share_tokens_and_tickets_through_postgres() {
     }
 }
 
+/// `/readyz` reports the database: 503 and why once it cannot be reached.
+#[tokio::test(flavor = "multi_thread")]
+async fn readyz_reports_an_unreachable_database() {
+    let setup = Setup::new(Backend::Postgres).await;
+    let server = setup.start(&[]);
+    let (status, h) = get(&server.url("/readyz"), None).await;
+    assert_eq!(status, StatusCode::OK, "{h}");
+    assert_eq!(h["database"], "ok");
+    assert_eq!(h["database_backend"], "postgres");
+    let Setup {
+        pg,
+        catalogs: _kept,
+    } = setup;
+    drop(pg); // drops the database, and with it the server's connections
+    let start = Instant::now();
+    loop {
+        let (status, h) = get(&server.url("/readyz"), None).await;
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            assert!(
+                h["database"]
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with("unreachable"),
+                "{h}"
+            );
+            assert_eq!(h["status"], "degraded");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "{h}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[test]
 fn auth_off_refuses_to_listen_beyond_loopback() {
     let out = Command::new(env!("CARGO_BIN_EXE_inlet"))

@@ -275,14 +275,16 @@ impl Store {
             return Ok(SearchPage::default());
         }
         let sqlite = matches!(self.pool, Pool::Sqlite(_));
-        // The matching documents: id, name, driver, catalog, summary, status, rank.
+        // The matching documents: id, name, driver, catalog, summary, status, rank. On SQLite
+        // the full-text table drives the join (CROSS JOIN fixes the order): the other way round,
+        // the full-text query would run once per document.
         let mut hits = Sql::default();
         if terms.is_empty() {
             hits.push("SELECT d.id, d.name, d.driver, d.catalog, d.summary, d.status, CAST(0 AS DOUBLE PRECISION) AS rank FROM search_docs d WHERE d.revision = ")
                 .bind(q.revision.as_str());
         } else if sqlite {
             let fts: Vec<String> = terms.iter().map(|w| format!("\"{w}\"*")).collect();
-            hits.push("SELECT d.id, d.name, d.driver, d.catalog, d.summary, d.status, -bm25(search_fts, 10.0, 1.0, 5.0, 3.0) AS rank FROM search_fts JOIN search_docs d ON d.id = search_fts.rowid WHERE search_fts MATCH ")
+            hits.push("SELECT d.id, d.name, d.driver, d.catalog, d.summary, d.status, -bm25(search_fts, 10.0, 1.0, 5.0, 3.0) AS rank FROM search_fts CROSS JOIN search_docs d ON d.id = search_fts.rowid WHERE search_fts MATCH ")
                 .bind(fts.join(" AND "))
                 .push(" AND d.revision = ")
                 .bind(q.revision.as_str());
