@@ -60,10 +60,15 @@ async fn observe(State(st): State<AppState>, req: Request, next: Next) -> Respon
 async fn problems_only(req: Request, next: Next) -> Response {
     let response = next.run(req).await;
     let status = response.status();
+    // Problems pass as they are, and so do JSON answers that carry their own status (a 503
+    // from /readyz is the health document, not an error to wrap).
     let is_problem = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+        .is_some_and(|v| {
+            v.as_bytes().starts_with(b"application/problem+json")
+                || v.as_bytes().starts_with(b"application/json")
+        });
     if !(status.is_client_error() || status.is_server_error()) || is_problem {
         return response;
     }
