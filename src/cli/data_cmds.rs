@@ -96,6 +96,7 @@ pub(super) async fn fetch(args: FetchArgs) -> Result<ExitCode, String> {
         );
         bar
     });
+    let schema = read.schema.clone();
     let rows = Arc::new(AtomicU64::new(0));
     let counted = {
         let (rows, progress) = (rows.clone(), progress.clone());
@@ -108,12 +109,6 @@ pub(super) async fn fetch(args: FetchArgs) -> Result<ExitCode, String> {
             }
         })
     };
-    let schema = discovery
-        .projected_schema(&ReadRequest {
-            projection: args.columns.clone(),
-            ..ReadRequest::default()
-        })
-        .map_err(|e| e.to_string())?;
     let mut chunks = encode::chunks(&schema, counted, format, None).map_err(|e| e.to_string())?;
     let partial = partial_path(&args.output);
     let mut out: Box<dyn Write + Send> = if to_stdout {

@@ -53,7 +53,6 @@ pub fn builtin_drivers() -> Registry {
 pub struct Service {
     pub library: Library,
     pub storage: Arc<StorageResolver>,
-    allowed_paths: Vec<PathBuf>,
     pub limits: Limits,
     /// Rows per batch of reads made through this service.
     pub batch_size: usize,
@@ -72,6 +71,18 @@ pub struct Opened {
 }
 
 impl Opened {
+    /// What a read with `request` produces, checked against discovery (columns, partitions)
+    /// before anything is read.
+    pub async fn check(
+        &self,
+        request: &inlet_driver::ReadRequest,
+    ) -> Result<arrow_schema::SchemaRef, ServiceError> {
+        let discovery = self.source.discover().await.map_err(|e| self.blame(e))?;
+        let schema = discovery.projected_schema(request)?;
+        discovery.select(request)?;
+        Ok(schema)
+    }
+
     /// A driver error of this source, classified: an arg made invalid by the caller's values is
     /// the caller's error (422), not the catalog's (500).
     pub fn blame(&self, e: inlet_driver::DriverError) -> ServiceError {
@@ -95,8 +106,7 @@ impl Service {
     pub fn new(library: Library, allowed_paths: Vec<PathBuf>) -> Self {
         Service {
             library,
-            storage: Arc::new(StorageResolver::new(allowed_paths.clone())),
-            allowed_paths,
+            storage: Arc::new(StorageResolver::new(allowed_paths)),
             limits: Limits::default(),
             batch_size: 64 * 1024,
         }
@@ -104,9 +114,8 @@ impl Service {
 
     /// Restricts remote reads to these hosts (see `StorageResolver::with_allowed_hosts`).
     pub fn with_allowed_hosts(mut self, hosts: Vec<String>) -> Self {
-        let allowed = std::mem::take(&mut self.allowed_paths);
-        self.storage = Arc::new(StorageResolver::new(allowed.clone()).with_allowed_hosts(hosts));
-        self.allowed_paths = allowed;
+        let storage = Arc::unwrap_or_clone(self.storage).with_allowed_hosts(hosts);
+        self.storage = Arc::new(storage);
         self
     }
 

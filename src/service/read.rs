@@ -34,13 +34,7 @@ impl Read {
         request: ReadRequest,
         permit: Option<Permit>,
     ) -> Result<Read, ServiceError> {
-        let discovery = opened
-            .source
-            .discover()
-            .await
-            .map_err(|e| opened.blame(e))?;
-        let schema = discovery.projected_schema(&request)?;
-        discovery.select(&request)?;
+        let schema = opened.check(&request).await?;
         let mut stream = opened
             .source
             .read(request)

@@ -148,14 +148,7 @@ impl Snapshot {
         params: &BTreeMap<String, J>,
         request: &ReadRequest,
     ) -> Result<(), ServiceError> {
-        let opened = self.open(name, params).await?;
-        let discovery = opened
-            .source
-            .discover()
-            .await
-            .map_err(|e| opened.blame(e))?;
-        discovery.projected_schema(request)?;
-        discovery.select(request)?;
+        self.open(name, params).await?.check(request).await?;
         Ok(())
     }
 }
