@@ -3,8 +3,8 @@
 #   scripts/fuzz.sh 600                  # 10 minutes for each of the five targets, one at a time
 #   scripts/fuzz.sh 300 catalog plan     # only the targets whose test names contain these words
 # Targets: catalog, templates, query, plan, tickets. The seed of each run is printed; replay a
-# failure with INLET_FUZZ_SEED=<seed> (and the same SECONDS). INLET_FUZZ_STRICT=1 also fails on
-# the known open items. Needs no Python: the HTTP targets serve the repository's example data.
+# failure with INLET_FUZZ_SEED=<seed> (and the same SECONDS).
+# Needs no Python: the HTTP targets serve the repository's example data.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 

@@ -8,7 +8,6 @@
 //! - `INLET_FUZZ_SECS`: seconds per target (default 5; CI sets 60, `scripts/fuzz.sh N` sets N);
 //! - `INLET_FUZZ_SEED`: the run's seed (default: from the clock; printed at the start);
 //! - `INLET_FUZZ_CASE_SECS`: the time one case may take before it counts as a hang (default 10);
-//! - `INLET_FUZZ_STRICT=1`: the known open items (see `Verdict::Known`) fail too.
 
 use std::fmt::Write as _;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -33,11 +32,6 @@ pub fn budget() -> Duration {
 /// The time one case may take before it is reported as a hang.
 pub fn case_limit() -> Duration {
     env_secs("INLET_FUZZ_CASE_SECS", 10.0)
-}
-
-/// Whether known open items fail the run (`INLET_FUZZ_STRICT=1`), for checking their fixes.
-pub fn strict() -> bool {
-    std::env::var("INLET_FUZZ_STRICT").is_ok_and(|v| v == "1" || v == "true")
 }
 
 fn run_seed() -> u64 {
@@ -84,9 +78,6 @@ pub fn install_panic_counter() {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     Pass,
-    /// A failure the lead already knows about and is fixing: counted, reported, tolerated
-    /// (unless `INLET_FUZZ_STRICT=1`).
-    Known(&'static str),
 }
 
 /// The first line of a failure: two failures with the same signature are the same bug (what a
@@ -107,7 +98,6 @@ fn run_one<I>(check: &dyn Fn(&I) -> Result<Verdict, String>, input: &I) -> Resul
             panic_site(&last())
         )),
         Ok(Err(e)) => Err(e),
-        Ok(Ok(Verdict::Known(k))) if strict() => Err(format!("known open item (strict mode): {k}")),
         Ok(ok) => ok,
     }
 }
@@ -161,7 +151,6 @@ pub struct Stats {
     pub slowest: Duration,
     /// The slowest input, when it took over a second (a hint of a slow path).
     pub slowest_input: Option<String>,
-    pub known: std::collections::BTreeMap<&'static str, u64>,
 }
 
 /// Checks one input.
@@ -220,7 +209,6 @@ pub fn fuzz<I: Clone + Send + 'static>(mut target: Target<I>) -> Stats {
                 stats.cases += 1;
                 match result {
                     Ok(Verdict::Pass) => {}
-                    Ok(Verdict::Known(k)) => *stats.known.entry(k).or_default() += 1,
                     Err(failure) => {
                         if let Ok(mut c) = watched.lock() {
                             *c = None;
@@ -267,12 +255,11 @@ pub fn fuzz<I: Clone + Send + 'static>(mut target: Target<I>) -> Stats {
         Ok(Ok(stats)) => {
             let secs = stats.elapsed.as_secs_f64().max(1e-9);
             eprintln!(
-                "fuzz {name}: {} cases in {:.1} s = {:.0} cases/s; slowest case {} ms; known open items seen: {:?}",
+                "fuzz {name}: {} cases in {:.1} s = {:.0} cases/s; slowest case {} ms",
                 stats.cases,
                 secs,
                 stats.cases as f64 / secs,
                 stats.slowest.as_millis(),
-                stats.known
             );
             if let Some(input) = &stats.slowest_input {
                 eprintln!("fuzz {name}: the slowest case was:\n{}", clip(input));

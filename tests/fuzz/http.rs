@@ -145,30 +145,6 @@ impl Req {
         serde_urlencoded::from_str(self.query.as_deref().unwrap_or("")).unwrap_or_default()
     }
 
-    /// The parameter values a request carries, from the query or a JSON body.
-    pub fn param_values(&self) -> Vec<String> {
-        let mut out: Vec<String> = self
-            .pairs()
-            .into_iter()
-            .filter(|(k, _)| k.starts_with("param."))
-            .map(|(_, v)| v)
-            .collect();
-        let body = serde_json::from_slice::<J>(&self.body)
-            .ok()
-            .or_else(|| ticket_claims(self));
-        if let Some(J::Object(body)) = body {
-            if let Some(J::Object(params)) = body.get("params") {
-                for v in params.values() {
-                    out.push(match v {
-                        J::String(s) => s.clone(),
-                        other => other.to_string(),
-                    });
-                }
-            }
-        }
-        out
-    }
-
     /// The source a request is about: as generated, or the one its ticket names.
     pub fn source_name(&self) -> Option<String> {
         self.source
@@ -453,39 +429,6 @@ fn decode(encoding: &str, body: bytes::Bytes) -> Result<bytes::Bytes, String> {
     }
 }
 
-/// A known open item this answer is an instance of, if any (the lead is fixing these).
-fn known(server: &Server, req: &Req, a: &Answer, problem_type: &str) -> Option<&'static str> {
-    let params = req.param_values();
-    let source = req.source_name().and_then(|s| server.source(&s));
-    let empty_columns = req
-        .pairs()
-        .iter()
-        .any(|(k, v)| k == "columns" && v.split(',').all(|c| c.trim().is_empty()))
-        || serde_json::from_slice::<J>(&req.body)
-            .ok()
-            .and_then(|b| b.get("columns").cloned())
-            .is_some_and(|c| c.as_array().is_some_and(Vec::is_empty))
-        || ticket_claims(req)
-            .and_then(|c| c.get("columns").cloned())
-            .is_some_and(|c| c.as_array().is_some_and(Vec::is_empty));
-    match a.status.as_u16() {
-        500 if params.iter().any(|v| v.is_empty()) => Some("param.p= (empty value) gives 500"),
-        // Same class, reported with the fuzz findings: a caller's value that makes a rendered
-        // arg invalid (`param.file={:1}` in a urlpath reads as a path pattern) is 500.
-        500 if !params.is_empty() && problem_type == "/problems/catalog-args-invalid" => {
-            Some("a caller value that makes a rendered arg invalid gives 500 (class of param.p=)")
-        }
-        502 if params.iter().any(|v| v.contains('\0')) => Some("a NUL byte in a param gives 502"),
-        502 if empty_columns && problem_type != "/problems/data-not-found" => {
-            Some("columns= (empty) on Parquet gives 502")
-        }
-        200 if a.body.is_err() && source.is_some_and(|s| s.nested) && wants_csv(req) => {
-            Some("CSV of a source with nested columns sends 200 then aborts")
-        }
-        _ => None,
-    }
-}
-
 /// The claims of the ticket a request redeems (read without checking the signature).
 fn ticket_claims(req: &Req) -> Option<J> {
     use base64::Engine;
@@ -495,30 +438,6 @@ fn ticket_claims(req: &Req) -> Option<J> {
         .decode(body)
         .ok()?;
     serde_json::from_slice(&bytes).ok()
-}
-
-fn wants_csv(req: &Req) -> bool {
-    match req.pairs().iter().rev().find(|(k, _)| k == "format") {
-        Some((_, f)) => f.eq_ignore_ascii_case("csv"),
-        None => req.header("accept").is_some_and(|a| {
-            a.split(',').find_map(|m| {
-                let m = m.split(';').next().unwrap_or("").trim();
-                matches!(
-                    m,
-                    "application/vnd.apache.arrow.stream"
-                        | "*/*"
-                        | ""
-                        | "application/vnd.apache.parquet"
-                        | "application/parquet"
-                        | "text/csv"
-                        | "application/x-ndjson"
-                        | "application/jsonl"
-                        | "application/json"
-                )
-                .then_some(m == "text/csv")
-            }) == Some(true)
-        }),
-    }
 }
 
 /// Checks a problem+json body; returns its `type`.
@@ -642,9 +561,6 @@ pub fn check_answer(
             ));
         }
         problem_type = check_problem(&twin, &g)?;
-    }
-    if let Some(k) = known(server, req, a, &problem_type) {
-        return Ok((Verdict::Known(k), None));
     }
     let source = req.source_name().and_then(|s| server.source(&s));
     let broken = source.is_some_and(|s| s.broken);

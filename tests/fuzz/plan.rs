@@ -234,11 +234,8 @@ fn redeem_all(server: &Server, req: &Req, plan: &J) -> Result<Verdict, String> {
         r.source = req.source.clone();
         r.valid = true;
         let answer = server.send(&r)?;
-        let (verdict, seen) = http::check_answer(server, &r, &answer)
+        let (_, seen) = http::check_answer(server, &r, &answer)
             .map_err(|e| format!("redeeming a ticket of a valid plan: {e}"))?;
-        if let Verdict::Known(k) = verdict {
-            return Ok(Verdict::Known(k));
-        }
         if let Some((n, columns)) = seen {
             rows += n as u64;
             if let Some(want) = body.get("columns").and_then(J::as_array) {

@@ -256,3 +256,27 @@ fn a_template_longer_than_minijinja_counts_is_refused_not_a_panic() {
         .render_str(&long, &vars, &inlet::catalog::EnvPolicy::default())
         .is_err());
 }
+
+/// CSV of a source with nested columns was a 200 that aborted at the first nested value; it is
+/// now refused up front with a 422 naming `format`, and CSV of its flat columns still works.
+/// (The query fuzzer then counted the 422 as "a valid request refused" until it learnt that
+/// CSV of a nested source is not a valid request.)
+#[test]
+fn csv_of_nested_columns_is_a_422_before_the_first_byte() {
+    let server = crate::http::Server::start();
+    let source = "example.ride_events";
+    let refused = get(&format!("/api/v1/sources/{source}/data?format=csv"), Some(source));
+    let answer = server.send(&refused).expect("answer");
+    assert_eq!(answer.status, 422, "{}", crate::http::show(&refused));
+    let body: serde_json::Value =
+        serde_json::from_slice(&answer.body.expect("body")).expect("problem+json");
+    assert_eq!(body["errors"][0]["name"], "format", "{body}");
+    let flat = get(
+        &format!("/api/v1/sources/{source}/data?format=csv&columns=kind"),
+        Some(source),
+    );
+    let answer = server.send(&flat).expect("answer");
+    assert_eq!(answer.status, 200, "{}", crate::http::show(&flat));
+    let text = String::from_utf8(answer.body.expect("body").to_vec()).expect("utf-8");
+    assert!(text.starts_with("kind\n"), "{text}");
+}
