@@ -210,6 +210,11 @@ pub const ALIAS_NODES_MIN: usize = 100_000;
 /// copies can cost at most about twice what the document's own nodes may cost.
 pub const ALIAS_NODES_PER_BYTE: usize = 1;
 
+/// A scalar counts as one node per this many bytes of its text, so the budget bounds the bytes
+/// aliases copy too: nine aliases of a 300 KB string, aliased again ten levels deep, are refused
+/// like nine aliases of a small one.
+pub const SCALAR_BYTES_PER_NODE: usize = 64;
+
 /// How many nodes the aliases of a document of `len` bytes may create.
 fn alias_budget(len: usize) -> usize {
     ALIAS_NODES_MIN.max(len.saturating_mul(ALIAS_NODES_PER_BYTE))
@@ -441,7 +446,8 @@ impl Builder<'_> {
                 message: format!(
                     "aliases expand to too many values: with this one, the file's aliases would \
                      copy {total} nodes, over the limit of {} for this file (the larger of \
-                     {ALIAS_NODES_MIN} and {ALIAS_NODES_PER_BYTE} per byte); write the repeated \
+                     {ALIAS_NODES_MIN} and {ALIAS_NODES_PER_BYTE} per byte; a string counts one \
+                     per {SCALAR_BYTES_PER_NODE} bytes); write the repeated \
                      values out or alias smaller blocks (aliases of aliases multiply)",
                     self.alias_limit
                 ),
@@ -513,8 +519,9 @@ impl Builder<'_> {
         match ev {
             Event::Scalar(text, style, anchor, tag) => {
                 let tag = tag.map(|t| t.suffix);
+                let cost = 1 + text.len() / SCALAR_BYTES_PER_NODE;
                 let value = resolve_scalar(text, style, tag.as_deref());
-                self.push_node(Node { pos, value }, anchor, 1);
+                self.push_node(Node { pos, value }, anchor, cost);
             }
             Event::SequenceStart(anchor, _) => self.open(pos, anchor, FrameKind::Seq(vec![]))?,
             Event::MappingStart(anchor, _) => self.open(
@@ -746,6 +753,26 @@ mod tests {
             "{}",
             problems[0].message
         );
+    }
+
+    /// Found by the catalog fuzzer: the budget counted nodes only, so ten levels of nine
+    /// aliases over one 290 KB string copied gigabytes (a node is cheap, that string is not).
+    #[test]
+    fn aliases_of_a_long_string_are_charged_by_its_length() {
+        let mut text = format!("l0: &l0 [\"{}\"]\n", "%".repeat(290_000));
+        for k in 1..=10 {
+            let row = vec![format!("*l{}", k - 1); 9].join(", ");
+            text.push_str(&format!("l{k}: &l{k} [{row}]\n"));
+        }
+        let started = std::time::Instant::now();
+        let (node, problems) = parse(&text);
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        assert!(node.is_none());
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        // `l0` costs 4,533 nodes (1 + 290,000 / 64, and the list), `l1` nine of those; the limit
+        // is the file's length, about 290,500: the seventh `*l1`, in `l2`'s row, goes over it.
+        assert_eq!(problems[0].pos, Pos { line: 3, col: 40 }, "{:?}", problems[0]);
+        assert!(problems[0].message.contains("a string counts one per 64 bytes"));
     }
 
     #[test]

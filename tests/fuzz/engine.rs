@@ -8,6 +8,11 @@
 //! - `INLET_FUZZ_SECS`: seconds per target (default 5; CI sets 60, `scripts/fuzz.sh N` sets N);
 //! - `INLET_FUZZ_SEED`: the run's seed (default: from the clock; printed at the start);
 //! - `INLET_FUZZ_CASE_SECS`: the time one case may take before it counts as a hang (default 10);
+//! - `INLET_FUZZ_CASE`: run only the case with this case seed (printed with every failure); the
+//!   catalog target grows its pool as it runs, so there replay the whole seed instead.
+//!
+//! A failing or hanging input is also written whole to `target/fuzz-failures/<target>-<case seed>`
+//! (the report clips long inputs).
 
 use std::fmt::Write as _;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -170,6 +175,15 @@ pub struct Target<I> {
     pub show: fn(&I) -> String,
 }
 
+/// Writes a failing input whole, for replay and for a regression test (reports clip it).
+fn keep_input(target: &str, case_seed: u64, shown: &str) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/fuzz-failures");
+    let path = dir.join(format!("{target}-{case_seed}"));
+    if std::fs::create_dir_all(&dir).is_ok() && std::fs::write(&path, shown).is_ok() {
+        eprintln!("fuzz {target}: the whole input is in {}", path.display());
+    }
+}
+
 /// Runs `target` for the budget and panics with a shrunk, replayable input on the first failure.
 pub fn fuzz<I: Clone + Send + 'static>(mut target: Target<I>) -> Stats {
     install_panic_counter();
@@ -191,8 +205,11 @@ pub fn fuzz<I: Clone + Send + 'static>(mut target: Target<I>) -> Stats {
             let mut master = fastrand::Rng::with_seed(seed);
             let mut stats = Stats::default();
             let start = Instant::now();
-            while start.elapsed() < budget {
-                let case_seed = master.u64(..);
+            let only = std::env::var("INLET_FUZZ_CASE")
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok());
+            while start.elapsed() < budget && !(only.is_some() && stats.cases > 0) {
+                let case_seed = only.unwrap_or_else(|| master.u64(..));
                 let input = (target.generate)(&mut fastrand::Rng::with_seed(case_seed));
                 let began = Instant::now();
                 if let Ok(mut c) = watched.lock() {
@@ -213,6 +230,7 @@ pub fn fuzz<I: Clone + Send + 'static>(mut target: Target<I>) -> Stats {
                         if let Ok(mut c) = watched.lock() {
                             *c = None;
                         }
+                        keep_input(name, case_seed, &(target.show)(&input));
                         let (small, small_failure, steps) =
                             shrink(&input, &failure, &*target.check, &*target.shrink);
                         let mut msg = String::new();
@@ -244,6 +262,7 @@ pub fn fuzz<I: Clone + Send + 'static>(mut target: Target<I>) -> Stats {
                 .map(|(_, case_seed, input)| (*case_seed, show(input)))
         });
         if let Some((case_seed, shown)) = hung {
+            keep_input(name, case_seed, &shown);
             panic!(
                 "fuzz {name}: a case ran for more than {:.0} s (a hang; seed {seed}, case seed {case_seed}); input:\n{}",
                 limit.as_secs_f64(),
