@@ -158,7 +158,16 @@ async fn not_found() -> error::ApiError {
     )
 }
 
+/// The API.
 pub fn router(state: AppState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// The API and `pages`, another front end's routes (the web page), under the same outer
+/// layers (request ids, tracing, metrics, the drain, compression, body limit, CORS) but
+/// outside the API's own (problem+json errors, bearer authentication): `pages` authenticates
+/// and renders its errors itself.
+pub fn router_with(state: AppState, pages: Router<AppState>) -> Router {
     let cfg = &state.config;
     let timeout = Duration::from_secs(cfg.metadata_timeout_secs.max(1));
     // Metadata answers are bounded in time; data streams are not (they may legitimately be long).
@@ -170,6 +179,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/sources/{source}/plan", post(data::plan))
         .route("/api/v1/sources/{source}/usage", get(meta::usage))
         .route("/api/v1/search", get(meta::search))
+        .route("/api/v1/status", get(meta::status))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::GATEWAY_TIMEOUT,
             timeout,
@@ -188,12 +198,14 @@ pub fn router(state: AppState) -> Router {
     let compress = CompressionLayer::new().compress_when(DefaultPredicate::new().and(
         NotForContentType::const_new("application/vnd.apache.arrow.stream"),
     ));
-    let mut app = metadata
+    let api = metadata
         .merge(streams)
         .merge(ops)
         .fallback(not_found)
         .layer(middleware::from_fn(problems_only))
-        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate));
+    let mut app = api
+        .merge(pages)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(compress)
         .layer(axum::extract::DefaultBodyLimit::max(cfg.max_body_bytes))

@@ -32,6 +32,8 @@ pub struct Snapshot {
     rendered: Mutex<HashMap<String, bytes::Bytes>>,
     /// The discovery cache (a server's snapshots share it; the CLI has none).
     pub cache: Option<Arc<DiscoveryCache>>,
+    /// When it was loaded (Unix time, seconds).
+    pub loaded_at: u64,
 }
 
 impl Snapshot {
@@ -46,6 +48,7 @@ impl Snapshot {
             opened: Mutex::new(HashMap::new()),
             rendered: Mutex::new(HashMap::new()),
             cache: None,
+            loaded_at: super::tickets::now(),
         }
     }
 

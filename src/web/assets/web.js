@@ -1,0 +1,74 @@
+// Inlet's page: progressive enhancement only. Every page works without this file.
+// - copy buttons (navigator.clipboard, with a fallback);
+// - filters submit on change (the "Apply filters" button is hidden);
+// - "/" focuses the search box;
+// - the status page refreshes its live part.
+"use strict";
+document.documentElement.classList.add("js");
+
+function copyText(text) {
+  if (navigator.clipboard && window.isSecureContext) {
+    return navigator.clipboard.writeText(text);
+  }
+  return new Promise(function (resolve, reject) {
+    var area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.style.position = "fixed";
+    area.style.opacity = "0";
+    document.body.appendChild(area);
+    area.select();
+    var ok = false;
+    try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+    document.body.removeChild(area);
+    if (ok) { resolve(); } else { reject(new Error("copy refused")); }
+  });
+}
+
+document.addEventListener("click", function (ev) {
+  var button = ev.target.closest ? ev.target.closest("button[data-copy]") : null;
+  if (!button) { return; }
+  var code = document.getElementById(button.getAttribute("data-copy"));
+  if (!code) { return; }
+  copyText(code.textContent).then(function () {
+    button.textContent = "Copied";
+  }, function () {
+    button.textContent = "Select and copy";
+  });
+  setTimeout(function () { button.textContent = "Copy"; }, 2500);
+});
+
+document.addEventListener("change", function (ev) {
+  var form = ev.target.form;
+  if (form && form.hasAttribute("data-autosubmit") && ev.target.closest("fieldset.facet")) {
+    form.submit();
+  }
+});
+
+document.addEventListener("keydown", function (ev) {
+  if (ev.key !== "/" || ev.ctrlKey || ev.metaKey || ev.altKey) { return; }
+  var t = ev.target;
+  if (t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName))) { return; }
+  var box = document.getElementById("q") || document.getElementById("top-q");
+  if (box) { ev.preventDefault(); box.focus(); box.select(); }
+});
+
+(function live() {
+  var el = document.querySelector("[data-live]");
+  if (!el) { return; }
+  var url = el.getAttribute("data-live");
+  var every = parseInt(el.getAttribute("data-interval"), 10) || 2000;
+  function refresh() {
+    fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+      .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+      .then(function (html) {
+        var doc = new DOMParser().parseFromString("<div>" + html + "</div>", "text/html");
+        var fresh = doc.body.firstElementChild;
+        if (fresh) { el.replaceChildren.apply(el, Array.prototype.slice.call(fresh.childNodes)); }
+        el.setAttribute("data-refreshed", String(Date.now()));
+      })
+      .catch(function () { /* keep the last view; the next tick retries */ })
+      .then(function () { setTimeout(refresh, every); });
+  }
+  setTimeout(refresh, every);
+})();
