@@ -6,23 +6,28 @@
 "use strict";
 document.documentElement.classList.add("js");
 
+function copyByCommand(text) {
+  var area = document.createElement("textarea");
+  area.value = text;
+  area.setAttribute("readonly", "");
+  area.className = "offscreen";
+  document.body.appendChild(area);
+  area.select();
+  var ok = false;
+  try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+  document.body.removeChild(area);
+  return ok;
+}
+
+// The clipboard API where the page may use it, else the older copy command.
 function copyText(text) {
+  var viaCommand = function () {
+    return copyByCommand(text) ? Promise.resolve() : Promise.reject(new Error("copy refused"));
+  };
   if (navigator.clipboard && window.isSecureContext) {
-    return navigator.clipboard.writeText(text);
+    return navigator.clipboard.writeText(text).catch(viaCommand);
   }
-  return new Promise(function (resolve, reject) {
-    var area = document.createElement("textarea");
-    area.value = text;
-    area.setAttribute("readonly", "");
-    area.style.position = "fixed";
-    area.style.opacity = "0";
-    document.body.appendChild(area);
-    area.select();
-    var ok = false;
-    try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
-    document.body.removeChild(area);
-    if (ok) { resolve(); } else { reject(new Error("copy refused")); }
-  });
+  return viaCommand();
 }
 
 document.addEventListener("click", function (ev) {
