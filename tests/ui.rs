@@ -102,8 +102,15 @@ impl Browser {
                 return;
             }
             if start.elapsed() > WAIT {
-                let url = self.c().current_url().await.map(|u| u.to_string()).unwrap_or_default();
-                let text = self.js("return document.body ? document.body.innerText.slice(0, 2000) : ''").await;
+                let url = self
+                    .c()
+                    .current_url()
+                    .await
+                    .map(|u| u.to_string())
+                    .unwrap_or_default();
+                let text = self
+                    .js("return document.body ? document.body.innerText.slice(0, 2000) : ''")
+                    .await;
                 panic!("timed out waiting for {what} on {url}: {text}");
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -111,7 +118,10 @@ impl Browser {
     }
 
     async fn goto(&self, url: &str) {
-        self.c().goto(url).await.unwrap_or_else(|e| panic!("goto {url}: {e}"));
+        self.c()
+            .goto(url)
+            .await
+            .unwrap_or_else(|e| panic!("goto {url}: {e}"));
     }
 
     async fn click(&self, css: &str) {
@@ -146,7 +156,11 @@ impl Drop for Browser {
 
 fn texts(v: &J) -> Vec<String> {
     v.as_array()
-        .map(|a| a.iter().map(|s| s.as_str().unwrap_or("").to_string()).collect())
+        .map(|a| {
+            a.iter()
+                .map(|s| s.as_str().unwrap_or("").to_string())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -164,48 +178,91 @@ async fn browse() {
 
     // Home: type a column name in the one search box, press Enter, find its source.
     b.goto(&site.url("/")).await;
-    b.until("the home page", "return !!document.querySelector('#q')").await;
+    b.until("the home page", "return !!document.querySelector('#q')")
+        .await;
     let q = b.c().find(Locator::Css("#q")).await.expect("search box");
-    q.send_keys("fare\u{E007}").await.expect("type and press Enter");
+    q.send_keys("fare\u{E007}")
+        .await
+        .expect("type and press Enter");
     b.until("search results", "return location.search.includes('q=fare') && !!document.querySelector('article[data-source=\"example.trips\"]')").await;
     b.screenshot("home.png").await;
 
     // A facet filters the results, submitted on change (no button with script on).
     b.goto(&site.url("/")).await;
-    b.until("facets", "return !!document.querySelector('input[name=driver][value=csv]')").await;
-    let apply_hidden = b.js("return getComputedStyle(document.querySelector('button.apply')).display === 'none'").await;
-    assert_eq!(apply_hidden, J::Bool(true), "the Apply button is hidden when script runs");
+    b.until(
+        "facets",
+        "return !!document.querySelector('input[name=driver][value=csv]')",
+    )
+    .await;
+    let apply_hidden = b
+        .js("return getComputedStyle(document.querySelector('button.apply')).display === 'none'")
+        .await;
+    assert_eq!(
+        apply_hidden,
+        J::Bool(true),
+        "the Apply button is hidden when script runs"
+    );
     b.click("input[name=driver][value=csv]").await;
-    b.until("the csv filter", "return location.search.includes('driver=csv')").await;
+    b.until(
+        "the csv filter",
+        "return location.search.includes('driver=csv')",
+    )
+    .await;
     let drivers = texts(&b.js("return Array.from(document.querySelectorAll('article.card .driver')).map(e => e.textContent)").await);
-    assert!(!drivers.is_empty() && drivers.iter().all(|d| d == "csv"), "{drivers:?}");
+    assert!(
+        !drivers.is_empty() && drivers.iter().all(|d| d == "csv"),
+        "{drivers:?}"
+    );
 
     // Keyboard: `/` focuses the search box.
     b.goto(&site.url("/status")).await;
-    b.until("status", "return !!document.querySelector('#revision')").await;
-    b.c().find(Locator::Css("body")).await.expect("body").send_keys("/").await.expect("type /");
-    assert_eq!(b.js("return document.activeElement && document.activeElement.id").await, json!("top-q"));
+    b.until("status", "return !!document.querySelector('#revision')")
+        .await;
+    b.c()
+        .find(Locator::Css("body"))
+        .await
+        .expect("body")
+        .send_keys("/")
+        .await
+        .expect("type /");
+    assert_eq!(
+        b.js("return document.activeElement && document.activeElement.id")
+            .await,
+        json!("top-q")
+    );
 
     // The source page: schema and 50 rows equal to the data.
     b.goto(&site.url("/?q=trips")).await;
     b.click("a[href='/sources/example.trips']").await;
-    b.until("the source page", "return !!document.querySelector('#preview')").await;
+    b.until(
+        "the source page",
+        "return !!document.querySelector('#preview')",
+    )
+    .await;
     let columns = texts(&b.js("return Array.from(document.querySelectorAll('#schema tbody td:first-child')).map(e => e.textContent)").await);
-    assert!(columns.contains(&"fare".to_string()) && columns.contains(&"trip_id".to_string()), "{columns:?}");
+    assert!(
+        columns.contains(&"fare".to_string()) && columns.contains(&"trip_id".to_string()),
+        "{columns:?}"
+    );
     let shown = texts(&b.js("return Array.from(document.querySelectorAll('#preview tbody tr')).map(r => r.cells[0].textContent)").await);
-    let csv = reqwest::get(site.url("/api/v1/sources/example.trips/data?format=csv&limit=50&columns=trip_id"))
-        .await
-        .expect("csv")
-        .text()
-        .await
-        .expect("text");
+    let csv = reqwest::get(
+        site.url("/api/v1/sources/example.trips/data?format=csv&limit=50&columns=trip_id"),
+    )
+    .await
+    .expect("csv")
+    .text()
+    .await
+    .expect("text");
     let want: Vec<String> = csv.lines().skip(1).map(str::to_string).collect();
     assert_eq!(shown.len(), 50);
     assert_eq!(shown, want, "the preview shows the data");
     let png = b.screenshot("source.png").await;
     if std::env::var_os("INLET_UPDATE_DOCS_SCREENSHOT").is_some() {
-        std::fs::write(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/source-page.png"), &png)
-            .expect("write docs/source-page.png");
+        std::fs::write(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/source-page.png"),
+            &png,
+        )
+        .expect("write docs/source-page.png");
     }
 
     // Copy a snippet.
@@ -214,47 +271,94 @@ async fn browse() {
 
     // Change a parameter: the page re-renders with another preview.
     b.goto(&site.url("/sources/example.trips_monthly")).await;
-    b.until("the form", "return !!document.querySelector('#param-month')").await;
-    let before = b.js("return document.querySelector('#preview tbody').innerText").await;
-    b.js("document.querySelector('#param-month').value = '2'; return true").await;
+    b.until(
+        "the form",
+        "return !!document.querySelector('#param-month')",
+    )
+    .await;
+    let before = b
+        .js("return document.querySelector('#preview tbody').innerText")
+        .await;
+    b.js("document.querySelector('#param-month').value = '2'; return true")
+        .await;
     b.click("#params button[type=submit]").await;
-    b.until("month 2", "return location.search.includes('param.month=2') && !!document.querySelector('#preview')").await;
-    let after = b.js("return document.querySelector('#preview tbody').innerText").await;
+    b.until(
+        "month 2",
+        "return location.search.includes('param.month=2') && !!document.querySelector('#preview')",
+    )
+    .await;
+    let after = b
+        .js("return document.querySelector('#preview tbody').innerText")
+        .await;
     assert_ne!(before, after, "the preview follows the parameter");
-    let snippet = b.js("return document.querySelector('#snippet-pyarrow').textContent").await;
-    assert!(snippet.as_str().unwrap_or("").contains("param.month=2"), "{snippet}");
+    let snippet = b
+        .js("return document.querySelector('#snippet-pyarrow').textContent")
+        .await;
+    assert!(
+        snippet.as_str().unwrap_or("").contains("param.month=2"),
+        "{snippet}"
+    );
 
     // Phone width: nothing overflows the page (wide tables scroll inside their box).
     b.c().set_window_size(390, 844).await.expect("resize");
     b.goto(&site.url("/sources/example.trips")).await;
-    b.until("the source page", "return !!document.querySelector('#preview')").await;
-    let fits = b.js("return document.documentElement.scrollWidth <= window.innerWidth + 1").await;
-    assert_eq!(fits, J::Bool(true), "the source page overflows a phone's width");
+    b.until(
+        "the source page",
+        "return !!document.querySelector('#preview')",
+    )
+    .await;
+    let fits = b
+        .js("return document.documentElement.scrollWidth <= window.innerWidth + 1")
+        .await;
+    assert_eq!(
+        fits,
+        J::Bool(true),
+        "the source page overflows a phone's width"
+    );
     b.screenshot("source-phone.png").await;
     b.c().set_window_size(1280, 900).await.expect("resize");
 
     // /status, refreshed live: a slow stream appears without reloading the page.
     b.goto(&site.url("/status")).await;
-    b.until("status", "return !!document.querySelector('#live')").await;
+    b.until("status", "return !!document.querySelector('#live')")
+        .await;
     let held = site.slow_stream(None).await;
-    b.until("the slow stream listed", "return !!document.querySelector('#streams tr[data-source=\"slow.big\"]')").await;
+    b.until(
+        "the slow stream listed",
+        "return !!document.querySelector('#streams tr[data-source=\"slow.big\"]')",
+    )
+    .await;
     b.screenshot("status.png").await;
     drop(held);
 
     // Untrusted catalog text stays text: no element made of it, no script run.
     for path in ["/catalogs/evil", "/sources/evil.xss", "/?q=alert"] {
         b.goto(&site.url(path)).await;
-        b.until("the page", "return document.readyState === 'complete'").await;
+        b.until("the page", "return document.readyState === 'complete'")
+            .await;
         let imgs = b.js("return document.querySelectorAll('img').length").await;
         assert_eq!(imgs, json!(0), "{path}: an <img> was made of catalog text");
-        let inline = b.js("return document.querySelectorAll('script:not([src])').length").await;
-        assert_eq!(inline, json!(0), "{path}: an inline <script> was made of catalog text");
-        let shown = b.js(&format!("return document.body.textContent.includes({})", json!(SCRIPT))).await;
+        let inline = b
+            .js("return document.querySelectorAll('script:not([src])').length")
+            .await;
+        assert_eq!(
+            inline,
+            json!(0),
+            "{path}: an inline <script> was made of catalog text"
+        );
+        let shown = b
+            .js(&format!(
+                "return document.body.textContent.includes({})",
+                json!(SCRIPT)
+            ))
+            .await;
         if path != "/?q=alert" {
             assert_eq!(shown, J::Bool(true), "{path}: the text is shown as text");
         }
     }
-    let r = reqwest::get(site.url("/sources/evil.xss")).await.expect("page");
+    let r = reqwest::get(site.url("/sources/evil.xss"))
+        .await
+        .expect("page");
     assert!(r.headers().contains_key("content-security-policy"));
     b.close().await;
 }
@@ -271,21 +375,45 @@ async fn sign_in() {
     let token = site.token(&["catalog:example:read"]);
     let b = Browser::start().await;
     b.goto(&site.url("/")).await;
-    b.until("the sign-in form", "return !!document.querySelector('#token')").await;
-    let field = b.c().find(Locator::Css("#token")).await.expect("token field");
+    b.until(
+        "the sign-in form",
+        "return !!document.querySelector('#token')",
+    )
+    .await;
+    let field = b
+        .c()
+        .find(Locator::Css("#token"))
+        .await
+        .expect("token field");
     field.send_keys(&token).await.expect("type the token");
     b.click("form[action='/signin'] button[type=submit]").await;
-    b.until("the home page", "return !!document.querySelector('article.card')").await;
+    b.until(
+        "the home page",
+        "return !!document.querySelector('article.card')",
+    )
+    .await;
     let names = texts(&b.js("return Array.from(document.querySelectorAll('article.card')).map(e => e.dataset.source)").await);
     assert!(names.contains(&"example.trips".to_string()), "{names:?}");
-    assert!(names.iter().all(|n| n.starts_with("example.")), "only its catalogs: {names:?}");
+    assert!(
+        names.iter().all(|n| n.starts_with("example.")),
+        "only its catalogs: {names:?}"
+    );
     let roots = texts(&b.js("return Array.from(document.querySelectorAll('.tree-roots > li summary a')).map(e => e.textContent)").await);
     assert_eq!(roots, vec!["example".to_string()]);
-    assert_eq!(b.js("return document.cookie").await, json!(""), "the cookie is HttpOnly");
+    assert_eq!(
+        b.js("return document.cookie").await,
+        json!(""),
+        "the cookie is HttpOnly"
+    );
     b.goto(&site.url("/sources/evil.xss")).await;
-    b.until("a 404 page", "return document.title.startsWith('Error')").await;
+    b.until("a 404 page", "return document.title.startsWith('Error')")
+        .await;
     b.goto(&site.url("/")).await;
     b.click("form[action='/signout'] button").await;
-    b.until("the sign-in form again", "return !!document.querySelector('#token')").await;
+    b.until(
+        "the sign-in form again",
+        "return !!document.querySelector('#token')",
+    )
+    .await;
     b.close().await;
 }

@@ -42,10 +42,19 @@ async fn search_and_source_pages_work_with_plain_links_and_forms() {
         .get("content-security-policy")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    assert!(csp.contains("script-src 'self'") && csp.contains("default-src 'self'"), "{csp}");
-    assert_eq!(headers.get("x-content-type-options").map(|v| v.as_bytes()), Some(&b"nosniff"[..]));
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("default-src 'self'"),
+        "{csp}"
+    );
+    assert_eq!(
+        headers.get("x-content-type-options").map(|v| v.as_bytes()),
+        Some(&b"nosniff"[..])
+    );
     for tag in home.split("<script").skip(1) {
-        assert!(tag.trim_start().starts_with("src="), "inline script: <script{tag}");
+        assert!(
+            tag.trim_start().starts_with("src="),
+            "inline script: <script{tag}"
+        );
     }
     assert!(home.contains("data-source=\"example.trips\""), "{home}");
     assert!(home.contains("data-facet=\"driver\""), "facets: {home}");
@@ -55,23 +64,32 @@ async fn search_and_source_pages_work_with_plain_links_and_forms() {
     let (status, _, found) = get(&site.url("/?q=fare")).await;
     assert_eq!(status, 200);
     assert!(found.contains("data-source=\"example.trips\""), "{found}");
-    assert!(!found.contains("data-source=\"example.stations\""), "{found}");
+    assert!(
+        !found.contains("data-source=\"example.stations\""),
+        "{found}"
+    );
     let (_, _, csv_only) = get(&site.url("/?q=&driver=csv")).await;
-    assert!(csv_only.contains("data-source=\"example.stations\""), "{csv_only}");
-    assert!(!csv_only.contains("data-source=\"example.trips\""), "{csv_only}");
+    assert!(
+        csv_only.contains("data-source=\"example.stations\""),
+        "{csv_only}"
+    );
+    assert!(
+        !csv_only.contains("data-source=\"example.trips\""),
+        "{csv_only}"
+    );
 
     // Every link of the home page answers (pages, assets, catalogs, sources, API).
     let links: BTreeSet<String> = local_links(&home).into_iter().collect();
     assert!(links.len() > 10, "{links:?}");
     for link in &links {
         let r = reqwest::get(site.url(link)).await.expect("link");
-        assert!(
-            r.status().is_success(),
-            "{link}: {}",
-            r.status()
-        );
+        assert!(r.status().is_success(), "{link}: {}", r.status());
         if link.starts_with("/assets/") {
-            let cache = r.headers().get("cache-control").and_then(|v| v.to_str().ok()).unwrap_or("");
+            let cache = r
+                .headers()
+                .get("cache-control")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
             assert!(cache.contains("immutable"), "{link}: {cache}");
         }
     }
@@ -79,35 +97,62 @@ async fn search_and_source_pages_work_with_plain_links_and_forms() {
     // The source page: schema, size, 50 preview rows equal to the data, snippets, links.
     let (status, _, page) = get(&site.url("/sources/example.trips")).await;
     assert_eq!(status, 200, "{page}");
-    assert!(page.contains("id=\"schema\"") && page.contains("<code>fare</code>"), "{page}");
+    assert!(
+        page.contains("id=\"schema\"") && page.contains("<code>fare</code>"),
+        "{page}"
+    );
     assert_eq!(text_of(&page, "rows").as_deref(), Some("20,000"));
     let rows = preview_rows(&page);
     assert_eq!(rows.len(), 50, "preview rows");
-    let csv = reqwest::get(site.url("/api/v1/sources/example.trips/data?format=csv&limit=50&columns=trip_id"))
-        .await
-        .expect("csv")
-        .text()
-        .await
-        .expect("text");
+    let csv = reqwest::get(
+        site.url("/api/v1/sources/example.trips/data?format=csv&limit=50&columns=trip_id"),
+    )
+    .await
+    .expect("csv")
+    .text()
+    .await
+    .expect("text");
     let first_id = csv.lines().nth(1).expect("a row").to_string();
-    assert!(rows[0].contains(&format!("<td>{first_id}</td>")), "{} vs {first_id}", rows[0]);
-    for id in ["curl", "pyarrow", "polars", "duckdb", "pandas", "flight", "rust"] {
-        assert!(page.contains(&format!("id=\"snippet-{id}\"")), "snippet {id}");
+    assert!(
+        rows[0].contains(&format!("<td>{first_id}</td>")),
+        "{} vs {first_id}",
+        rows[0]
+    );
+    for id in [
+        "curl", "pyarrow", "polars", "duckdb", "pandas", "flight", "rust",
+    ] {
+        assert!(
+            page.contains(&format!("id=\"snippet-{id}\"")),
+            "snippet {id}"
+        );
     }
-    assert!(page.contains("href=\"/api/v1/sources/example.trips\""), "raw JSON link");
+    assert!(
+        page.contains("href=\"/api/v1/sources/example.trips\""),
+        "raw JSON link"
+    );
 
     // Parameters: typed inputs; changing one changes the preview; a bad one is a 422 form.
     let (_, _, jan) = get(&site.url("/sources/example.trips_monthly")).await;
-    assert!(jan.contains("type=\"number\"") && jan.contains("min=\"1\"") && jan.contains("max=\"3\""), "{jan}");
+    assert!(
+        jan.contains("type=\"number\"") && jan.contains("min=\"1\"") && jan.contains("max=\"3\""),
+        "{jan}"
+    );
     let (status, _, feb) = get(&site.url("/sources/example.trips_monthly?param.month=2")).await;
     assert_eq!(status, 200);
-    assert_ne!(preview_rows(&jan), preview_rows(&feb), "the preview follows the parameter");
+    assert_ne!(
+        preview_rows(&jan),
+        preview_rows(&feb),
+        "the preview follows the parameter"
+    );
     assert!(feb.contains("param.month=2"), "snippets carry the value");
     let (status, _, bad) = get(&site.url("/sources/example.trips_monthly?param.month=9")).await;
     assert_eq!(status, 422);
     assert!(bad.contains("above the maximum"), "{bad}");
     let (_, _, nested) = get(&site.url("/sources/regions.sales")).await;
-    assert!(nested.contains("<select") && nested.contains("value=\"eu\""), "allowed values: {nested}");
+    assert!(
+        nested.contains("<select") && nested.contains("value=\"eu\""),
+        "allowed values: {nested}"
+    );
     let (_, _, window) = get(&site.url("/sources/example.air_grid_window")).await;
     assert!(window.contains("type=\"date\""), "datetime: {window}");
 
@@ -135,11 +180,27 @@ async fn catalog_text_is_escaped_everywhere() {
         assert!(!html.contains("<script>alert"), "{path}");
     }
     let (_, _, source) = get(&site.url("/sources/evil.xss")).await;
-    assert!(source.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{source}");
-    assert!(source.contains("&quot;&gt;&lt;img src=x onerror=alert(1)&gt;"), "{source}");
-    assert!(source.contains("&lt;img src=x onerror=alert(2)&gt;"), "column names: {source}");
+    assert!(
+        source.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{source}"
+    );
+    assert!(
+        source.contains("&quot;&gt;&lt;img src=x onerror=alert(1)&gt;"),
+        "{source}"
+    );
+    assert!(
+        source.contains("&lt;img src=x onerror=alert(2)&gt;"),
+        "column names: {source}"
+    );
     let (_, _, cat) = get(&site.url("/catalogs/evil")).await;
-    assert!(cat.contains(&IMG.replace('"', "&quot;").replace('<', "&lt;").replace('>', "&gt;")), "{cat}");
+    assert!(
+        cat.contains(
+            &IMG.replace('"', "&quot;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+        ),
+        "{cat}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -154,7 +215,10 @@ async fn signing_in_keeps_the_token_in_a_strict_cookie_and_scopes_filter_the_pag
     let r = client.get(site.url("/")).send().await.expect("home");
     assert_eq!(r.status(), 401);
     let form = r.text().await.expect("body");
-    assert!(form.contains("action=\"/signin\"") && form.contains("name=\"token\""), "{form}");
+    assert!(
+        form.contains("action=\"/signin\"") && form.contains("name=\"token\""),
+        "{form}"
+    );
 
     let r = client
         .post(site.url("/signin"))
@@ -175,27 +239,73 @@ async fn signing_in_keeps_the_token_in_a_strict_cookie_and_scopes_filter_the_pag
         .await
         .expect("signin");
     assert_eq!(r.status(), 303);
-    assert_eq!(r.headers().get("location").map(|v| v.as_bytes()), Some(&b"/catalogs/example"[..]));
-    let cookie = r.headers().get("set-cookie").and_then(|v| v.to_str().ok()).expect("cookie").to_string();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && cookie.contains("Path=/"), "{cookie}");
+    assert_eq!(
+        r.headers().get("location").map(|v| v.as_bytes()),
+        Some(&b"/catalogs/example"[..])
+    );
+    let cookie = r
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .expect("cookie")
+        .to_string();
+    assert!(
+        cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Strict")
+            && cookie.contains("Path=/"),
+        "{cookie}"
+    );
     assert!(!cookie.contains("Secure"), "plain http: {cookie}");
     let pair = cookie.split(';').next().expect("pair").to_string();
 
-    let signed = |path: &str| client.get(site.url(path)).header("cookie", pair.clone()).send();
+    let signed = |path: &str| {
+        client
+            .get(site.url(path))
+            .header("cookie", pair.clone())
+            .send()
+    };
     let home = signed("/").await.expect("home").text().await.expect("body");
     assert!(home.contains("data-source=\"example.trips\""), "{home}");
-    assert!(!home.contains("evil") && !home.contains("slow.big"), "only its catalogs: {home}");
+    assert!(
+        !home.contains("evil") && !home.contains("slow.big"),
+        "only its catalogs: {home}"
+    );
     assert!(home.contains("Sign out"), "{home}");
-    assert_eq!(signed("/sources/evil.xss").await.expect("page").status(), 404);
+    assert_eq!(
+        signed("/sources/evil.xss").await.expect("page").status(),
+        404
+    );
     assert_eq!(signed("/catalogs/slow").await.expect("page").status(), 404);
-    assert_eq!(signed("/sources/example.stations").await.expect("page").status(), 200);
-    let (page, _) = (signed("/sources/example.stations").await.expect("page").text().await.expect("body"), ());
-    assert!(page.contains("INLET_TOKEN"), "snippets say where the token goes");
+    assert_eq!(
+        signed("/sources/example.stations")
+            .await
+            .expect("page")
+            .status(),
+        200
+    );
+    let (page, _) = (
+        signed("/sources/example.stations")
+            .await
+            .expect("page")
+            .text()
+            .await
+            .expect("body"),
+        (),
+    );
+    assert!(
+        page.contains("INLET_TOKEN"),
+        "snippets say where the token goes"
+    );
 
     // The status page and its JSON list only the token's sources.
     let everything = site.token(&["catalog:*:read"]);
     let _held = site.slow_stream(Some(&everything)).await;
-    let status = signed("/status").await.expect("status").text().await.expect("body");
+    let status = signed("/status")
+        .await
+        .expect("status")
+        .text()
+        .await
+        .expect("body");
     assert!(!status.contains("slow.big"), "{status}");
     let json: serde_json::Value = client
         .get(site.url("/api/v1/status"))
@@ -206,11 +316,27 @@ async fn signing_in_keeps_the_token_in_a_strict_cookie_and_scopes_filter_the_pag
         .json()
         .await
         .expect("json");
-    assert!(json["streams"].as_array().expect("streams").iter().any(|s| s["source"] == "slow.big"), "{json}");
+    assert!(
+        json["streams"]
+            .as_array()
+            .expect("streams")
+            .iter()
+            .any(|s| s["source"] == "slow.big"),
+        "{json}"
+    );
 
-    let r = client.post(site.url("/signout")).header("cookie", pair.clone()).send().await.expect("signout");
+    let r = client
+        .post(site.url("/signout"))
+        .header("cookie", pair.clone())
+        .send()
+        .await
+        .expect("signout");
     assert_eq!(r.status(), 303);
-    assert!(r.headers().get("set-cookie").and_then(|v| v.to_str().ok()).is_some_and(|c| c.contains("Max-Age=0")));
+    assert!(r
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.contains("Max-Age=0")));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -238,13 +364,26 @@ async fn the_status_lists_a_slow_stream_with_its_rows_and_bytes() {
     // Once the client goes away, the stream ends and is counted as served.
     let start = std::time::Instant::now();
     loop {
-        let json: serde_json::Value = reqwest::get(site.url("/api/v1/status")).await.expect("status").json().await.expect("json");
-        let open = json["streams"].as_array().is_some_and(|s| s.iter().any(|s| s["source"] == "slow.big"));
-        let served = json["served"].as_array().is_some_and(|s| s.iter().any(|s| s["source"] == "slow.big" && s["requests"].as_u64() >= Some(1)));
+        let json: serde_json::Value = reqwest::get(site.url("/api/v1/status"))
+            .await
+            .expect("status")
+            .json()
+            .await
+            .expect("json");
+        let open = json["streams"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|s| s["source"] == "slow.big"));
+        let served = json["served"].as_array().is_some_and(|s| {
+            s.iter()
+                .any(|s| s["source"] == "slow.big" && s["requests"].as_u64() >= Some(1))
+        });
         if !open && served {
             break;
         }
-        assert!(start.elapsed() < std::time::Duration::from_secs(20), "the stream did not end: {json}");
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "the stream did not end: {json}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
@@ -257,17 +396,29 @@ async fn python_snippets_run_as_copied() {
     let site = Site::start(false);
     let (status, _, page) = get(&site.url("/sources/example.trips_monthly?param.month=2")).await;
     assert_eq!(status, 200, "{page}");
-    let want: serde_json::Value = reqwest::get(site.url("/api/v1/sources/example.trips_monthly?param.month=2"))
-        .await
-        .expect("describe")
-        .json()
-        .await
-        .expect("json");
+    let want: serde_json::Value =
+        reqwest::get(site.url("/api/v1/sources/example.trips_monthly?param.month=2"))
+            .await
+            .expect("describe")
+            .json()
+            .await
+            .expect("json");
     let rows = want["discovery"]["total_rows"].as_u64().expect("rows");
-    for (id, var) in [("pyarrow", "table"), ("polars", "df"), ("pandas", "df"), ("duckdb", "df"), ("flight", "table")] {
-        let code = text_of(&page, &format!("snippet-{id}")).unwrap_or_else(|| panic!("no {id} snippet"));
+    for (id, var) in [
+        ("pyarrow", "table"),
+        ("polars", "df"),
+        ("pandas", "df"),
+        ("duckdb", "df"),
+        ("flight", "table"),
+    ] {
+        let code =
+            text_of(&page, &format!("snippet-{id}")).unwrap_or_else(|| panic!("no {id} snippet"));
         let program = format!("{code}\nprint('ROWS', len({var}))\n");
-        let out = Command::new(&python).arg("-c").arg(&program).output().expect("python");
+        let out = Command::new(&python)
+            .arg("-c")
+            .arg(&program)
+            .output()
+            .expect("python");
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
             out.status.success() && stdout.contains(&format!("ROWS {rows}")),

@@ -16,8 +16,8 @@ use serde_json::Value as J;
 use super::access::{authorize, not_found, Caller};
 use super::search::{Facets, SearchRequest};
 use super::{describe, Core, ServiceError};
-use crate::catalog::view::EntrySummary;
 pub use crate::catalog::model::StatusKind;
+use crate::catalog::view::EntrySummary;
 use crate::catalog::{CatalogNode, Library};
 
 /// What discovery found of a source's size.
@@ -91,7 +91,11 @@ pub fn visible_roots(lib: &Library, caller: &Caller) -> Vec<Arc<CatalogNode>> {
 }
 
 /// The entries of `node` the caller may see, by name (nested catalogs are not opened).
-pub fn visible_entries(lib: &Library, node: &Arc<CatalogNode>, caller: &Caller) -> Vec<EntrySummary> {
+pub fn visible_entries(
+    lib: &Library,
+    node: &Arc<CatalogNode>,
+    caller: &Caller,
+) -> Vec<EntrySummary> {
     let mut entries: Vec<EntrySummary> = describe::entries(lib, node, false)
         .into_iter()
         .filter(|e| caller.may_see(&e.name))

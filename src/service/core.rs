@@ -13,11 +13,11 @@ use serde_json::Value as J;
 use super::access::{authorize, Caller, Grant, Scope, TokenGrant};
 use super::admission::Admission;
 use super::browse::Figures;
-use super::status::RecentErrors;
 use super::discovery::{DiscoveryCache, Progress};
 use super::read::Read;
 use super::search::KnownColumns;
 use super::snapshot::Snapshot;
+use super::status::RecentErrors;
 use super::tickets::{Claims, TicketKey};
 use super::usage::Usage;
 use super::ServiceError;
@@ -353,7 +353,10 @@ impl Core {
         mut request: ReadRequest,
     ) -> Result<Read, ServiceError> {
         authorize(caller, source)?;
-        let permit = self.admission.admit().inspect_err(|e| self.noted(source, e))?;
+        let permit = self
+            .admission
+            .admit()
+            .inspect_err(|e| self.noted(source, e))?;
         request.batch_size = self.config.batch_size.max(1);
         let meter = self.usage.meter(source, caller.token_id());
         let snap = self.snapshot();

@@ -287,7 +287,7 @@ pub async fn discover_all(core: Arc<Core>, snap: Arc<Snapshot>) {
                     Ok(()) => {}
                     Err(e) => {
                         failed.fetch_add(1, Ordering::Relaxed);
-                        core.errors.record(Some(&name), "discovery", &e);
+                        core.errors.record(Some(name.as_str()), "discovery", &e);
                         tracing::debug!(source = %name, error = %e, "background discovery failed");
                     }
                 }

@@ -101,7 +101,12 @@ impl Stream for Read {
                 metrics::counter!("inlet_driver_errors_total", "kind" => driver_kind(e).label())
                     .increment(1);
                 if let Some(errors) = &this.errors {
-                    errors.push(Some(&this.source), "stream", driver_kind(e), &e.to_string());
+                    errors.push(
+                        Some(this.source.as_str()),
+                        "stream",
+                        driver_kind(e),
+                        &e.to_string(),
+                    );
                 }
                 let error = crate::catalog::redact::redact_text(&e.to_string()).into_owned();
                 tracing::warn!(source = %this.source, rows = this.rows, %error, "stream aborted");

@@ -232,7 +232,9 @@ mod tests {
         }
         let list = errors.list();
         assert_eq!(list.len(), RECENT_ERRORS);
-        assert!(list[0].message.contains(&format!("slow {}", RECENT_ERRORS + 4)));
+        assert!(list[0]
+            .message
+            .contains(&format!("slow {}", RECENT_ERRORS + 4)));
         assert_eq!(list[0].kind, "storage-timeout");
         assert!(!list[0].message.contains("pw@"), "{}", list[0].message);
     }

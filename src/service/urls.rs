@@ -107,7 +107,10 @@ mod base_tests {
     #[test]
     fn advertised_urls_win_then_a_plain_host_then_the_listen_address() {
         let mut c = ServeConfig::default();
-        assert_eq!(public_base(&c, Some("data.example.com:80")), "http://data.example.com:80");
+        assert_eq!(
+            public_base(&c, Some("data.example.com:80")),
+            "http://data.example.com:80"
+        );
         assert_eq!(public_base(&c, Some("a@evil")), "http://127.0.0.1:8080");
         assert_eq!(public_base(&c, None), "http://127.0.0.1:8080");
         assert!(!public_is_https(&c));

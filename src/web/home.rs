@@ -67,7 +67,11 @@ impl Form {
             pairs.push(("catalog".into(), c.clone()));
         }
         pairs.extend(self.tags.iter().map(|t| ("tag".to_string(), t.clone())));
-        pairs.extend(self.columns.iter().map(|c| ("column".to_string(), c.clone())));
+        pairs.extend(
+            self.columns
+                .iter()
+                .map(|c| ("column".to_string(), c.clone())),
+        );
         if page > 1 {
             pairs.push(("page".into(), page.to_string()));
         }
@@ -337,7 +341,9 @@ mod tests {
 
     #[test]
     fn the_form_round_trips_through_its_links() {
-        let f = Form::parse(Some("q=fare&tag=transport&tag=sample&driver=parquet&page=2&x=1"));
+        let f = Form::parse(Some(
+            "q=fare&tag=transport&tag=sample&driver=parquet&page=2&x=1",
+        ));
         assert_eq!(f.q, "fare");
         assert_eq!(f.tags, vec!["transport", "sample"]);
         assert_eq!(f.page, 2);
@@ -353,6 +359,9 @@ mod tests {
             h,
             "a <mark>fare</mark> &lt;script&gt;x&lt;/script&gt; <mark>b</mark>"
         );
-        assert_eq!(highlighted("plain & simple").into_string(), "plain &amp; simple");
+        assert_eq!(
+            highlighted("plain & simple").into_string(),
+            "plain &amp; simple"
+        );
     }
 }

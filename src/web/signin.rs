@@ -152,7 +152,10 @@ mod tests {
     #[test]
     fn cookies_are_http_only_strict_and_secure_over_tls() {
         let c = cookie(Some("inlet_ab_cd"), false);
-        assert_eq!(c, "inlet_token=inlet_ab_cd; Path=/; HttpOnly; SameSite=Strict");
+        assert_eq!(
+            c,
+            "inlet_token=inlet_ab_cd; Path=/; HttpOnly; SameSite=Strict"
+        );
         assert!(cookie(Some("t"), true).ends_with("; Secure"));
         assert!(cookie(None, false).contains("Max-Age=0"));
     }
@@ -170,9 +173,15 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8080"));
         assert!(same_origin(&h), "no Origin: a form post of an old browser");
-        h.insert(header::ORIGIN, HeaderValue::from_static("http://127.0.0.1:8080"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://127.0.0.1:8080"),
+        );
         assert!(same_origin(&h));
-        h.insert(header::ORIGIN, HeaderValue::from_static("http://evil.example"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://evil.example"),
+        );
         assert!(!same_origin(&h));
     }
 }

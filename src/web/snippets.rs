@@ -194,8 +194,16 @@ mod tests {
             ["curl", "pyarrow", "polars", "duckdb", "pandas", "flight", "rust"]
         );
         let url = "http://127.0.0.1:9/api/v1/sources/example.trips_monthly/data?param.month=2";
-        assert!(all[1].code.contains(&format!("\"{url}\"")), "{}", all[1].code);
-        assert!(all[0].code.contains("format=csv&param.month=2"), "{}", all[0].code);
+        assert!(
+            all[1].code.contains(&format!("\"{url}\"")),
+            "{}",
+            all[1].code
+        );
+        assert!(
+            all[0].code.contains("format=csv&param.month=2"),
+            "{}",
+            all[0].code
+        );
         assert!(all[5].code.contains("for_command"), "{}", all[5].code);
         assert!(!all[1].code.contains("INLET_TOKEN"));
         let authed = Target {

@@ -79,7 +79,14 @@ pub async fn page(
         auth: viewer.auth_on,
         flight: web.flight.as_deref(),
     };
-    let body = body(&name, &desc, &chosen, &field_errors, preview.as_ref(), &target);
+    let body = body(
+        &name,
+        &desc,
+        &chosen,
+        &field_errors,
+        preview.as_ref(),
+        &target,
+    );
     (code, layout::page(&viewer, &name, "", body)).into_response()
 }
 
@@ -442,7 +449,9 @@ mod tests {
 
     #[test]
     fn parameters_come_from_param_pairs_and_empty_ones_mean_the_default() {
-        let p = params_of(Some("param.month=2&param.region=&q=x&param.=1&param.d=2024-01-05"));
+        let p = params_of(Some(
+            "param.month=2&param.region=&q=x&param.=1&param.d=2024-01-05",
+        ));
         assert_eq!(p.len(), 2);
         assert_eq!(p["month"], "2");
         assert_eq!(p["d"], "2024-01-05");
@@ -451,17 +460,33 @@ mod tests {
     #[test]
     fn inputs_are_typed() {
         let none = BTreeMap::new();
-        let int = serde_json::json!({"name": "month", "type": "int", "default": 1, "min": 1, "max": 3});
+        let int =
+            serde_json::json!({"name": "month", "type": "int", "default": 1, "min": 1, "max": 3});
         let html = param_input(&int, &none).into_string();
-        assert!(html.contains(r#"type="number""#) && html.contains(r#"min="1""#) && html.contains(r#"max="3""#), "{html}");
+        assert!(
+            html.contains(r#"type="number""#)
+                && html.contains(r#"min="1""#)
+                && html.contains(r#"max="3""#),
+            "{html}"
+        );
         let allowed = serde_json::json!({"name": "region", "type": "str", "default": "us", "allowed": ["eu", "us"]});
-        let html = param_input(&allowed, &BTreeMap::from([("region".into(), "eu".into())])).into_string();
-        assert!(html.contains("<select") && html.contains(r#"<option value="eu" selected>"#), "{html}");
+        let html =
+            param_input(&allowed, &BTreeMap::from([("region".into(), "eu".into())])).into_string();
+        assert!(
+            html.contains("<select") && html.contains(r#"<option value="eu" selected>"#),
+            "{html}"
+        );
         let date = serde_json::json!({"name": "start", "type": "datetime", "default": "2024-01-01T00:00:00"});
         let html = param_input(&date, &none).into_string();
-        assert!(html.contains(r#"type="date""#) && html.contains(r#"value="2024-01-01""#), "{html}");
+        assert!(
+            html.contains(r#"type="date""#) && html.contains(r#"value="2024-01-01""#),
+            "{html}"
+        );
         let evil = serde_json::json!({"name": "x\"><script>", "type": "str", "description": "<img src=x onerror=alert(1)>"});
         let html = param_input(&evil, &none).into_string();
-        assert!(!html.contains("<script>") && !html.contains("<img"), "{html}");
+        assert!(
+            !html.contains("<script>") && !html.contains("<img"),
+            "{html}"
+        );
     }
 }

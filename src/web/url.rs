@@ -18,7 +18,10 @@ pub fn query(pairs: &[(String, String)]) -> String {
     if pairs.is_empty() {
         return String::new();
     }
-    format!("?{}", serde_urlencoded::to_string(pairs).unwrap_or_default())
+    format!(
+        "?{}",
+        serde_urlencoded::to_string(pairs).unwrap_or_default()
+    )
 }
 
 pub fn source(name: &str) -> String {
