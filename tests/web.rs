@@ -148,7 +148,7 @@ async fn search_and_source_pages_work_with_plain_links_and_forms() {
     let (status, _, bad) = get(&site.url("/sources/example.trips_monthly?param.month=9")).await;
     assert_eq!(status, 422);
     assert!(bad.contains("above the maximum"), "{bad}");
-    let (_, _, nested) = get(&site.url("/sources/regions.sales")).await;
+    let (_, _, nested) = get(&site.url("/sources/regions.sales.sales")).await;
     assert!(
         nested.contains("<select") && nested.contains("value=\"eu\""),
         "allowed values: {nested}"

@@ -138,11 +138,9 @@ fn flight_snippet(t: &Target, flight: &str) -> String {
     let descriptor = if t.params.is_empty() {
         format!("flight.FlightDescriptor.for_path({})", py(t.source))
     } else {
+        // JSON of strings is also a Python dict literal.
         let cmd = serde_json::json!({"source": t.source, "params": t.params});
-        format!(
-            "flight.FlightDescriptor.for_command(json.dumps({}))",
-            py(&cmd.to_string())
-        )
+        format!("flight.FlightDescriptor.for_command(json.dumps({cmd}))")
     };
     let json_import = if t.params.is_empty() { "" } else { "json, " };
     let os_import = if t.auth { "os, " } else { "" };
@@ -204,7 +202,11 @@ mod tests {
             "{}",
             all[0].code
         );
-        assert!(all[5].code.contains("for_command"), "{}", all[5].code);
+        assert!(
+            all[5].code.contains(r#"json.dumps({"source":"example.trips_monthly","params":{"month":"2"}})"#),
+            "{}",
+            all[5].code
+        );
         assert!(!all[1].code.contains("INLET_TOKEN"));
         let authed = Target {
             auth: true,

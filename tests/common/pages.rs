@@ -52,6 +52,8 @@ fn write_catalogs(dir: &Path) {
 impl Site {
     /// The server, with `--auth required` when `auth`.
     pub fn start(auth: bool) -> Site {
+        // reqwest's rustls needs a crypto provider before the first client.
+        inlet_driver::storage::ensure_tls_provider();
         let dir = tempfile::tempdir().expect("tmp");
         write_catalogs(dir.path());
         let mut args = vec![
