@@ -256,7 +256,14 @@ async fn browse() {
     let want: Vec<String> = csv.lines().skip(1).map(str::to_string).collect();
     assert_eq!(shown.len(), 50);
     assert_eq!(shown, want, "the preview shows the data");
+    // The whole page (up to a bound), for the README.
+    let height = b
+        .js("return Math.min(document.documentElement.scrollHeight, 2400)")
+        .await;
+    let height = u32::try_from(height.as_u64().unwrap_or(900)).unwrap_or(900);
+    b.c().set_window_size(1280, height).await.expect("resize");
     let png = b.screenshot("source.png").await;
+    b.c().set_window_size(1280, 900).await.expect("resize");
     if std::env::var_os("INLET_UPDATE_DOCS_SCREENSHOT").is_some() {
         std::fs::write(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/source-page.png"),

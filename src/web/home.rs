@@ -275,7 +275,7 @@ fn card_markup(card: &Card) -> Markup {
                 p.figures {
                     @if let Some(rows) = f.rows { span { (layout::count(rows)) " rows" } }
                     @if let Some(b) = f.bytes { span { (layout::bytes(b)) } }
-                    @if f.partitions > 0 { span { (f.partitions) " partitions" } }
+                    @if f.partitions > 0 { span { (layout::plural(f.partitions, "partition", "partitions")) } }
                 }
             }
         }

@@ -106,12 +106,22 @@ pub fn time(secs: u64) -> String {
         )
 }
 
-/// A JSON value as text: strings as they are, the rest as JSON.
+/// A JSON value as text: strings as they are, lists of scalars joined with commas, the rest as
+/// JSON.
 pub fn json_text(v: &serde_json::Value) -> String {
+    use serde_json::Value as J;
     match v {
-        serde_json::Value::String(s) => s.clone(),
+        J::String(s) => s.clone(),
+        J::Array(items) if items.iter().all(|i| !i.is_array() && !i.is_object()) => {
+            items.iter().map(json_text).collect::<Vec<_>>().join(", ")
+        }
         other => other.to_string(),
     }
+}
+
+/// `1 partition`, `4 partitions`.
+pub fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// Metadata as a definition list (values as text; nested values as JSON).
@@ -141,6 +151,9 @@ mod tests {
         assert_eq!(count(999), "999");
         assert_eq!(count(1_234_567), "1,234,567");
         assert_eq!(time(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(json_text(&serde_json::json!(["a", 1])), "a, 1");
+        assert_eq!(json_text(&serde_json::json!({"a": [1]})), r#"{"a":[1]}"#);
+        assert_eq!(plural(1, "row", "rows"), "1 row");
     }
 
     #[test]

@@ -203,7 +203,9 @@ mod tests {
             all[0].code
         );
         assert!(
-            all[5].code.contains(r#"json.dumps({"source":"example.trips_monthly","params":{"month":"2"}})"#),
+            all[5].code.contains(
+                r#"json.dumps({"source":"example.trips_monthly","params":{"month":"2"}})"#
+            ),
             "{}",
             all[5].code
         );

@@ -168,10 +168,10 @@ fn body(
         @if let Some(d) = discovery {
             (schema_table(d))
         }
+        (snippets_section(target))
         @if let Some(p) = preview {
             (preview_table(p))
         }
-        (snippets_section(target))
         @if let Some(d) = discovery {
             (partitions(d))
         }
@@ -421,7 +421,7 @@ fn partitions(d: &J) -> Markup {
         @if !parts.is_empty() {
             section.partitions {
                 details {
-                    summary { h2 { (parts.len()) " partitions" } }
+                    summary { h2 { (layout::plural(parts.len(), "partition", "partitions")) } }
                     div.scroll {
                         table {
                             thead { tr { th { "Id" } th { "Label" } th { "Rows (est.)" } th { "Bytes (est.)" } } }
