@@ -272,7 +272,13 @@ async fn browse() {
         .expect("write docs/source-page.png");
     }
 
-    // Copy a snippet.
+    // Snippets are tabs: pick pyarrow, copy it.
+    let hidden = b
+        .js("return document.querySelector('#panel-pyarrow').hidden")
+        .await;
+    assert_eq!(hidden, J::Bool(true), "one tab shows at a time");
+    b.click("#tab-pyarrow").await;
+    b.until("the pyarrow tab", "return !document.querySelector('#panel-pyarrow').hidden && document.querySelector('#panel-curl').hidden").await;
     b.click("button[data-copy='snippet-pyarrow']").await;
     b.until("the copy confirmation", "return document.querySelector(\"button[data-copy='snippet-pyarrow']\").textContent === 'Copied'").await;
 

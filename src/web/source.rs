@@ -393,14 +393,23 @@ fn preview_table(p: &Result<Preview, ServiceError>) -> Markup {
 }
 
 fn snippets_section(target: &Target) -> Markup {
+    let all = snippets::snippets(target);
     html! {
         section.snippets {
             h2 { "Load it" }
             @if target.auth {
                 p.muted { "Snippets read your token from the environment variable " code { "INLET_TOKEN" } "." }
             }
-            @for s in snippets::snippets(target) {
-                figure.snippet {
+            // With script, the figures become tabs (one shown at a time); without, all show.
+            div.tabs.js-only role="tablist" aria-label="Languages" {
+                @for (i, s) in all.iter().enumerate() {
+                    button type="button" role="tab" id=(format!("tab-{}", s.id)) data-tab=(format!("panel-{}", s.id))
+                        aria-controls=(format!("panel-{}", s.id)) aria-selected=(if i == 0 { "true" } else { "false" })
+                        tabindex=(if i == 0 { "0" } else { "-1" }) { (s.label) }
+                }
+            }
+            @for s in &all {
+                figure.snippet id=(format!("panel-{}", s.id)) role="tabpanel" aria-labelledby=(format!("tab-{}", s.id)) {
                     figcaption {
                         span { (s.label) }
                         button.copy.js-only type="button" data-copy=(format!("snippet-{}", s.id)) aria-label=(format!("Copy the {} snippet", s.label)) { "Copy" }

@@ -58,6 +58,32 @@ document.addEventListener("keydown", function (ev) {
   if (box) { ev.preventDefault(); box.focus(); box.select(); }
 });
 
+// Snippet tabs: one language shown at a time; arrow keys move between tabs.
+(function tabs() {
+  var lists = document.querySelectorAll("[role=tablist]");
+  Array.prototype.forEach.call(lists, function (list) {
+    var tabs = Array.prototype.slice.call(list.querySelectorAll("[role=tab]"));
+    function select(tab, focus) {
+      tabs.forEach(function (t) {
+        var on = t === tab;
+        t.setAttribute("aria-selected", on ? "true" : "false");
+        t.tabIndex = on ? 0 : -1;
+        var panel = document.getElementById(t.getAttribute("data-tab"));
+        if (panel) { panel.hidden = !on; }
+      });
+      if (focus) { tab.focus(); }
+    }
+    tabs.forEach(function (tab, i) {
+      tab.addEventListener("click", function () { select(tab, false); });
+      tab.addEventListener("keydown", function (ev) {
+        var next = ev.key === "ArrowRight" ? 1 : ev.key === "ArrowLeft" ? -1 : 0;
+        if (next) { ev.preventDefault(); select(tabs[(i + next + tabs.length) % tabs.length], true); }
+      });
+    });
+    if (tabs.length) { select(tabs[0], false); }
+  });
+})();
+
 (function live() {
   var el = document.querySelector("[data-live]");
   if (!el) { return; }
