@@ -297,6 +297,28 @@ async fn signing_in_keeps_the_token_in_a_strict_cookie_and_scopes_filter_the_pag
         "snippets say where the token goes"
     );
 
+    // The page's links to the JSON work with the cookie (reads only); other catalogs stay hidden.
+    let raw = signed("/api/v1/sources/example.trips").await.expect("json");
+    assert_eq!(raw.status(), 200);
+    assert_eq!(
+        signed("/api/v1/sources/evil.xss")
+            .await
+            .expect("json")
+            .status(),
+        404
+    );
+    let plan = client
+        .post(site.url("/api/v1/sources/example.trips/plan"))
+        .header("cookie", pair.clone())
+        .send()
+        .await
+        .expect("plan");
+    assert_eq!(
+        plan.status(),
+        401,
+        "a POST to the API needs the bearer header"
+    );
+
     // The status page and its JSON list only the token's sources.
     let everything = site.token(&["catalog:*:read"]);
     let _held = site.slow_stream(Some(&everything)).await;

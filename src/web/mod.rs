@@ -36,8 +36,8 @@ use crate::service::{Caller, ServiceError};
 /// elsewhere.
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 
-/// The cookie that holds a signed-in token.
-pub const COOKIE: &str = "inlet_token";
+/// The cookie that holds a signed-in token (the API reads it too, for GET and HEAD).
+pub use crate::api::SESSION_COOKIE as COOKIE;
 
 /// What the page knows beyond the core: where Flight listens (for snippets).
 #[derive(Debug, Clone, Default)]
@@ -111,15 +111,7 @@ pub fn token_of(headers: &HeaderMap) -> Option<String> {
     {
         return Caller::from_authorization(Some(v)).token;
     }
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
-        .map(|(_, v)| v.trim().to_string())
-        .filter(|v| !v.is_empty())
+    crate::api::session_token(headers)
 }
 
 /// Resolves the caller through the core (as the API does); without a valid token, when auth

@@ -17,6 +17,8 @@ pub struct Target<'a> {
     pub auth: bool,
     /// `grpc://host:port` of the Flight listener, when Flight is on.
     pub flight: Option<&'a str>,
+    /// Whether the data can be had as CSV (no nested columns).
+    pub csv: bool,
 }
 
 pub struct Snippet {
@@ -78,14 +80,23 @@ pub fn snippets(t: &Target) -> Vec<Snippet> {
     } else {
         ""
     };
+    let mut curl = format!(
+        "curl -sf{auth_header} {} -o data.arrow   # Arrow IPC stream",
+        sh(&url)
+    );
+    if t.csv {
+        curl.push_str(&format!("\ncurl -sf{auth_header} {}   # CSV", sh(&csv_url)));
+    } else {
+        let ndjson = t.data_url(&[("format", "ndjson")]);
+        curl.push_str(&format!(
+            "\ncurl -sf{auth_header} {}   # NDJSON (nested columns: no CSV)",
+            sh(&ndjson)
+        ));
+    }
     out.push(Snippet {
         id: "curl",
         label: "curl",
-        code: format!(
-            "curl -sf{auth_header} {} -o data.arrow   # Arrow IPC stream\ncurl -sf{auth_header} {}              # CSV",
-            sh(&url),
-            sh(&csv_url)
-        ),
+        code: curl,
     });
     out.push(Snippet {
         id: "pyarrow",
@@ -184,6 +195,7 @@ mod tests {
             params: &params,
             auth: false,
             flight: Some("grpc://127.0.0.1:8815"),
+            csv: true,
         };
         let all = snippets(&t);
         let ids: Vec<&str> = all.iter().map(|s| s.id).collect();
@@ -210,6 +222,9 @@ mod tests {
             all[5].code
         );
         assert!(!all[1].code.contains("INLET_TOKEN"));
+        let nested = Target { csv: false, ..t };
+        assert!(!snippets(&nested)[0].code.contains("format=csv"));
+        assert!(snippets(&nested)[0].code.contains("format=ndjson"));
         let authed = Target {
             auth: true,
             flight: None,

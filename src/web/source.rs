@@ -17,6 +17,7 @@ use super::{cells, url, Viewer, WebConfig};
 use crate::api::AppState;
 use crate::catalog::params::FieldError;
 use crate::catalog::redact::redact_text;
+use crate::encode::Format;
 use crate::service::browse::Preview;
 use crate::service::{ErrorKind, ServiceError};
 
@@ -72,12 +73,18 @@ pub async fn page(
     };
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
     let base = crate::service::urls::public_base(&st.config, host);
+    // CSV holds no nested columns: snippets and links offer it only when the schema has none.
+    let csv = match &preview {
+        Some(Ok(p)) => Format::Csv.unsupported_columns(&p.schema).is_none(),
+        _ => true,
+    };
     let target = Target {
         base: &base,
         source: &name,
         params: &chosen,
         auth: viewer.auth_on,
         flight: web.flight.as_deref(),
+        csv,
     };
     let body = body(
         &name,
@@ -180,7 +187,9 @@ fn body(
             ul {
                 li { a href=(format!("{api}{api_query}")) { "Raw JSON" } }
                 li { a href=(format!("{api}/schema{api_query}")) { "Schema (JSON)" } }
-                li { a href=(target.data_url(&[("format", "csv"), ("limit", "50")]).trim_start_matches(target.base).to_string()) { "First 50 rows as CSV" } }
+                @if target.csv {
+                    li { a href=(target.data_url(&[("format", "csv"), ("limit", "50")]).trim_start_matches(target.base).to_string()) { "First 50 rows as CSV" } }
+                }
                 li { a href="/docs#tag/sources" { "API docs" } }
             }
         }

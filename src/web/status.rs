@@ -26,7 +26,12 @@ pub async fn page(State(st): State<AppState>, Extension(viewer): Extension<Viewe
         div #live data-live="/status/live" data-interval="2000" aria-live="polite" {
             (live_markup(&report))
         }
-        p { "Also as JSON: " a href="/api/v1/status" { code { "/api/v1/status" } } " · " a href="/metrics" { code { "/metrics" } } " (Prometheus)" }
+        p {
+            "Also as JSON: " a href="/api/v1/status" { code { "/api/v1/status" } }
+            @if viewer.caller.sees_everything() {
+                " · " a href="/metrics" { code { "/metrics" } } " (Prometheus)"
+            }
+        }
     };
     layout::page(&viewer, "Status", "status", body).into_response()
 }
