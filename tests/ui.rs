@@ -244,9 +244,15 @@ async fn browse() {
         columns.contains(&"fare".to_string()) && columns.contains(&"trip_id".to_string()),
         "{columns:?}"
     );
-    let shown = texts(&b.js("return Array.from(document.querySelectorAll('#preview tbody tr')).map(r => r.cells[0].textContent)").await);
+    // The preview's trip_id and fare columns, cell by cell, against the data API's CSV.
+    let shown = b
+        .js("const head = Array.from(document.querySelectorAll('#preview thead th')).map(e => e.textContent); \
+             const id = head.indexOf('trip_id'), fare = head.indexOf('fare'); \
+             return Array.from(document.querySelectorAll('#preview tbody tr')).map(r => r.cells[id].textContent + ',' + r.cells[fare].textContent)")
+        .await;
+    let shown = texts(&shown);
     let csv = reqwest::get(
-        site.url("/api/v1/sources/example.trips/data?format=csv&limit=50&columns=trip_id"),
+        site.url("/api/v1/sources/example.trips/data?format=csv&limit=50&columns=trip_id,fare"),
     )
     .await
     .expect("csv")

@@ -162,6 +162,20 @@ async fn search_and_source_pages_work_with_plain_links_and_forms() {
     assert!(cat.contains("href=\"/sources/example.stations\""), "{cat}");
     let (status, _, _) = get(&site.url("/sources/example.nope")).await;
     assert_eq!(status, 404);
+    // Status: an unsupported driver, and data that cannot be read, each with where it is declared.
+    let (status, _, raster) = get(&site.url("/sources/slow.raster")).await;
+    assert_eq!(status, 200);
+    assert!(
+        raster.contains("class=\"badge warn\"") && raster.contains("unsupported driver: rasterio"),
+        "{raster}"
+    );
+    assert!(raster.contains("slow.yaml:"), "file:line:col: {raster}");
+    let (status, _, missing) = get(&site.url("/sources/slow.missing")).await;
+    assert_eq!(status, 200);
+    assert!(
+        missing.contains("The data cannot be read") && missing.contains("slow.yaml:"),
+        "{missing}"
+    );
     let (status, _, st) = get(&site.url("/status")).await;
     assert_eq!(status, 200);
     assert!(st.contains("id=\"revision\""), "{st}");
@@ -408,6 +422,103 @@ async fn the_status_lists_a_slow_stream_with_its_rows_and_bytes() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_status_shows_recent_errors_and_a_refused_edit() {
+    let site = Site::start(false);
+    // A source whose file is missing: background discovery and a read fail on the server's side.
+    let r = reqwest::get(site.url("/api/v1/sources/slow.missing/data"))
+        .await
+        .expect("read");
+    assert_eq!(r.status(), 502);
+    // A caller's mistake is not an error of the server's.
+    let r = reqwest::get(site.url("/api/v1/sources/example.trips/data?columns=nope"))
+        .await
+        .expect("read");
+    assert_eq!(r.status(), 422);
+    let start = std::time::Instant::now();
+    let json = loop {
+        let json: serde_json::Value = reqwest::get(site.url("/api/v1/status"))
+            .await
+            .expect("status")
+            .json()
+            .await
+            .expect("json");
+        let errors = json["errors"].as_array().cloned().unwrap_or_default();
+        if errors
+            .iter()
+            .any(|e| e["source"] == "slow.missing" && e["during"] == "read")
+            && errors
+                .iter()
+                .any(|e| e["source"] == "slow.missing" && e["during"] == "discovery")
+        {
+            break json;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "errors not listed: {json}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let errors = json["errors"].as_array().expect("errors");
+    assert!(
+        errors.iter().all(|e| e["source"] != "example.trips"),
+        "{json}"
+    );
+    assert!(
+        errors.iter().all(|e| e["kind"] == "data-not-found"),
+        "{json}"
+    );
+    let (_, _, page) = get(&site.url("/status")).await;
+    assert!(
+        page.contains("id=\"errors\"") && page.contains("data-not-found"),
+        "{page}"
+    );
+
+    // A broken edit is refused: the page says so, with the error's place, and the last good
+    // revision keeps serving.
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("live.yaml");
+    std::fs::write(
+        &path,
+        "sources:\n  one:\n    driver: csv\n    args: {urlpath: 'x.csv'}\n",
+    )
+    .expect("write");
+    let server = common::InletServer::start(
+        &["--catalog", dir.path().to_str().expect("utf8")],
+        &[("INLET_RELOAD_INTERVAL_SECS", "1")],
+    );
+    std::fs::write(&path, "sources:\n  one: [unclosed\n").expect("break");
+    let start = std::time::Instant::now();
+    loop {
+        let json: serde_json::Value = reqwest::get(server.url("/api/v1/status"))
+            .await
+            .expect("status")
+            .json()
+            .await
+            .expect("json");
+        if json["reload"]["refused_at"].is_u64() {
+            assert!(
+                json["reload"]["errors"][0]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("live.yaml:"),
+                "{json}"
+            );
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "the refused edit is not reported: {json}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let (_, _, page) = get(&server.url("/status")).await;
+    assert!(
+        page.contains("The last catalog edit was refused") && page.contains("live.yaml:"),
+        "{page}"
+    );
 }
 
 /// The Python snippets of a source page, run as copied (pyarrow, polars, pandas, duckdb,
