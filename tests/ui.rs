@@ -35,6 +35,11 @@ struct Browser {
 
 impl Browser {
     async fn start() -> Browser {
+        Browser::start_with(true).await
+    }
+
+    /// With `javascript` false, pages run no script at all (Chromium's content setting).
+    async fn start_with(javascript: bool) -> Browser {
         for (path, package) in [(CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")] {
             assert!(
                 Path::new(path).exists(),
@@ -63,14 +68,15 @@ impl Browser {
         }
         let mut caps = serde_json::Map::new();
         caps.insert("browserName".into(), json!("chrome"));
-        caps.insert(
-            "goog:chromeOptions".into(),
-            json!({
-                "binary": CHROMIUM,
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                         "--window-size=1280,900", "--hide-scrollbars"],
-            }),
-        );
+        let mut options = json!({
+            "binary": CHROMIUM,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--window-size=1280,900", "--hide-scrollbars"],
+        });
+        if !javascript {
+            options["prefs"] = json!({"profile.managed_default_content_settings.javascript": 2});
+        }
+        caps.insert("goog:chromeOptions".into(), options);
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();
         let client = ClientBuilder::new(connector)
             .capabilities(caps)
@@ -113,6 +119,27 @@ impl Browser {
                     .await;
                 panic!("timed out waiting for {what} on {url}: {text}");
             }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until the URL contains `part` and `css` is on the page, without running script.
+    async fn until_page(&self, part: &str, css: &str) {
+        let start = Instant::now();
+        loop {
+            let url = self
+                .c()
+                .current_url()
+                .await
+                .map(|u| u.to_string())
+                .unwrap_or_default();
+            if url.contains(part) && self.c().find(Locator::Css(css)).await.is_ok() {
+                return;
+            }
+            assert!(
+                start.elapsed() < WAIT,
+                "timed out waiting for {part} and {css} (at {url})"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -434,5 +461,84 @@ async fn sign_in() {
         "return !!document.querySelector('#token')",
     )
     .await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn search_and_source_pages_work_with_javascript_disabled() {
+    tokio::time::timeout(TEST_LIMIT, without_javascript())
+        .await
+        .expect("the browser test took too long");
+}
+
+async fn without_javascript() {
+    let site = Site::start(false);
+    site.discovered().await;
+    let b = Browser::start_with(false).await;
+    b.goto(&site.url("/")).await;
+    b.until_page("/", "#q").await;
+    let copy = b
+        .c()
+        .find(Locator::Css("button.apply"))
+        .await
+        .expect("apply button");
+    assert!(
+        copy.is_displayed().await.expect("displayed"),
+        "without script, filters have a button"
+    );
+    let q = b.c().find(Locator::Css("#q")).await.expect("search box");
+    q.send_keys("fare\u{E007}")
+        .await
+        .expect("type and press Enter");
+    b.until_page("q=fare", "article[data-source='example.trips']")
+        .await;
+    b.click("input[name=driver][value=parquet]").await;
+    b.click("button.apply").await;
+    b.until_page("driver=parquet", "article[data-source='example.trips']")
+        .await;
+    assert!(
+        b.c()
+            .find(Locator::Css("article[data-source='example.trips_monthly']"))
+            .await
+            .is_err(),
+        "the filter applies"
+    );
+    b.click("a[href='/sources/example.trips']").await;
+    b.until_page("/sources/example.trips", "#preview").await;
+    let rows = b
+        .c()
+        .find_all(Locator::Css("#preview tbody tr"))
+        .await
+        .expect("rows");
+    assert_eq!(rows.len(), 50);
+    let copy = b
+        .c()
+        .find(Locator::Css("button[data-copy]"))
+        .await
+        .expect("copy button");
+    assert!(
+        !copy.is_displayed().await.expect("displayed"),
+        "copy buttons need script: hidden"
+    );
+    let pyarrow = b
+        .c()
+        .find(Locator::Css("#snippet-pyarrow"))
+        .await
+        .expect("snippet");
+    assert!(
+        pyarrow.is_displayed().await.expect("displayed"),
+        "every snippet shows without script"
+    );
+    b.goto(&site.url("/sources/example.trips_monthly")).await;
+    b.until_page("trips_monthly", "#param-month").await;
+    let month = b
+        .c()
+        .find(Locator::Css("#param-month"))
+        .await
+        .expect("month");
+    month.clear().await.expect("clear");
+    month.send_keys("3").await.expect("type");
+    b.click("#params button[type=submit]").await;
+    b.until_page("param.month=3", "#preview").await;
     b.close().await;
 }
