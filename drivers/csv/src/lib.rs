@@ -254,6 +254,7 @@ impl CsvSource {
         let (inferred, sampled) = format
             .infer_schema(sample.as_slice(), Some(rows))
             .map_err(|e| DriverError::corrupt(&at, e))?;
+        let inferred = schema::widen_big_integers(&format, sample.as_slice(), inferred);
         let layout = schema::layout(o, &inferred, &self.pattern_fields, &at)?;
         let labels = labels(&self.files);
         let partitions = self

@@ -555,3 +555,32 @@ async fn files_that_disagree_or_are_damaged_are_errors() {
         "{err:?}"
     );
 }
+
+/// pandas reads integers beyond i64 as uint64 (then float64): the values arrive, not as text.
+#[tokio::test]
+async fn integers_beyond_i64_read_as_uint64_and_float64() {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float64Type, UInt64Type};
+    // Under the catalog directory: a local source may only read there.
+    let dir = tempfile::tempdir_in(fixtures()).expect("tempdir");
+    let path = dir.path().join("big.csv");
+    std::fs::write(
+        &path,
+        "id,big,huge\n1,18446744073709551615,99999999999999999999999\n2,9223372036854775808,-9223372036854775809\n3,7,0\n",
+    )
+    .expect("write");
+    let source = open(json!({"urlpath": path.to_str().expect("utf-8")}))
+        .await
+        .expect("open");
+    let batch = read_all(&source, ReadRequest::default()).await;
+    assert_eq!(batch.schema().field(1).data_type(), &DataType::UInt64);
+    assert_eq!(
+        batch.column(1).as_primitive::<UInt64Type>().values().to_vec(),
+        vec![u64::MAX, 9_223_372_036_854_775_808, 7]
+    );
+    assert_eq!(batch.schema().field(2).data_type(), &DataType::Float64);
+    assert_eq!(
+        batch.column(2).as_primitive::<Float64Type>().values().to_vec(),
+        vec![1e23, -9_223_372_036_854_775_809.0, 0.0]
+    );
+}
