@@ -259,3 +259,36 @@ async fn streams_share_one_memory_budget_and_a_read_without_room_is_a_503() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// A file rewritten after discovery: the read that finds it changed is a 409 `data-changed`
+/// (not the old listing over the new bytes), and the next read lists and discovers it again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_changed_after_discovery_is_a_409_then_read_fresh() {
+    inlet_driver::storage::ensure_tls_provider();
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().join("moving.csv");
+    std::fs::write(&data, "id\n1\n2\n3\n").expect("data");
+    let cat = dir.path().join("rel.yaml");
+    std::fs::write(
+        &cat,
+        "sources:\n  moving:\n    driver: csv\n    args: {urlpath: '{{ CATALOG_DIR }}/moving.csv'}\n",
+    )
+    .expect("catalog");
+    let server = InletServer::start(&["--catalog", cat.to_str().expect("utf8")], &[]);
+    let c = Client::new();
+    let rows = |body: &str| body.lines().count() - 1;
+    let url = server.url("/api/v1/sources/rel.moving/data?format=csv");
+    let first = c.get(&url).send().await.expect("read");
+    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(rows(&first.text().await.expect("body")), 3);
+
+    std::fs::write(&data, "id\n1\n2\n3\n4\n5\n").expect("rewrite");
+    let changed = c.get(&url).send().await.expect("read");
+    assert_eq!(changed.status(), StatusCode::CONFLICT);
+    let problem: serde_json::Value = changed.json().await.expect("problem+json");
+    assert_eq!(problem["type"], "/problems/data-changed", "{problem}");
+
+    let fresh = c.get(&url).send().await.expect("read");
+    assert_eq!(fresh.status(), StatusCode::OK);
+    assert_eq!(rows(&fresh.text().await.expect("body")), 5);
+}

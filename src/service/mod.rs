@@ -68,6 +68,9 @@ pub struct Opened {
     pub key: String,
     /// Whether the caller supplied parameter values (then an invalid arg is theirs to fix).
     pub caller_values: bool,
+    /// Set when a read found a file changed since it was listed: what this source discovered
+    /// (footers, listings, sizes) is out of date, so the snapshot opens it again.
+    pub stale: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Opened {
@@ -172,6 +175,7 @@ impl Service {
             params: values,
             key,
             caller_values,
+            stale: Arc::default(),
         })
     }
 

@@ -113,7 +113,14 @@ impl Snapshot {
             serde_json::to_string(params).unwrap_or_default()
         );
         if let Some(o) = self.opened.lock().ok().and_then(|m| m.get(&key).cloned()) {
-            return Ok(o);
+            if !o.stale.load(std::sync::atomic::Ordering::Relaxed) {
+                return Ok(o);
+            }
+            // Its data changed under a read: list and discover again, and drop the answers
+            // rendered from the old discovery.
+            if let Ok(mut r) = self.rendered.lock() {
+                r.clear();
+            }
         }
         let mut opened = self.service.open(name, params).await?;
         if let Some(cache) = &self.cache {

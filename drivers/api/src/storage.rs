@@ -12,13 +12,32 @@ use object_store::azure::MicrosoftAzureBuilder;
 use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::http::HttpBuilder;
 use object_store::path::Path as ObjectPath;
-use object_store::{ClientOptions, ObjectMeta, ObjectStore, ObjectStoreExt};
+use object_store::{
+    ClientOptions, GetOptions, GetRange, GetResult, ObjectMeta, ObjectStore, ObjectStoreExt,
+};
 use serde_json::{Map, Value as J};
 use url::Url;
 
 use crate::args::strings;
 use crate::confined::ConfinedLocal;
 use crate::{DriverError, FileInfo, Result};
+
+/// The ETag object_store's `LocalFileSystem` gives a file (inode, mtime in microseconds, size),
+/// so reads can be pinned (`If-Match`) to the version a listing saw. A test compares it with
+/// `head()`'s, so a change of scheme in object_store fails there, not in production.
+fn local_etag(meta: &std::fs::Metadata) -> String {
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(meta);
+    #[cfg(not(unix))]
+    let inode = 0u64;
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::SystemTime::UNIX_EPOCH).ok())
+        .unwrap_or_default()
+        .as_micros();
+    format!("\"{inode:x}-{mtime:x}-{:x}\"", meta.len())
+}
 
 /// Resolves urlpaths for every source of a service; holds the operator's allowed prefixes.
 #[derive(Debug, Clone, Default)]
@@ -53,6 +72,21 @@ impl Files {
     }
 
     /// How a user would write the object's location: `s3://bucket/key` or `/abs/path`.
+    /// Reads `meta` (all of it, or `range`) as the version that was listed: an object replaced
+    /// since (another ETag) is [`DriverError::Changed`], not a mix of two versions. Stores
+    /// without ETags (plain HTTP servers) are read as they are.
+    pub async fn get_pinned(&self, meta: &ObjectMeta, range: Option<GetRange>) -> Result<GetResult> {
+        let options = GetOptions {
+            if_match: meta.e_tag.clone(),
+            range,
+            ..GetOptions::default()
+        };
+        self.store
+            .get_opts(&meta.location, options)
+            .await
+            .map_err(|e| DriverError::from_store(&self.display(meta), e))
+    }
+
     pub fn display(&self, meta: &ObjectMeta) -> String {
         if self.base.is_empty() {
             format!("/{}", meta.location)
@@ -299,11 +333,7 @@ impl StorageResolver {
                     .map_err(|e| DriverError::bad_arg("urlpath", e.to_string()))?,
                 last_modified: modified,
                 size: meta.len(),
-                e_tag: Some(format!(
-                    "{:x}-{:x}",
-                    modified.timestamp_micros(),
-                    meta.len()
-                )),
+                e_tag: Some(local_etag(&meta)),
                 version: None,
             });
         }
@@ -760,6 +790,29 @@ mod tests {
             ),
             ["a.csv"]
         );
+    }
+
+    /// Reads are pinned to the listed ETag: the listing's must be the one object_store's
+    /// local store answers with, or every read would be refused as changed.
+    #[test]
+    fn local_listings_carry_the_etag_the_store_reads_with() {
+        let dir = tree();
+        let cat = dir.path().join("cat");
+        let rt = rt();
+        let files = rt
+            .block_on(StorageResolver::default().resolve(&json!("data/a.csv"), None, &cat))
+            .expect("resolve");
+        let listed = &files.objects[0];
+        let head = rt
+            .block_on(files.store.head(&listed.location))
+            .expect("head");
+        assert_eq!(listed.e_tag, head.e_tag);
+        rt.block_on(files.get_pinned(listed, None)).expect("a pinned read");
+        std::fs::write(cat.join("data/a.csv"), "x\n1\n2\n").expect("rewrite");
+        let e = rt
+            .block_on(files.get_pinned(listed, None))
+            .expect_err("a changed file");
+        assert!(matches!(e, DriverError::Changed(_)), "{e}");
     }
 
     #[test]

@@ -111,7 +111,7 @@ async fn load_footer(
     meta: &object_store::ObjectMeta,
     at: &str,
 ) -> Result<(ArrowReaderMetadata, Option<String>)> {
-    let mut reader = ObjectReader::new(store, meta.location.clone(), meta.size);
+    let mut reader = ObjectReader::new(store, meta);
     let footer = ArrowReaderMetadata::load_async(&mut reader, ArrowReaderOptions::new())
         .await
         .map_err(|e| parquet_error(at, e))?;
@@ -437,7 +437,7 @@ impl Source for ParquetSource {
                 let state = state.clone();
                 let object = self.files.objects[file].clone();
                 let store = self.files.store.clone();
-                let reader = ObjectReader::new(store.clone(), object.location.clone(), object.size);
+                let reader = ObjectReader::new(store.clone(), &object);
                 let shown = self.files.display(&object);
                 let at = format!("{shown}#rg{rg}");
                 let (names, out_schema) = (names.clone(), out_schema.clone());

@@ -141,3 +141,34 @@ async fn a_footer_row_count_that_disagrees_with_the_row_groups_loses_no_rows() {
     );
     assert_eq!(read(&source).await.num_rows(), 300);
 }
+
+/// A file replaced after its footer was read: every range is read `If-Match` the listed ETag,
+/// so the read is `Changed` instead of the old footer's row count over the new file's pages.
+#[tokio::test]
+async fn a_file_replaced_after_discovery_is_changed_not_misread() {
+    let dir = tempfile::tempdir_in(fixtures()).expect("tempdir");
+    let path = dir.path().join("replaced.parquet");
+    let write = |n: i32| {
+        let ids = Int32Array::from_iter_values(0..n);
+        let batch = RecordBatch::try_from_iter([("id", Arc::new(ids) as _)]).expect("batch");
+        let file = std::fs::File::create(&path).expect("create");
+        let mut writer = ArrowWriter::try_new(file, batch.schema(), None).expect("writer");
+        writer.write(&batch).expect("write");
+        writer.close().expect("close");
+    };
+    write(4_000_000);
+    let source = open(&path).await;
+    assert_eq!(source.discover().await.expect("discover").total_rows, Some(4_000_000));
+    write(6_000_000);
+    let e = match source.read(ReadRequest::default()).await {
+        Err(e) => e,
+        Ok(stream) => {
+            use futures::TryStreamExt;
+            stream
+                .try_collect::<Vec<_>>()
+                .await
+                .expect_err("a read of a replaced file")
+        }
+    };
+    assert!(matches!(&e, inlet_driver::DriverError::Changed(_)), "{e}");
+}
