@@ -77,6 +77,10 @@ pub struct ServeConfig {
     pub insecure_no_auth: bool,
     /// Sources discovered at the same time by the background discovery after (re)loads.
     pub discovery_concurrency: usize,
+    /// An opened source's file listing is reused for this long; then its files are listed
+    /// again (a new file matching a glob appears) and its discovery kept only where every file's
+    /// size and ETag are unchanged.
+    pub relist_secs: u64,
 }
 
 /// Whether requests must carry a token.
@@ -121,13 +125,14 @@ impl Default for ServeConfig {
             auth: AuthMode::Off,
             insecure_no_auth: false,
             discovery_concurrency: 4,
+            relist_secs: 5,
         }
     }
 }
 
 /// Scalar keys read from `INLET_*` variables; list-valued ones come from clap (comma-separated
 /// variables), and other `INLET_*` variables (test settings, ...) are not configuration.
-const ENV_KEYS: [&str; 23] = [
+const ENV_KEYS: [&str; 24] = [
     "max_inflight_bytes",
     "budget_wait_ms",
     "stream_idle_timeout_secs",
@@ -139,6 +144,7 @@ const ENV_KEYS: [&str; 23] = [
     "auth",
     "insecure_no_auth",
     "discovery_concurrency",
+    "relist_secs",
     "http",
     "state_dir",
     "flight",

@@ -292,3 +292,63 @@ async fn a_file_changed_after_discovery_is_a_409_then_read_fresh() {
     assert_eq!(fresh.status(), StatusCode::OK);
     assert_eq!(rows(&fresh.text().await.expect("body")), 5);
 }
+
+/// A new file matching a glob used to stay invisible until the catalog was touched: listings
+/// are redone every `relist_secs`, and describe follows.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_file_matching_a_glob_is_served_after_relist_secs() {
+    inlet_driver::storage::ensure_tls_provider();
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::create_dir(dir.path().join("parts")).expect("mkdir");
+    std::fs::write(dir.path().join("parts/a.csv"), "id\n1\n2\n3\n").expect("data");
+    let cat = dir.path().join("rel.yaml");
+    std::fs::write(
+        &cat,
+        "sources:\n  parts:\n    driver: csv\n    args: {urlpath: '{{ CATALOG_DIR }}/parts/*.csv'}\n",
+    )
+    .expect("catalog");
+    let server = InletServer::start(
+        &["--catalog", cat.to_str().expect("utf8")],
+        &[("INLET_RELIST_SECS", "1")],
+    );
+    let c = Client::new();
+    let data = server.url("/api/v1/sources/rel.parts/data?format=csv");
+    let describe = server.url("/api/v1/sources/rel.parts");
+    let rows = |body: String| body.lines().count() - 1;
+    let partitions =
+        |d: serde_json::Value| d["discovery"]["partitions"].as_array().map_or(0, Vec::len);
+    let get = |url: &str| c.get(url).send();
+    assert_eq!(
+        rows(get(&data).await.expect("read").text().await.expect("body")),
+        3
+    );
+    assert_eq!(
+        partitions(
+            get(&describe)
+                .await
+                .expect("describe")
+                .json()
+                .await
+                .expect("json")
+        ),
+        1
+    );
+
+    std::fs::write(dir.path().join("parts/b.csv"), "id\n4\n5\n").expect("data");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(
+        rows(get(&data).await.expect("read").text().await.expect("body")),
+        5
+    );
+    assert_eq!(
+        partitions(
+            get(&describe)
+                .await
+                .expect("describe")
+                .json()
+                .await
+                .expect("json")
+        ),
+        2
+    );
+}

@@ -201,12 +201,28 @@ pub fn coerce(ptype: ParamType, v: &J) -> Result<J, String> {
 /// Date orders `pandas.Timestamp` reads (Intake coerces `datetime` parameters with it), month
 /// first where the order is ambiguous as pandas does.
 const DATE_FORMATS: &[&str] = &[
-    "%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%m/%d/%Y", "%b %d %Y", "%b %d, %Y", "%d %b %Y",
-    "%d-%b-%Y", "%Y-%b-%d", "%B %d %Y", "%B %d, %Y", "%d %B %Y",
+    "%Y-%m-%d",
+    "%Y/%m/%d",
+    "%Y.%m.%d",
+    "%m/%d/%Y",
+    "%b %d %Y",
+    "%b %d, %Y",
+    "%d %b %Y",
+    "%d-%b-%Y",
+    "%Y-%b-%d",
+    "%B %d %Y",
+    "%B %d, %Y",
+    "%d %B %Y",
 ];
 /// What may follow the date: nothing, or a time after `T` or a space.
 const TIME_FORMATS: &[&str] = &[
-    "", "T%H:%M", " %H:%M", "T%H:%M:%S", " %H:%M:%S", "T%H:%M:%S%.f", " %H:%M:%S%.f",
+    "",
+    "T%H:%M",
+    " %H:%M",
+    "T%H:%M:%S",
+    " %H:%M:%S",
+    "T%H:%M:%S%.f",
+    " %H:%M:%S%.f",
 ];
 
 /// Dates and datetimes in the forms `pandas.Timestamp` accepts (see [`DATE_FORMATS`]; also
@@ -276,7 +292,11 @@ fn split_offset(s: &str) -> Option<(&str, Option<chrono::FixedOffset>)> {
         m => m.parse().ok()?,
     };
     let seconds = (hours * 60 + minutes) * 60;
-    let seconds = if s.as_bytes()[sign_at] == b'-' { -seconds } else { seconds };
+    let seconds = if s.as_bytes()[sign_at] == b'-' {
+        -seconds
+    } else {
+        seconds
+    };
     Some((
         s[..sign_at].trim_end(),
         Some(chrono::FixedOffset::east_opt(seconds)?),
@@ -649,7 +669,10 @@ mod tests {
             ("2000-01-01T12:30:05+05:30", "2000-01-01T12:30:05+05:30"),
             ("2000-01-01 12:30:05-0800", "2000-01-01T12:30:05-08:00"),
             ("2000-01-01T12:30+01", "2000-01-01T12:30:00+01:00"),
-            (" 2000-01-01T00:00:00.5-03:00 ", "2000-01-01T00:00:00.500-03:00"),
+            (
+                " 2000-01-01T00:00:00.5-03:00 ",
+                "2000-01-01T00:00:00.500-03:00",
+            ),
         ];
         for (text, want) in cases {
             assert_eq!(
@@ -658,7 +681,13 @@ mod tests {
                 "{text}"
             );
         }
-        for bad in ["yesterday", "2000-13-01", "2000-01-01T25:00", "2000-01-01T10:00+99:00", ""] {
+        for bad in [
+            "yesterday",
+            "2000-13-01",
+            "2000-01-01T25:00",
+            "2000-01-01T10:00+99:00",
+            "",
+        ] {
             assert!(coerce(ParamType::Datetime, &json!(bad)).is_err(), "{bad}");
         }
     }

@@ -771,8 +771,15 @@ mod tests {
         assert_eq!(problems.len(), 1, "{problems:?}");
         // `l0` costs 4,533 nodes (1 + 290,000 / 64, and the list), `l1` nine of those; the limit
         // is the file's length, about 290,500: the seventh `*l1`, in `l2`'s row, goes over it.
-        assert_eq!(problems[0].pos, Pos { line: 3, col: 40 }, "{:?}", problems[0]);
-        assert!(problems[0].message.contains("a string counts one per 64 bytes"));
+        assert_eq!(
+            problems[0].pos,
+            Pos { line: 3, col: 40 },
+            "{:?}",
+            problems[0]
+        );
+        assert!(problems[0]
+            .message
+            .contains("a string counts one per 64 bytes"));
     }
 
     #[test]

@@ -44,14 +44,10 @@ impl Read {
         permit: Option<Permit>,
     ) -> Result<Read, ServiceError> {
         let schema = opened.check(&request).await?;
-        let mut stream = opened
-            .source
-            .read(request)
-            .await
-            .map_err(|e| {
-                note_change(&opened.stale, &e);
-                opened.blame(e)
-            })?;
+        let mut stream = opened.source.read(request).await.map_err(|e| {
+            note_change(&opened.stale, &e);
+            opened.blame(e)
+        })?;
         let batches: BatchStream = match stream.next().await {
             Some(Err(e)) => {
                 note_change(&opened.stale, &e);

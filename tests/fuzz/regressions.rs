@@ -265,7 +265,10 @@ fn a_template_longer_than_minijinja_counts_is_refused_not_a_panic() {
 fn csv_of_nested_columns_is_a_422_before_the_first_byte() {
     let server = crate::http::Server::start();
     let source = "example.ride_events";
-    let refused = get(&format!("/api/v1/sources/{source}/data?format=csv"), Some(source));
+    let refused = get(
+        &format!("/api/v1/sources/{source}/data?format=csv"),
+        Some(source),
+    );
     let answer = server.send(&refused).expect("answer");
     assert_eq!(answer.status, 422, "{}", crate::http::show(&refused));
     let body: serde_json::Value =

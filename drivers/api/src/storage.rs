@@ -75,7 +75,11 @@ impl Files {
     /// Reads `meta` (all of it, or `range`) as the version that was listed: an object replaced
     /// since (another ETag) is [`DriverError::Changed`], not a mix of two versions. Stores
     /// without ETags (plain HTTP servers) are read as they are.
-    pub async fn get_pinned(&self, meta: &ObjectMeta, range: Option<GetRange>) -> Result<GetResult> {
+    pub async fn get_pinned(
+        &self,
+        meta: &ObjectMeta,
+        range: Option<GetRange>,
+    ) -> Result<GetResult> {
         let options = GetOptions {
             if_match: meta.e_tag.clone(),
             range,
@@ -807,7 +811,8 @@ mod tests {
             .block_on(files.store.head(&listed.location))
             .expect("head");
         assert_eq!(listed.e_tag, head.e_tag);
-        rt.block_on(files.get_pinned(listed, None)).expect("a pinned read");
+        rt.block_on(files.get_pinned(listed, None))
+            .expect("a pinned read");
         std::fs::write(cat.join("data/a.csv"), "x\n1\n2\n").expect("rewrite");
         let e = rt
             .block_on(files.get_pinned(listed, None))

@@ -155,7 +155,11 @@ pub(crate) fn widen_big_integers(format: &Format, sample: &[u8], inferred: Schem
             values.iter().flatten().for_each(|v| seen[k].see(v));
         }
     }
-    let mut fields: Vec<Field> = inferred.fields().iter().map(|f| f.as_ref().clone()).collect();
+    let mut fields: Vec<Field> = inferred
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
     for (k, &i) in text.iter().enumerate() {
         if let Some(t) = seen[k].widened() {
             fields[i] = fields[i].clone().with_data_type(t);
@@ -295,9 +299,7 @@ mod tests {
                        2,9223372036854775808,-9223372036854775809,99999999999999999999999,1\n\
                        3,,5,2,99999999999999999999\n";
         let format = Format::default().with_header(true);
-        let (inferred, _) = format
-            .infer_schema(&sample[..], None)
-            .expect("infer");
+        let (inferred, _) = format.infer_schema(&sample[..], None).expect("infer");
         let types: Vec<DataType> = widen_big_integers(&format, sample, inferred)
             .fields()
             .iter()

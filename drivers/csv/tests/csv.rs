@@ -575,12 +575,20 @@ async fn integers_beyond_i64_read_as_uint64_and_float64() {
     let batch = read_all(&source, ReadRequest::default()).await;
     assert_eq!(batch.schema().field(1).data_type(), &DataType::UInt64);
     assert_eq!(
-        batch.column(1).as_primitive::<UInt64Type>().values().to_vec(),
+        batch
+            .column(1)
+            .as_primitive::<UInt64Type>()
+            .values()
+            .to_vec(),
         vec![u64::MAX, 9_223_372_036_854_775_808, 7]
     );
     assert_eq!(batch.schema().field(2).data_type(), &DataType::Float64);
     assert_eq!(
-        batch.column(2).as_primitive::<Float64Type>().values().to_vec(),
+        batch
+            .column(2)
+            .as_primitive::<Float64Type>()
+            .values()
+            .to_vec(),
         vec![1e23, -9_223_372_036_854_775_809.0, 0.0]
     );
 }
@@ -622,7 +630,10 @@ async fn a_file_that_changes_under_a_read_is_an_error_not_a_short_table() {
             None => panic!("the stream ended cleanly after {rows} rows of a truncated file"),
         }
     };
-    assert!(matches!(&end, DriverError::Changed(m) if m.contains("truncated")), "{end}");
+    assert!(
+        matches!(&end, DriverError::Changed(m) if m.contains("truncated")),
+        "{end}"
+    );
     assert!(rows < 400_000);
 
     // Rewritten after discovery (another size and ETag): refused before the first batch.

@@ -147,7 +147,10 @@ fn trust_the_row_groups(
     );
     let md = ParquetMetaData::new(repaired, md.row_groups().to_vec());
     let options = ArrowReaderOptions::new().with_schema(footer.schema().clone());
-    Ok((ArrowReaderMetadata::try_new(Arc::new(md), options)?, Some(note)))
+    Ok((
+        ArrowReaderMetadata::try_new(Arc::new(md), options)?,
+        Some(note),
+    ))
 }
 
 /// INT96 timestamps (Spark, Impala, Hive) read at microsecond resolution, what their writers
@@ -161,9 +164,7 @@ fn int96_as_microseconds(
     let int96: Vec<String> = descr
         .columns()
         .iter()
-        .filter(|c| {
-            c.physical_type() == parquet::basic::Type::INT96 && c.path().parts().len() == 1
-        })
+        .filter(|c| c.physical_type() == parquet::basic::Type::INT96 && c.path().parts().len() == 1)
         .map(|c| c.name().to_string())
         .collect();
     if int96.is_empty() {
@@ -174,13 +175,11 @@ fn int96_as_microseconds(
         .fields()
         .iter()
         .map(|f| match f.data_type() {
-            DataType::Timestamp(TimeUnit::Nanosecond, tz) if int96.contains(f.name()) => {
-                Arc::new(
-                    f.as_ref()
-                        .clone()
-                        .with_data_type(DataType::Timestamp(TimeUnit::Microsecond, tz.clone())),
-                )
-            }
+            DataType::Timestamp(TimeUnit::Nanosecond, tz) if int96.contains(f.name()) => Arc::new(
+                f.as_ref()
+                    .clone()
+                    .with_data_type(DataType::Timestamp(TimeUnit::Microsecond, tz.clone())),
+            ),
             _ => f.clone(),
         })
         .collect();

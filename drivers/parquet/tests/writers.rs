@@ -26,7 +26,11 @@ async fn open(path: &std::path::Path) -> Arc<dyn Source> {
 
 async fn read(source: &Arc<dyn Source>) -> RecordBatch {
     let d = source.discover().await.expect("discover");
-    collect(d.schema.clone(), source.read(ReadRequest::default()).await.expect("read")).await
+    collect(
+        d.schema.clone(),
+        source.read(ReadRequest::default()).await.expect("read"),
+    )
+    .await
 }
 
 fn at(date: &str) -> NaiveDateTime {
@@ -55,8 +59,9 @@ async fn int96_timestamps_outside_the_nanosecond_range_do_not_wrap() {
         at("2020-06-15T12:34:56.789012"),
         at("9999-12-31T23:59:59.999999"),
     ];
-    let schema = parse_message_type("message spark_schema { optional int96 ts; required int32 id; }")
-        .expect("schema");
+    let schema =
+        parse_message_type("message spark_schema { optional int96 ts; required int32 id; }")
+            .expect("schema");
     let file = std::fs::File::create(&path).expect("create");
     let props = Arc::new(WriterProperties::builder().build());
     let mut writer = SerializedFileWriter::new(file, Arc::new(schema), props).expect("writer");
@@ -95,7 +100,11 @@ async fn int96_timestamps_outside_the_nanosecond_range_do_not_wrap() {
         .collect();
     assert_eq!(got, want);
     assert_eq!(
-        batch.column(1).as_primitive::<Int32Type>().values().to_vec(),
+        batch
+            .column(1)
+            .as_primitive::<Int32Type>()
+            .values()
+            .to_vec(),
         vec![0, 1, 2, 3]
     );
 }
@@ -115,7 +124,11 @@ async fn a_footer_row_count_that_disagrees_with_the_row_groups_loses_no_rows() {
     // FileMetaData field 3 (`num_rows`, i64) comes right after the schema list: compact
     // protocol header 0x16, then 300 as a zigzag varint (0xD8 0x04). Rewritten as 0 in two
     // bytes (0x80 0x00, a varint with a continuation byte), the footer keeps its length.
-    let footer_len = u32::from_le_bytes(bytes[bytes.len() - 8..bytes.len() - 4].try_into().expect("4 bytes"));
+    let footer_len = u32::from_le_bytes(
+        bytes[bytes.len() - 8..bytes.len() - 4]
+            .try_into()
+            .expect("4 bytes"),
+    );
     let footer_start = bytes.len() - 8 - footer_len as usize;
     let at = bytes[footer_start..]
         .windows(3)
@@ -158,7 +171,10 @@ async fn a_file_replaced_after_discovery_is_changed_not_misread() {
     };
     write(4_000_000);
     let source = open(&path).await;
-    assert_eq!(source.discover().await.expect("discover").total_rows, Some(4_000_000));
+    assert_eq!(
+        source.discover().await.expect("discover").total_rows,
+        Some(4_000_000)
+    );
     write(6_000_000);
     let e = match source.read(ReadRequest::default()).await {
         Err(e) => e,
