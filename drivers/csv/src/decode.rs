@@ -18,7 +18,7 @@ use tokio_util::io::StreamReader;
 
 /// Read buffer: large enough that per-read overhead (a blocking-pool hop for local files)
 /// is negligible, small enough not to matter per stream.
-const BUFFER: usize = 256 * 1024;
+pub(crate) const BUFFER: usize = 256 * 1024;
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
