@@ -122,6 +122,13 @@ impl Service {
         self
     }
 
+    /// How remote stores retry transient failures (see `StorageRetry`).
+    pub fn with_storage_retry(mut self, retry: inlet_driver::storage::StorageRetry) -> Self {
+        let storage = Arc::unwrap_or_clone(self.storage).with_retry(retry);
+        self.storage = Arc::new(storage);
+        self
+    }
+
     /// The catalog node and entry of a source name.
     pub fn entry(&self, name: &str) -> Result<(Arc<CatalogNode>, usize), ServiceError> {
         match self.library.find(name)? {

@@ -72,7 +72,8 @@ impl Snapshot {
             }
         }
         let mut service = Service::new(library, config.allow_paths.clone())
-            .with_allowed_hosts(config.allow_hosts.clone());
+            .with_allowed_hosts(config.allow_hosts.clone())
+            .with_storage_retry(config.storage_retry());
         service.batch_size = config.batch_size;
         service.limits.budget = Some(budget.clone());
         let mut snap = Snapshot::new(service, revision::revision(&config.catalogs));

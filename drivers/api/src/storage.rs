@@ -13,7 +13,8 @@ use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::http::HttpBuilder;
 use object_store::path::Path as ObjectPath;
 use object_store::{
-    ClientOptions, GetOptions, GetRange, GetResult, ObjectMeta, ObjectStore, ObjectStoreExt,
+    BackoffConfig, ClientOptions, GetOptions, GetRange, GetResult, ObjectMeta, ObjectStore,
+    ObjectStoreExt, RetryConfig,
 };
 use serde_json::{Map, Value as J};
 use url::Url;
@@ -46,6 +47,44 @@ pub struct StorageResolver {
     /// Remote hosts sources may reach (`host`, `*.suffix`); empty: any host but link-local and
     /// cloud-metadata addresses.
     hosts: Vec<String>,
+    /// How remote stores retry transient failures (5xx, resets, timeouts, broken bodies).
+    retry: StorageRetry,
+}
+
+/// How object stores retry transient failures of idempotent requests (GETs, HEADs, LISTs):
+/// `retries` more attempts with exponential backoff, all within `timeout` of the first. The
+/// defaults fail a dead endpoint in seconds rather than object_store's three minutes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StorageRetry {
+    pub retries: usize,
+    pub timeout: std::time::Duration,
+    pub first_backoff: std::time::Duration,
+    pub max_backoff: std::time::Duration,
+}
+
+impl Default for StorageRetry {
+    fn default() -> Self {
+        StorageRetry {
+            retries: 3,
+            timeout: std::time::Duration::from_secs(30),
+            first_backoff: std::time::Duration::from_millis(100),
+            max_backoff: std::time::Duration::from_secs(5),
+        }
+    }
+}
+
+impl StorageRetry {
+    fn config(&self) -> RetryConfig {
+        RetryConfig {
+            backoff: BackoffConfig {
+                init_backoff: self.first_backoff,
+                max_backoff: self.max_backoff,
+                base: 2.0,
+            },
+            max_retries: self.retries,
+            retry_timeout: self.timeout,
+        }
+    }
 }
 
 /// The objects behind one source, all in one store.
@@ -153,7 +192,14 @@ impl StorageResolver {
                 .map(|p| p.canonicalize().unwrap_or(p))
                 .collect(),
             hosts: vec![],
+            retry: StorageRetry::default(),
         }
+    }
+
+    /// Sets how remote stores retry transient failures.
+    pub fn with_retry(mut self, retry: StorageRetry) -> Self {
+        self.retry = retry;
+        self
     }
 
     /// Restricts remote reads to these hosts (`data.example.com`, `*.example.com`, an IP).
@@ -270,7 +316,7 @@ impl StorageResolver {
                     self.check_host(&host, "endpoint")?;
                 }
                 ensure_tls_provider();
-                let store = build_store(scheme, &bucket, &base, &opts)?;
+                let store = build_store(scheme, &bucket, &base, &opts, self.retry.config())?;
                 let mut objects = vec![];
                 for loc in &locations {
                     if let Location::Remote { key, url, .. } = loc {
@@ -628,6 +674,7 @@ fn build_store(
     bucket: &str,
     base: &str,
     opts: &Map<String, J>,
+    retry: RetryConfig,
 ) -> Result<Arc<dyn ObjectStore>> {
     match scheme {
         Scheme::S3 => {
@@ -641,7 +688,9 @@ fn build_store(
                 "region",
                 "client_kwargs",
             ];
-            let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
+            let mut b = AmazonS3Builder::from_env()
+                .with_bucket_name(bucket)
+                .with_retry(retry);
             let mut region = None;
             for (k, v) in flatten_options(opts, &accepted)? {
                 b = match k.as_str() {
@@ -670,7 +719,9 @@ fn build_store(
         }
         Scheme::Gcs => {
             let accepted = ["anon", "token", "project", "requester_pays"];
-            let mut b = GoogleCloudStorageBuilder::from_env().with_bucket_name(bucket);
+            let mut b = GoogleCloudStorageBuilder::from_env()
+                .with_bucket_name(bucket)
+                .with_retry(retry);
             for (k, v) in flatten_options(opts, &accepted)? {
                 b = match k.as_str() {
                     "anon" => b.with_skip_signature(truthy(&k, &v)?),
@@ -691,7 +742,9 @@ fn build_store(
                 Some((c, host)) => (c.to_string(), host.split('.').next().map(str::to_string)),
                 None => (bucket.to_string(), None),
             };
-            let mut b = MicrosoftAzureBuilder::from_env().with_container_name(container);
+            let mut b = MicrosoftAzureBuilder::from_env()
+                .with_container_name(container)
+                .with_retry(retry);
             if let Some(a) = account {
                 b = b.with_account(a);
             }
@@ -717,6 +770,7 @@ fn build_store(
             flatten_options(opts, &[])?;
             let b = HttpBuilder::new()
                 .with_url(base)
+                .with_retry(retry)
                 .with_client_options(ClientOptions::new().with_allow_http(true));
             Ok(Arc::new(b.build().map_err(config_error)?))
         }
