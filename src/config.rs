@@ -77,6 +77,16 @@ pub struct ServeConfig {
     pub insecure_no_auth: bool,
     /// Sources discovered at the same time by the background discovery after (re)loads.
     pub discovery_concurrency: usize,
+    /// An opened source's file listing is reused for this long; then its files are listed
+    /// again (a new file matching a glob appears) and its discovery kept only where every file's
+    /// size and ETag are unchanged.
+    pub relist_secs: u64,
+    /// Retries of a failed idempotent storage request (5xx, reset, timeout, broken body).
+    pub storage_retries: usize,
+    /// No retry starts later than this after a storage request's first attempt.
+    pub storage_retry_timeout_secs: u64,
+    /// The first retry's delay; each next one doubles, to at most 5 s.
+    pub storage_backoff_ms: u64,
 }
 
 /// Whether requests must carry a token.
@@ -121,13 +131,17 @@ impl Default for ServeConfig {
             auth: AuthMode::Off,
             insecure_no_auth: false,
             discovery_concurrency: 4,
+            relist_secs: 5,
+            storage_retries: 3,
+            storage_retry_timeout_secs: 30,
+            storage_backoff_ms: 100,
         }
     }
 }
 
 /// Scalar keys read from `INLET_*` variables; list-valued ones come from clap (comma-separated
 /// variables), and other `INLET_*` variables (test settings, ...) are not configuration.
-const ENV_KEYS: [&str; 23] = [
+const ENV_KEYS: [&str; 27] = [
     "max_inflight_bytes",
     "budget_wait_ms",
     "stream_idle_timeout_secs",
@@ -139,6 +153,10 @@ const ENV_KEYS: [&str; 23] = [
     "auth",
     "insecure_no_auth",
     "discovery_concurrency",
+    "relist_secs",
+    "storage_retries",
+    "storage_retry_timeout_secs",
+    "storage_backoff_ms",
     "http",
     "state_dir",
     "flight",
@@ -154,6 +172,18 @@ const ENV_KEYS: [&str; 23] = [
 ];
 
 impl ServeConfig {
+    /// How remote stores retry, from `storage_retries`, `storage_retry_timeout_secs` and
+    /// `storage_backoff_ms`.
+    pub fn storage_retry(&self) -> inlet_driver::storage::StorageRetry {
+        let first = std::time::Duration::from_millis(self.storage_backoff_ms);
+        inlet_driver::storage::StorageRetry {
+            retries: self.storage_retries,
+            timeout: std::time::Duration::from_secs(self.storage_retry_timeout_secs),
+            first_backoff: first,
+            max_backoff: first.max(std::time::Duration::from_secs(5)),
+        }
+    }
+
     pub fn state_dir(&self) -> PathBuf {
         self.state_dir
             .clone()

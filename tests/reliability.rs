@@ -259,3 +259,96 @@ async fn streams_share_one_memory_budget_and_a_read_without_room_is_a_503() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// A file rewritten after discovery: the read that finds it changed is a 409 `data-changed`
+/// (not the old listing over the new bytes), and the next read lists and discovers it again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_changed_after_discovery_is_a_409_then_read_fresh() {
+    inlet_driver::storage::ensure_tls_provider();
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().join("moving.csv");
+    std::fs::write(&data, "id\n1\n2\n3\n").expect("data");
+    let cat = dir.path().join("rel.yaml");
+    std::fs::write(
+        &cat,
+        "sources:\n  moving:\n    driver: csv\n    args: {urlpath: '{{ CATALOG_DIR }}/moving.csv'}\n",
+    )
+    .expect("catalog");
+    let server = InletServer::start(&["--catalog", cat.to_str().expect("utf8")], &[]);
+    let c = Client::new();
+    let rows = |body: &str| body.lines().count() - 1;
+    let url = server.url("/api/v1/sources/rel.moving/data?format=csv");
+    let first = c.get(&url).send().await.expect("read");
+    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(rows(&first.text().await.expect("body")), 3);
+
+    std::fs::write(&data, "id\n1\n2\n3\n4\n5\n").expect("rewrite");
+    let changed = c.get(&url).send().await.expect("read");
+    assert_eq!(changed.status(), StatusCode::CONFLICT);
+    let problem: serde_json::Value = changed.json().await.expect("problem+json");
+    assert_eq!(problem["type"], "/problems/data-changed", "{problem}");
+
+    let fresh = c.get(&url).send().await.expect("read");
+    assert_eq!(fresh.status(), StatusCode::OK);
+    assert_eq!(rows(&fresh.text().await.expect("body")), 5);
+}
+
+/// A new file matching a glob used to stay invisible until the catalog was touched: listings
+/// are redone every `relist_secs`, and describe follows.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_file_matching_a_glob_is_served_after_relist_secs() {
+    inlet_driver::storage::ensure_tls_provider();
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::create_dir(dir.path().join("parts")).expect("mkdir");
+    std::fs::write(dir.path().join("parts/a.csv"), "id\n1\n2\n3\n").expect("data");
+    let cat = dir.path().join("rel.yaml");
+    std::fs::write(
+        &cat,
+        "sources:\n  parts:\n    driver: csv\n    args: {urlpath: '{{ CATALOG_DIR }}/parts/*.csv'}\n",
+    )
+    .expect("catalog");
+    let server = InletServer::start(
+        &["--catalog", cat.to_str().expect("utf8")],
+        &[("INLET_RELIST_SECS", "1")],
+    );
+    let c = Client::new();
+    let data = server.url("/api/v1/sources/rel.parts/data?format=csv");
+    let describe = server.url("/api/v1/sources/rel.parts");
+    let rows = |body: String| body.lines().count() - 1;
+    let partitions =
+        |d: serde_json::Value| d["discovery"]["partitions"].as_array().map_or(0, Vec::len);
+    let get = |url: &str| c.get(url).send();
+    assert_eq!(
+        rows(get(&data).await.expect("read").text().await.expect("body")),
+        3
+    );
+    assert_eq!(
+        partitions(
+            get(&describe)
+                .await
+                .expect("describe")
+                .json()
+                .await
+                .expect("json")
+        ),
+        1
+    );
+
+    std::fs::write(dir.path().join("parts/b.csv"), "id\n4\n5\n").expect("data");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(
+        rows(get(&data).await.expect("read").text().await.expect("body")),
+        5
+    );
+    assert_eq!(
+        partitions(
+            get(&describe)
+                .await
+                .expect("describe")
+                .json()
+                .await
+                .expect("json")
+        ),
+        2
+    );
+}

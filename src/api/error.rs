@@ -108,7 +108,7 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
             StatusCode::FORBIDDEN
         }
         ErrorKind::TicketExpired => StatusCode::GONE,
-        ErrorKind::TicketStale => StatusCode::CONFLICT,
+        ErrorKind::TicketStale | ErrorKind::DataChanged => StatusCode::CONFLICT,
         ErrorKind::Busy | ErrorKind::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
         ErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,

@@ -198,26 +198,109 @@ pub fn coerce(ptype: ParamType, v: &J) -> Result<J, String> {
     }
 }
 
-/// ISO dates and datetimes, normalised to `YYYY-MM-DDTHH:MM:SS[offset]`.
+/// Date orders `pandas.Timestamp` reads (Intake coerces `datetime` parameters with it), month
+/// first where the order is ambiguous as pandas does.
+const DATE_FORMATS: &[&str] = &[
+    "%Y-%m-%d",
+    "%Y/%m/%d",
+    "%Y.%m.%d",
+    "%m/%d/%Y",
+    "%b %d %Y",
+    "%b %d, %Y",
+    "%d %b %Y",
+    "%d-%b-%Y",
+    "%Y-%b-%d",
+    "%B %d %Y",
+    "%B %d, %Y",
+    "%d %B %Y",
+];
+/// What may follow the date: nothing, or a time after `T` or a space.
+const TIME_FORMATS: &[&str] = &[
+    "",
+    "T%H:%M",
+    " %H:%M",
+    "T%H:%M:%S",
+    " %H:%M:%S",
+    "T%H:%M:%S%.f",
+    " %H:%M:%S%.f",
+];
+
+/// Dates and datetimes in the forms `pandas.Timestamp` accepts (see [`DATE_FORMATS`]; also
+/// `20000101`, a `Z`, `UTC` or `±HH[:MM]` offset, fractional seconds), normalised to ISO 8601:
+/// `YYYY-MM-DDTHH:MM:SS[.fff][±HH:MM]`.
 fn parse_datetime(s: &str) -> Option<String> {
     use chrono::{DateTime, NaiveDate, NaiveDateTime};
     let s = s.trim();
     if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
-        return Some(dt.format("%Y-%m-%dT%H:%M:%S%:z").to_string());
+        return Some(dt.format("%Y-%m-%dT%H:%M:%S%.f%:z").to_string());
     }
-    for fmt in [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M",
-        "%Y-%m-%d %H:%M",
-    ] {
-        if let Ok(dt) = NaiveDateTime::parse_from_str(s, fmt) {
-            return Some(dt.format("%Y-%m-%dT%H:%M:%S").to_string());
+    let (local, offset) = split_offset(s)?;
+    // `20000101`: pandas reads eight digits as a date.
+    let compact;
+    let local = if local.len() == 8 && local.bytes().all(|b| b.is_ascii_digit()) {
+        compact = format!("{}-{}-{}", &local[..4], &local[4..6], &local[6..]);
+        compact.as_str()
+    } else {
+        local
+    };
+    let naive = DATE_FORMATS.iter().find_map(|date| {
+        TIME_FORMATS.iter().find_map(|time| {
+            if time.is_empty() {
+                NaiveDate::parse_from_str(local, date)
+                    .ok()
+                    .and_then(|d| d.and_hms_opt(0, 0, 0))
+            } else {
+                NaiveDateTime::parse_from_str(local, &format!("{date}{time}")).ok()
+            }
+        })
+    })?;
+    Some(match offset {
+        Some(offset) => naive
+            .and_local_timezone(offset)
+            .single()?
+            .format("%Y-%m-%dT%H:%M:%S%.f%:z")
+            .to_string(),
+        None => naive.format("%Y-%m-%dT%H:%M:%S%.f").to_string(),
+    })
+}
+
+/// Splits a trailing UTC offset (`Z`, `UTC`, `+05:30`, `-0800`, `+01`) off a datetime. `None`
+/// when the offset is malformed (out of range).
+fn split_offset(s: &str) -> Option<(&str, Option<chrono::FixedOffset>)> {
+    let utc = chrono::FixedOffset::east_opt(0);
+    for suffix in ["Z", "z", "UTC"] {
+        if let Some(rest) = s.strip_suffix(suffix) {
+            if rest.contains(':') {
+                return Some((rest.trim_end(), utc));
+            }
         }
     }
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .ok()
-        .map(|d| format!("{}T00:00:00", d.format("%Y-%m-%d")))
+    // A sign after the time (which holds a colon) starts an offset; signs in the date do not.
+    let Some(colon) = s.find(':') else {
+        return Some((s, None));
+    };
+    let Some(sign_at) = s[colon..].rfind(['+', '-']).map(|i| i + colon) else {
+        return Some((s, None));
+    };
+    let digits: String = s[sign_at + 1..].chars().filter(|c| *c != ':').collect();
+    if !(digits.len() == 2 || digits.len() == 4) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let hours: i32 = digits[..2].parse().ok()?;
+    let minutes: i32 = match &digits[2..] {
+        "" => 0,
+        m => m.parse().ok()?,
+    };
+    let seconds = (hours * 60 + minutes) * 60;
+    let seconds = if s.as_bytes()[sign_at] == b'-' {
+        -seconds
+    } else {
+        seconds
+    };
+    Some((
+        s[..sign_at].trim_end(),
+        Some(chrono::FixedOffset::east_opt(seconds)?),
+    ))
 }
 
 /// Reads a `parameters:` mapping. Bad declarations are load errors at their position.
@@ -561,6 +644,52 @@ mod tests {
         assert_eq!(coerce(ParamType::List, &json!("[1, 2]")), Ok(json!([1, 2])));
         assert!(coerce(ParamType::Int, &json!(true)).is_err());
         assert!(coerce(ParamType::Datetime, &json!("yesterday")).is_err());
+    }
+
+    /// What `pandas.Timestamp` (Intake's coercion) reads; a catalog Intake loads must load.
+    #[test]
+    fn datetimes_in_the_forms_pandas_reads() {
+        let cases = [
+            ("2000-01-01", "2000-01-01T00:00:00"),
+            ("2000.01.01", "2000-01-01T00:00:00"),
+            ("2000/01/01", "2000-01-01T00:00:00"),
+            ("20000101", "2000-01-01T00:00:00"),
+            ("01/02/2000", "2000-01-02T00:00:00"),
+            ("Jan 1 2000", "2000-01-01T00:00:00"),
+            ("January 1, 2000", "2000-01-01T00:00:00"),
+            ("1 January 2000", "2000-01-01T00:00:00"),
+            ("1 Jan 2000", "2000-01-01T00:00:00"),
+            ("01-Jan-2000", "2000-01-01T00:00:00"),
+            ("2000-01-01T12:30", "2000-01-01T12:30:00"),
+            ("2000-01-01 12:30:05", "2000-01-01T12:30:05"),
+            ("2000-01-01 12:30:05.25", "2000-01-01T12:30:05.250"),
+            ("2000-01-01T12:30:05.123456", "2000-01-01T12:30:05.123456"),
+            ("2000-01-01T12:30:05Z", "2000-01-01T12:30:05+00:00"),
+            ("2000-01-01 12:30:05 UTC", "2000-01-01T12:30:05+00:00"),
+            ("2000-01-01T12:30:05+05:30", "2000-01-01T12:30:05+05:30"),
+            ("2000-01-01 12:30:05-0800", "2000-01-01T12:30:05-08:00"),
+            ("2000-01-01T12:30+01", "2000-01-01T12:30:00+01:00"),
+            (
+                " 2000-01-01T00:00:00.5-03:00 ",
+                "2000-01-01T00:00:00.500-03:00",
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(
+                coerce(ParamType::Datetime, &json!(text)),
+                Ok(json!(want)),
+                "{text}"
+            );
+        }
+        for bad in [
+            "yesterday",
+            "2000-13-01",
+            "2000-01-01T25:00",
+            "2000-01-01T10:00+99:00",
+            "",
+        ] {
+            assert!(coerce(ParamType::Datetime, &json!(bad)).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub fn code_of(kind: ErrorKind) -> Code {
         ErrorKind::AccessDenied | ErrorKind::TicketForged => Code::PermissionDenied,
         ErrorKind::TicketExpired => Code::Unauthenticated,
         ErrorKind::TicketStale => Code::FailedPrecondition,
+        ErrorKind::DataChanged => Code::Aborted,
         ErrorKind::Busy | ErrorKind::DatabaseUnavailable => Code::Unavailable,
         ErrorKind::Unauthenticated => Code::Unauthenticated,
         ErrorKind::Timeout => Code::DeadlineExceeded,

@@ -69,6 +69,8 @@ pub enum ErrorKind {
     StorageUnreachable,
     CorruptData,
     IncompatibleFiles,
+    /// A file changed since it was listed or while it was read.
+    DataChanged,
     NestedCatalogUnavailable,
     /// The entry failed to load (its catalog has an error for it).
     SourceUnavailable,
@@ -106,6 +108,7 @@ impl ErrorKind {
             ErrorKind::StorageUnreachable => "storage-unreachable",
             ErrorKind::CorruptData => "corrupt-data",
             ErrorKind::IncompatibleFiles => "incompatible-files",
+            ErrorKind::DataChanged => "data-changed",
             ErrorKind::NestedCatalogUnavailable => "nested-catalog-unavailable",
             ErrorKind::SourceUnavailable => "source-unavailable",
             // Malformed and forged tickets are one problem type to HTTP clients.
@@ -156,6 +159,7 @@ pub fn driver_kind(e: &DriverError) -> ErrorKind {
         DriverError::Io(_) => ErrorKind::StorageUnreachable,
         DriverError::Corrupt { .. } => ErrorKind::CorruptData,
         DriverError::Incompatible(_) => ErrorKind::IncompatibleFiles,
+        DriverError::Changed(_) => ErrorKind::DataChanged,
         DriverError::Overloaded(_) => ErrorKind::Busy,
     }
 }

@@ -71,6 +71,9 @@ pub struct Opened {
     pub key: String,
     /// Whether the caller supplied parameter values (then an invalid arg is theirs to fix).
     pub caller_values: bool,
+    /// Set when a read found a file changed since it was listed: what this source discovered
+    /// (footers, listings, sizes) is out of date, so the snapshot opens it again.
+    pub stale: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Opened {
@@ -118,6 +121,13 @@ impl Service {
     /// Restricts remote reads to these hosts (see `StorageResolver::with_allowed_hosts`).
     pub fn with_allowed_hosts(mut self, hosts: Vec<String>) -> Self {
         let storage = Arc::unwrap_or_clone(self.storage).with_allowed_hosts(hosts);
+        self.storage = Arc::new(storage);
+        self
+    }
+
+    /// How remote stores retry transient failures (see `StorageRetry`).
+    pub fn with_storage_retry(mut self, retry: inlet_driver::storage::StorageRetry) -> Self {
+        let storage = Arc::unwrap_or_clone(self.storage).with_retry(retry);
         self.storage = Arc::new(storage);
         self
     }
@@ -175,6 +185,7 @@ impl Service {
             params: values,
             key,
             caller_values,
+            stale: Arc::default(),
         })
     }
 

@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use futures::{Stream, StreamExt};
-use inlet_driver::{BatchStream, ReadRequest};
+use inlet_driver::{BatchStream, DriverError, ReadRequest};
 
 use super::admission::Permit;
 use super::error::driver_kind;
@@ -27,6 +27,15 @@ pub struct Read {
     meter: Option<std::sync::Arc<Meter>>,
     /// Where a failure after the first batch is reported (the status report).
     errors: Option<std::sync::Arc<RecentErrors>>,
+    /// The source's [`Opened::stale`] flag, set when the data changed under this read.
+    stale: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Marks the opened source out of date when `e` says its data changed.
+fn note_change(stale: &std::sync::atomic::AtomicBool, e: &DriverError) {
+    if matches!(e, DriverError::Changed(_)) {
+        stale.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl Read {
@@ -38,13 +47,15 @@ impl Read {
         permit: Option<Permit>,
     ) -> Result<Read, ServiceError> {
         let schema = opened.check(&request).await?;
-        let mut stream = opened
-            .source
-            .read(request)
-            .await
-            .map_err(|e| opened.blame(e))?;
+        let mut stream = opened.source.read(request).await.map_err(|e| {
+            note_change(&opened.stale, &e);
+            opened.blame(e)
+        })?;
         let batches: BatchStream = match stream.next().await {
-            Some(Err(e)) => return Err(opened.blame(e)),
+            Some(Err(e)) => {
+                note_change(&opened.stale, &e);
+                return Err(opened.blame(e));
+            }
             Some(Ok(first)) => futures::stream::once(async move { Ok(first) })
                 .chain(stream)
                 .boxed(),
@@ -58,6 +69,7 @@ impl Read {
             _permit: permit,
             meter: None,
             errors: None,
+            stale: opened.stale.clone(),
         })
     }
 
@@ -98,6 +110,7 @@ impl Stream for Read {
                 }
             }
             Poll::Ready(Some(Err(e))) => {
+                note_change(&this.stale, e);
                 metrics::counter!("inlet_driver_errors_total", "kind" => driver_kind(e).label())
                     .increment(1);
                 if let Some(errors) = &this.errors {

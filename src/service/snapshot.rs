@@ -3,7 +3,9 @@
 //! revision from start to end.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use inlet_driver::{MemoryBudget, ReadRequest, Registry};
 use serde_json::Value as J;
@@ -27,7 +29,10 @@ pub struct Snapshot {
     pub(super) fingerprint: String,
     /// Errors of files that failed to load when this snapshot was made (those files are absent).
     pub problems: Vec<Diagnostic>,
-    opened: Mutex<HashMap<String, Arc<Opened>>>,
+    /// Opened sources with when they were opened.
+    opened: Mutex<HashMap<String, (Arc<Opened>, Instant)>>,
+    /// How long an opened source (its file listing) is reused; see `relist_secs`.
+    pub relist_after: Duration,
     /// Rendered answers by key (descriptions): they only change with the snapshot.
     rendered: Mutex<HashMap<String, bytes::Bytes>>,
     /// The discovery cache (a server's snapshots share it; the CLI has none).
@@ -46,6 +51,7 @@ impl Snapshot {
             fingerprint: String::new(),
             problems: vec![],
             opened: Mutex::new(HashMap::new()),
+            relist_after: Duration::MAX,
             rendered: Mutex::new(HashMap::new()),
             cache: None,
             loaded_at: super::tickets::now(),
@@ -69,11 +75,13 @@ impl Snapshot {
             }
         }
         let mut service = Service::new(library, config.allow_paths.clone())
-            .with_allowed_hosts(config.allow_hosts.clone());
+            .with_allowed_hosts(config.allow_hosts.clone())
+            .with_storage_retry(config.storage_retry());
         service.batch_size = config.batch_size;
         service.limits.budget = Some(budget.clone());
         let mut snap = Snapshot::new(service, revision::revision(&config.catalogs));
         snap.index_key = revision::index_key(&snap.revision, &config.catalogs);
+        snap.relist_after = Duration::from_secs(config.relist_secs);
         snap.fingerprint = fingerprint;
         snap.problems = diags
             .into_iter()
@@ -115,19 +123,33 @@ impl Snapshot {
             "{name}\u{0}{}",
             serde_json::to_string(params).unwrap_or_default()
         );
-        if let Some(o) = self.opened.lock().ok().and_then(|m| m.get(&key).cloned()) {
-            return Ok(o);
+        let previous = self.opened.lock().ok().and_then(|m| m.get(&key).cloned());
+        if let Some((o, at)) = &previous {
+            if !o.stale.load(Ordering::Relaxed) && at.elapsed() < self.relist_after {
+                return Ok(o.clone());
+            }
         }
+        // New, or its data changed under a read, or its listing is old: list again (the
+        // discovery cache keeps discovery when no file's size or ETag changed).
         let mut opened = self.service.open(name, params).await?;
         if let Some(cache) = &self.cache {
             opened.source = cache.wrap(name, opened.key.clone(), opened.source).await;
         }
         let opened = Arc::new(opened);
+        if let Some((old, _)) = previous {
+            let files = opened.source.files();
+            if old.stale.load(Ordering::Relaxed) || files.is_none() || old.source.files() != files {
+                // Answers rendered from the old discovery are out of date.
+                if let Ok(mut r) = self.rendered.lock() {
+                    r.clear();
+                }
+            }
+        }
         if let Ok(mut m) = self.opened.lock() {
             if m.len() >= OPENED_CACHE {
                 m.clear();
             }
-            m.insert(key, opened.clone());
+            m.insert(key, (opened.clone(), Instant::now()));
         }
         Ok(opened)
     }

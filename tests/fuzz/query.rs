@@ -156,9 +156,16 @@ pub fn request(server: &Server, rng: &mut fastrand::Rng) -> Req {
             // name partitions only with the default values.
             let defaults_only = src.params.is_empty();
             if rng.u8(..3) == 0 && src.partitions > 0 && (!valid || defaults_only) {
+                let mut named = Vec::new();
                 for _ in 0..rng.usize(1..=3) {
                     let p = if valid {
-                        rng.usize(..src.partitions).to_string()
+                        // Each partition once: a repeat is refused (422).
+                        let p = rng.usize(..src.partitions);
+                        if named.contains(&p) {
+                            continue;
+                        }
+                        named.push(p);
+                        p.to_string()
                     } else {
                         value(
                             rng,

@@ -283,3 +283,39 @@ fn csv_of_nested_columns_is_a_422_before_the_first_byte() {
     let text = String::from_utf8(answer.body.expect("body").to_vec()).expect("utf-8");
     assert!(text.starts_with("kind\n"), "{text}");
 }
+
+/// `partition=0` given 1,500 times streamed the partition 1,500 times (13 GB): a partition named
+/// twice is now a 422 naming `partition`, for every driver (drivers/api, `Discovery::select`),
+/// like a column named twice.
+#[test]
+fn a_partition_asked_for_twice_is_a_422() {
+    let server = crate::http::Server::start();
+    for source in [
+        "example.trips",
+        "example.trips_monthly",
+        "example.stations",
+        "example.ride_events",
+        "example.air_grid",
+    ] {
+        let req = get(
+            &format!("/api/v1/sources/{source}/data?partition=0&partition=0"),
+            Some(source),
+        );
+        let answer = server.send(&req).expect("answer");
+        assert_eq!(answer.status, 422, "{}", crate::http::show(&req));
+        let body: serde_json::Value =
+            serde_json::from_slice(&answer.body.expect("body")).expect("problem+json");
+        assert_eq!(body["errors"][0]["name"], "partition", "{body}");
+        assert!(
+            body["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("more than once")),
+            "{body}"
+        );
+        let once = get(
+            &format!("/api/v1/sources/{source}/data?partition=0"),
+            Some(source),
+        );
+        assert_eq!(server.send(&once).expect("answer").status, 200);
+    }
+}

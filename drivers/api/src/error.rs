@@ -28,6 +28,10 @@ pub enum DriverError {
     /// Files of one source disagree (e.g. schemas that cannot be read as one table).
     #[error("incompatible files: {0}")]
     Incompatible(String),
+    /// A file changed since it was listed, or while it was read (its ETag or size is not the
+    /// one the read was planned on): what was read is not one version of the data.
+    #[error("the data changed: {0}")]
+    Changed(String),
     /// The server has no capacity for this read now (its memory budget is in use).
     #[error("{0}")]
     Overloaded(String),
@@ -68,6 +72,9 @@ impl DriverError {
             object_store::Error::NotFound { .. } => {
                 DriverError::NotFound(format!("`{what}` does not exist: check the urlpath"))
             }
+            object_store::Error::Precondition { .. } => DriverError::Changed(format!(
+                "`{what}` is not the version that was listed (its ETag changed): read it again"
+            )),
             object_store::Error::PermissionDenied { .. }
             | object_store::Error::Unauthenticated { .. } => DriverError::Io(format!(
                 "access to `{what}` was denied: check the credentials in storage_options ({e})"

@@ -127,21 +127,33 @@ impl Discovery {
     pub fn select(&self, request: &ReadRequest) -> crate::Result<Vec<&Partition>> {
         match &request.partitions {
             None => Ok(self.partitions.iter().collect()),
-            Some(ids) => ids
-                .iter()
-                .map(|id| {
-                    self.partitions.get(*id).ok_or_else(|| {
-                        crate::DriverError::bad_request(
-                            "partition",
-                            format!(
-                                "no partition {id}: this source has {} (0..{})",
-                                self.partitions.len(),
-                                self.partitions.len()
-                            ),
-                        )
+            Some(ids) => {
+                // A partition named twice would be read twice (`partition=0` given 1,500 times
+                // streamed 13 GB): refused, the rule `columns` follows too.
+                let mut seen = std::collections::HashSet::new();
+                if let Some(id) = ids.iter().find(|id| !seen.insert(**id)) {
+                    return Err(crate::DriverError::bad_request(
+                        "partition",
+                        format!(
+                            "partition {id} is asked for more than once: name each partition once"
+                        ),
+                    ));
+                }
+                ids.iter()
+                    .map(|id| {
+                        self.partitions.get(*id).ok_or_else(|| {
+                            crate::DriverError::bad_request(
+                                "partition",
+                                format!(
+                                    "no partition {id}: this source has {} (0..{})",
+                                    self.partitions.len(),
+                                    self.partitions.len()
+                                ),
+                            )
+                        })
                     })
-                })
-                .collect(),
+                    .collect()
+            }
         }
     }
 

@@ -12,13 +12,33 @@ use object_store::azure::MicrosoftAzureBuilder;
 use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::http::HttpBuilder;
 use object_store::path::Path as ObjectPath;
-use object_store::{ClientOptions, ObjectMeta, ObjectStore, ObjectStoreExt};
+use object_store::{
+    BackoffConfig, ClientOptions, GetOptions, GetRange, GetResult, ObjectMeta, ObjectStore,
+    ObjectStoreExt, RetryConfig,
+};
 use serde_json::{Map, Value as J};
 use url::Url;
 
 use crate::args::strings;
 use crate::confined::ConfinedLocal;
 use crate::{DriverError, FileInfo, Result};
+
+/// The ETag object_store's `LocalFileSystem` gives a file (inode, mtime in microseconds, size),
+/// so reads can be pinned (`If-Match`) to the version a listing saw. A test compares it with
+/// `head()`'s, so a change of scheme in object_store fails there, not in production.
+fn local_etag(meta: &std::fs::Metadata) -> String {
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(meta);
+    #[cfg(not(unix))]
+    let inode = 0u64;
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::SystemTime::UNIX_EPOCH).ok())
+        .unwrap_or_default()
+        .as_micros();
+    format!("\"{inode:x}-{mtime:x}-{:x}\"", meta.len())
+}
 
 /// Resolves urlpaths for every source of a service; holds the operator's allowed prefixes.
 #[derive(Debug, Clone, Default)]
@@ -27,6 +47,44 @@ pub struct StorageResolver {
     /// Remote hosts sources may reach (`host`, `*.suffix`); empty: any host but link-local and
     /// cloud-metadata addresses.
     hosts: Vec<String>,
+    /// How remote stores retry transient failures (5xx, resets, timeouts, broken bodies).
+    retry: StorageRetry,
+}
+
+/// How object stores retry transient failures of idempotent requests (GETs, HEADs, LISTs):
+/// `retries` more attempts with exponential backoff, all within `timeout` of the first. The
+/// defaults fail a dead endpoint in seconds rather than object_store's three minutes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StorageRetry {
+    pub retries: usize,
+    pub timeout: std::time::Duration,
+    pub first_backoff: std::time::Duration,
+    pub max_backoff: std::time::Duration,
+}
+
+impl Default for StorageRetry {
+    fn default() -> Self {
+        StorageRetry {
+            retries: 3,
+            timeout: std::time::Duration::from_secs(30),
+            first_backoff: std::time::Duration::from_millis(100),
+            max_backoff: std::time::Duration::from_secs(5),
+        }
+    }
+}
+
+impl StorageRetry {
+    fn config(&self) -> RetryConfig {
+        RetryConfig {
+            backoff: BackoffConfig {
+                init_backoff: self.first_backoff,
+                max_backoff: self.max_backoff,
+                base: 2.0,
+            },
+            max_retries: self.retries,
+            retry_timeout: self.timeout,
+        }
+    }
 }
 
 /// The objects behind one source, all in one store.
@@ -53,6 +111,25 @@ impl Files {
     }
 
     /// How a user would write the object's location: `s3://bucket/key` or `/abs/path`.
+    /// Reads `meta` (all of it, or `range`) as the version that was listed: an object replaced
+    /// since (another ETag) is [`DriverError::Changed`], not a mix of two versions. Stores
+    /// without ETags (plain HTTP servers) are read as they are.
+    pub async fn get_pinned(
+        &self,
+        meta: &ObjectMeta,
+        range: Option<GetRange>,
+    ) -> Result<GetResult> {
+        let options = GetOptions {
+            if_match: meta.e_tag.clone(),
+            range,
+            ..GetOptions::default()
+        };
+        self.store
+            .get_opts(&meta.location, options)
+            .await
+            .map_err(|e| DriverError::from_store(&self.display(meta), e))
+    }
+
     pub fn display(&self, meta: &ObjectMeta) -> String {
         if self.base.is_empty() {
             format!("/{}", meta.location)
@@ -115,7 +192,14 @@ impl StorageResolver {
                 .map(|p| p.canonicalize().unwrap_or(p))
                 .collect(),
             hosts: vec![],
+            retry: StorageRetry::default(),
         }
+    }
+
+    /// Sets how remote stores retry transient failures.
+    pub fn with_retry(mut self, retry: StorageRetry) -> Self {
+        self.retry = retry;
+        self
     }
 
     /// Restricts remote reads to these hosts (`data.example.com`, `*.example.com`, an IP).
@@ -232,7 +316,7 @@ impl StorageResolver {
                     self.check_host(&host, "endpoint")?;
                 }
                 ensure_tls_provider();
-                let store = build_store(scheme, &bucket, &base, &opts)?;
+                let store = build_store(scheme, &bucket, &base, &opts, self.retry.config())?;
                 let mut objects = vec![];
                 for loc in &locations {
                     if let Location::Remote { key, url, .. } = loc {
@@ -299,11 +383,7 @@ impl StorageResolver {
                     .map_err(|e| DriverError::bad_arg("urlpath", e.to_string()))?,
                 last_modified: modified,
                 size: meta.len(),
-                e_tag: Some(format!(
-                    "{:x}-{:x}",
-                    modified.timestamp_micros(),
-                    meta.len()
-                )),
+                e_tag: Some(local_etag(&meta)),
                 version: None,
             });
         }
@@ -594,6 +674,7 @@ fn build_store(
     bucket: &str,
     base: &str,
     opts: &Map<String, J>,
+    retry: RetryConfig,
 ) -> Result<Arc<dyn ObjectStore>> {
     match scheme {
         Scheme::S3 => {
@@ -607,7 +688,9 @@ fn build_store(
                 "region",
                 "client_kwargs",
             ];
-            let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
+            let mut b = AmazonS3Builder::from_env()
+                .with_bucket_name(bucket)
+                .with_retry(retry);
             let mut region = None;
             for (k, v) in flatten_options(opts, &accepted)? {
                 b = match k.as_str() {
@@ -636,7 +719,9 @@ fn build_store(
         }
         Scheme::Gcs => {
             let accepted = ["anon", "token", "project", "requester_pays"];
-            let mut b = GoogleCloudStorageBuilder::from_env().with_bucket_name(bucket);
+            let mut b = GoogleCloudStorageBuilder::from_env()
+                .with_bucket_name(bucket)
+                .with_retry(retry);
             for (k, v) in flatten_options(opts, &accepted)? {
                 b = match k.as_str() {
                     "anon" => b.with_skip_signature(truthy(&k, &v)?),
@@ -657,7 +742,9 @@ fn build_store(
                 Some((c, host)) => (c.to_string(), host.split('.').next().map(str::to_string)),
                 None => (bucket.to_string(), None),
             };
-            let mut b = MicrosoftAzureBuilder::from_env().with_container_name(container);
+            let mut b = MicrosoftAzureBuilder::from_env()
+                .with_container_name(container)
+                .with_retry(retry);
             if let Some(a) = account {
                 b = b.with_account(a);
             }
@@ -683,6 +770,7 @@ fn build_store(
             flatten_options(opts, &[])?;
             let b = HttpBuilder::new()
                 .with_url(base)
+                .with_retry(retry)
                 .with_client_options(ClientOptions::new().with_allow_http(true));
             Ok(Arc::new(b.build().map_err(config_error)?))
         }
@@ -760,6 +848,30 @@ mod tests {
             ),
             ["a.csv"]
         );
+    }
+
+    /// Reads are pinned to the listed ETag: the listing's must be the one object_store's
+    /// local store answers with, or every read would be refused as changed.
+    #[test]
+    fn local_listings_carry_the_etag_the_store_reads_with() {
+        let dir = tree();
+        let cat = dir.path().join("cat");
+        let rt = rt();
+        let files = rt
+            .block_on(StorageResolver::default().resolve(&json!("data/a.csv"), None, &cat))
+            .expect("resolve");
+        let listed = &files.objects[0];
+        let head = rt
+            .block_on(files.store.head(&listed.location))
+            .expect("head");
+        assert_eq!(listed.e_tag, head.e_tag);
+        rt.block_on(files.get_pinned(listed, None))
+            .expect("a pinned read");
+        std::fs::write(cat.join("data/a.csv"), "x\n1\n2\n").expect("rewrite");
+        let e = rt
+            .block_on(files.get_pinned(listed, None))
+            .expect_err("a changed file");
+        assert!(matches!(e, DriverError::Changed(_)), "{e}");
     }
 
     #[test]

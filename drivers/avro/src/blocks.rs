@@ -246,8 +246,10 @@ async fn open_at(
     if from >= meta.size {
         return Ok(Box::pin(tokio::io::empty()));
     }
+    // Pinned to the listed version: a replaced file is an error, not a mix of two files.
     let options = GetOptions {
         range: Some(GetRange::Bounded(from..meta.size)),
+        if_match: meta.e_tag.clone(),
         ..GetOptions::default()
     };
     let got = store

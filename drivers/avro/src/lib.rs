@@ -19,8 +19,8 @@ use futures::{StreamExt, TryStreamExt};
 use inlet_driver::args::Args;
 use inlet_driver::storage::Files;
 use inlet_driver::{
-    limit_stream, ordered_parallel, BatchStream, Discovery, Driver, DriverError, DriverNames,
-    Limits, OpenContext, Partition, ReadRequest, Result, Source,
+    limit_stream, ordered_parallel_within, BatchStream, Discovery, Driver, DriverError,
+    DriverNames, Limits, MemoryBudget, OpenContext, Partition, ReadRequest, Result, Source,
 };
 use serde_json::Value as J;
 
@@ -99,6 +99,7 @@ impl AvroDriver {
             concurrency: limits.discovery_concurrency.max(1),
             read_concurrency: limits.read_concurrency.max(1),
             read_ahead: limits.read_ahead.max(1),
+            budget: limits.budget.clone(),
             warnings,
             state: tokio::sync::OnceCell::new(),
         })
@@ -111,8 +112,17 @@ struct AvroSource {
     concurrency: usize,
     read_concurrency: usize,
     read_ahead: usize,
+    /// The server-wide budget each partition's read reserves from (see [`range_cost`]).
+    budget: Option<MemoryBudget>,
     warnings: Vec<String>,
     state: tokio::sync::OnceCell<Arc<State>>,
+}
+
+/// What decoding one byte range holds at most: its blocks decoded (Avro's codecs rarely expand
+/// data more than threefold into Arrow), bounded as a partition streams out in batches.
+fn range_cost(bytes: u64) -> u64 {
+    const MOST: u64 = 64 << 20;
+    bytes.saturating_mul(3).min(MOST)
 }
 
 /// How to read one file.
@@ -357,7 +367,8 @@ impl Source for AvroSource {
             .into_iter()
             .map(|p| {
                 let r = &state.ranges[p.id];
-                open_partition(
+                let cost = range_cost(r.end.saturating_sub(r.start));
+                let open = open_partition(
                     self.files.clone(),
                     state.files[r.file].clone(),
                     r.file,
@@ -365,7 +376,8 @@ impl Source for AvroSource {
                     projection.clone(),
                     schema.clone(),
                     batch_size,
-                )
+                );
+                (cost, open)
             })
             .collect();
         // Partitions decode in parallel, in order; with a limit, one at a time so that reading
@@ -375,7 +387,8 @@ impl Source for AvroSource {
         } else {
             self.read_concurrency
         };
-        let stream = ordered_parallel(openers, concurrency, self.read_ahead);
+        let stream =
+            ordered_parallel_within(openers, concurrency, self.read_ahead, self.budget.clone());
         Ok(limit_stream(stream, request.limit))
     }
 }

@@ -12,13 +12,13 @@ use async_compression::tokio::bufread::{BzDecoder, GzipDecoder, XzDecoder, ZstdD
 use futures::TryStreamExt;
 use inlet_driver::storage::Files;
 use inlet_driver::{DriverError, Result};
-use object_store::{GetResultPayload, ObjectMeta, ObjectStoreExt};
+use object_store::{GetResultPayload, ObjectMeta};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
 use tokio_util::io::StreamReader;
 
 /// Read buffer: large enough that per-read overhead (a blocking-pool hop for local files)
 /// is negligible, small enough not to matter per stream.
-const BUFFER: usize = 256 * 1024;
+pub(crate) const BUFFER: usize = 256 * 1024;
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
@@ -72,9 +72,74 @@ impl CompressionSpec {
 
 pub(crate) type ByteReader = Pin<Box<dyn AsyncBufRead + Send>>;
 
+/// A file's bytes, checked against the size it was listed with: a file truncated or appended to
+/// while it streams ends the read with [`DriverError::Changed`] instead of a clean, short (or
+/// mixed) table.
+struct ListedLength {
+    inner: Pin<Box<dyn AsyncBufRead + Send>>,
+    read: u64,
+    listed: u64,
+    at: String,
+}
+
+impl ListedLength {
+    fn changed(&self, how: &str) -> io::Error {
+        io::Error::other(DriverError::Changed(format!(
+            "`{}` {how} while it was read: it was listed with {} bytes; read it again",
+            self.at, self.listed
+        )))
+    }
+}
+
+impl tokio::io::AsyncRead for ListedLength {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        let available = std::task::ready!(self.as_mut().poll_fill_buf(cx))?;
+        let n = available.len().min(buf.remaining());
+        buf.put_slice(&available[..n]);
+        self.consume(n);
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncBufRead for ListedLength {
+    fn poll_fill_buf(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<&[u8]>> {
+        let this = self.get_mut();
+        let (read, listed) = (this.read, this.listed);
+        let available = match std::task::ready!(this.inner.as_mut().poll_fill_buf(cx)) {
+            Ok(b) => b.len() as u64,
+            Err(e) => return std::task::Poll::Ready(Err(e)),
+        };
+        if available == 0 && read < listed {
+            return std::task::Poll::Ready(Err(this.changed("was truncated")));
+        }
+        if read + available > listed {
+            return std::task::Poll::Ready(Err(this.changed("grew")));
+        }
+        this.inner.as_mut().poll_fill_buf(cx)
+    }
+
+    fn consume(mut self: Pin<&mut Self>, amt: usize) {
+        self.read += amt as u64;
+        self.inner.as_mut().consume(amt);
+    }
+}
+
 /// Turns an I/O error from the pipeline into a driver error: storage failures keep their kind,
 /// anything else came from the decompressor and means the file is damaged.
 pub(crate) fn io_error(location: &str, codec: Option<Codec>, e: io::Error) -> DriverError {
+    if e.get_ref().is_some_and(|i| i.is::<DriverError>()) {
+        if let Some(Ok(changed)) = e.into_inner().map(|i| i.downcast::<DriverError>()) {
+            return *changed;
+        }
+        return DriverError::Io(format!("`{location}`: storage error"));
+    }
     if e.get_ref().is_some_and(|i| i.is::<object_store::Error>()) {
         if let Some(inner) = e.into_inner() {
             if let Ok(store) = inner.downcast::<object_store::Error>() {
@@ -112,11 +177,7 @@ pub(crate) async fn open(
     skip_lines: usize,
 ) -> Result<ByteReader> {
     let at = files.display(meta);
-    let got = files
-        .store
-        .get(&meta.location)
-        .await
-        .map_err(|e| DriverError::from_store(&at, e))?;
+    let got = files.get_pinned(meta, None).await?;
     let raw: Pin<Box<dyn AsyncBufRead + Send>> = match got.payload {
         // A local file: read it directly in large blocks rather than object_store's 8 KiB chunks.
         GetResultPayload::File(file, _) => Box::pin(BufReader::with_capacity(
@@ -125,6 +186,12 @@ pub(crate) async fn open(
         )),
         GetResultPayload::Stream(s) => Box::pin(StreamReader::new(s.map_err(io::Error::other))),
     };
+    let raw: Pin<Box<dyn AsyncBufRead + Send>> = Box::pin(ListedLength {
+        inner: raw,
+        read: 0,
+        listed: meta.size,
+        at: at.clone(),
+    });
     let mut plain: Pin<Box<dyn AsyncRead + Send>> = match codec {
         None => raw,
         // Concatenated members are valid files for every codec's command-line tool: read them all.

@@ -23,8 +23,8 @@ use futures::{StreamExt, TryStreamExt};
 use inlet_driver::args::Args;
 use inlet_driver::storage::Files;
 use inlet_driver::{
-    limit_stream, ordered_parallel, BatchStream, Discovery, Driver, DriverError, DriverNames,
-    Limits, OpenContext, Partition, ReadRequest, Result, Source,
+    limit_stream, ordered_parallel_within, BatchStream, Discovery, Driver, DriverError,
+    DriverNames, Limits, MemoryBudget, OpenContext, Partition, ReadRequest, Result, Source,
 };
 use serde_json::Value as J;
 
@@ -164,6 +164,7 @@ impl CsvDriver {
             inference_rows: limits.inference_rows.max(1),
             read_concurrency: limits.read_concurrency.max(1),
             read_ahead: limits.read_ahead.max(1),
+            budget: limits.budget.clone(),
             warnings,
             state: tokio::sync::OnceCell::new(),
         }))
@@ -179,6 +180,8 @@ struct CsvSource {
     inference_rows: usize,
     read_concurrency: usize,
     read_ahead: usize,
+    /// The server-wide budget each file's read reserves from (see [`file_cost`]).
+    budget: Option<MemoryBudget>,
     warnings: Vec<String>,
     state: tokio::sync::OnceCell<Arc<State>>,
 }
@@ -187,6 +190,30 @@ struct State {
     layout: Layout,
     format: Format,
     discovery: Arc<Discovery>,
+    /// Bytes per record in the inference sample, for estimating decoded batches.
+    record_bytes: u64,
+}
+
+/// What reading one file holds at once: its read and decompression buffers, and the batches
+/// decoded ahead of the consumer (in Arrow, about twice the text they came from; never more than
+/// the whole file decoded when it is not compressed).
+fn file_cost(
+    size: u64,
+    compressed: bool,
+    record_bytes: u64,
+    batch_rows: usize,
+    ahead: usize,
+) -> u64 {
+    let buffers = 2 * decode::BUFFER as u64;
+    let ahead_text = record_bytes
+        .saturating_mul(batch_rows as u64)
+        .saturating_mul(ahead as u64 + 1);
+    let ahead_text = if compressed {
+        ahead_text
+    } else {
+        ahead_text.min(size)
+    };
+    buffers.saturating_add(ahead_text.saturating_mul(2))
 }
 
 /// arrow-csv's dialect for these options.
@@ -254,6 +281,7 @@ impl CsvSource {
         let (inferred, sampled) = format
             .infer_schema(sample.as_slice(), Some(rows))
             .map_err(|e| DriverError::corrupt(&at, e))?;
+        let inferred = schema::widen_big_integers(&format, sample.as_slice(), inferred);
         let layout = schema::layout(o, &inferred, &self.pattern_fields, &at)?;
         let labels = labels(&self.files);
         let partitions = self
@@ -299,6 +327,7 @@ impl CsvSource {
             layout,
             format,
             discovery: Arc::new(discovery),
+            record_bytes: (sample.as_slice().len() as u64 / sampled.max(1) as u64).max(1),
         }))
     }
 }
@@ -445,7 +474,21 @@ impl Source for CsvSource {
             schema,
             batch_size,
         });
-        let openers = files.into_iter().map(|f| plan.clone().open(f)).collect();
+        let openers = files
+            .into_iter()
+            .map(|f| {
+                let meta = &self.files.objects[f];
+                let compressed = self.options.compression.for_path(meta.location.as_ref());
+                let cost = file_cost(
+                    meta.size,
+                    compressed.is_some(),
+                    state.record_bytes,
+                    batch_size,
+                    self.read_ahead,
+                );
+                (cost, plan.clone().open(f))
+            })
+            .collect();
         // Files decode in parallel, in order; with a limit, one at a time so that reading stops
         // as soon as enough rows arrived.
         let concurrency = if request.limit.is_some() {
@@ -453,7 +496,8 @@ impl Source for CsvSource {
         } else {
             self.read_concurrency
         };
-        let stream = ordered_parallel(openers, concurrency, self.read_ahead);
+        let stream =
+            ordered_parallel_within(openers, concurrency, self.read_ahead, self.budget.clone());
         Ok(limit_stream(stream, request.limit))
     }
 }

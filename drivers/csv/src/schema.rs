@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use arrow_array::cast::AsArray;
+use arrow_csv::reader::{Format, ReaderBuilder};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use inlet_driver::{DriverError, Result};
 
@@ -69,6 +71,101 @@ fn resolve(arg: &str, col: &ColRef, names: &[String]) -> Result<usize> {
             ),
         )),
     }
+}
+
+/// What the integers of one text column need, from the sample.
+#[derive(Default)]
+struct Integers {
+    /// A value that is not an integer: the column stays text.
+    text: bool,
+    negative: bool,
+    /// Over i64::MAX but within u64.
+    beyond_i64: bool,
+    /// Outside what u64 or i64 hold.
+    beyond_u64: bool,
+}
+
+impl Integers {
+    fn see(&mut self, v: &str) {
+        let v = v.trim();
+        let digits = v.strip_prefix(['+', '-']).unwrap_or(v);
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            self.text = true;
+            return;
+        }
+        let negative = v.starts_with('-');
+        self.negative |= negative;
+        if v.parse::<i64>().is_ok() {
+            return;
+        }
+        match (negative, digits.parse::<u64>()) {
+            (false, Ok(_)) => self.beyond_i64 = true,
+            _ => self.beyond_u64 = true,
+        }
+    }
+
+    /// pandas' type for the column: uint64 when every value fits, else float64.
+    fn widened(&self) -> Option<DataType> {
+        match self {
+            Integers { text: true, .. } => None,
+            Integers {
+                beyond_u64: true, ..
+            }
+            | Integers {
+                beyond_i64: true,
+                negative: true,
+                ..
+            } => Some(DataType::Float64),
+            Integers {
+                beyond_i64: true, ..
+            } => Some(DataType::UInt64),
+            _ => None,
+        }
+    }
+}
+
+/// arrow-csv infers a column of integers with one beyond the i64 range as text; pandas reads it
+/// as uint64 when every value fits, else as float64, and so does Inlet (a later value that does
+/// not parse is then an error, never a silent string).
+pub(crate) fn widen_big_integers(format: &Format, sample: &[u8], inferred: Schema) -> Schema {
+    let text: Vec<usize> = (0..inferred.fields().len())
+        .filter(|&i| inferred.field(i).data_type() == &DataType::Utf8)
+        .collect();
+    if text.is_empty() {
+        return inferred;
+    }
+    let as_text: Vec<Field> = inferred
+        .fields()
+        .iter()
+        .map(|f| Field::new(f.name(), DataType::Utf8, true))
+        .collect();
+    let Ok(reader) = ReaderBuilder::new(Arc::new(Schema::new(as_text)))
+        .with_format(format.clone())
+        .build(sample)
+    else {
+        return inferred;
+    };
+    let mut seen: Vec<Integers> = text.iter().map(|_| Integers::default()).collect();
+    for batch in reader {
+        let Ok(batch) = batch else { return inferred };
+        for (k, &i) in text.iter().enumerate() {
+            let Some(values) = batch.column(i).as_string_opt::<i32>() else {
+                return inferred;
+            };
+            values.iter().flatten().for_each(|v| seen[k].see(v));
+        }
+    }
+    let mut fields: Vec<Field> = inferred
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    for (k, &i) in text.iter().enumerate() {
+        if let Some(t) = seen[k].widened() {
+            fields[i] = fields[i].clone().with_data_type(t);
+        }
+    }
+    Schema::new_with_metadata(fields, inferred.metadata().clone())
 }
 
 pub(crate) fn layout(
@@ -194,6 +291,30 @@ mod tests {
             Field::new("", DataType::Null, true),
             Field::new("a", DataType::Date32, true),
         ])
+    }
+
+    #[test]
+    fn integers_beyond_i64_are_uint64_then_float64_as_in_pandas() {
+        let sample = b"id,big,neg,huge,word\n1,18446744073709551615,1,1,x\n\
+                       2,9223372036854775808,-9223372036854775809,99999999999999999999999,1\n\
+                       3,,5,2,99999999999999999999\n";
+        let format = Format::default().with_header(true);
+        let (inferred, _) = format.infer_schema(&sample[..], None).expect("infer");
+        let types: Vec<DataType> = widen_big_integers(&format, sample, inferred)
+            .fields()
+            .iter()
+            .map(|f| f.data_type().clone())
+            .collect();
+        assert_eq!(
+            types,
+            [
+                DataType::Int64,
+                DataType::UInt64,
+                DataType::Float64,
+                DataType::Float64,
+                DataType::Utf8
+            ]
+        );
     }
 
     #[test]

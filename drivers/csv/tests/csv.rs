@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::DataType;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use inlet_csv::CsvDriver;
 use inlet_driver::storage::StorageResolver;
 use inlet_driver::{Driver, DriverError, Limits, OpenContext, ReadRequest, Source};
@@ -554,4 +554,92 @@ async fn files_that_disagree_or_are_damaged_are_errors() {
             if location.ends_with("bad.csv.gz") && message.contains("gzip")),
         "{err:?}"
     );
+}
+
+/// pandas reads integers beyond i64 as uint64 (then float64): the values arrive, not as text.
+#[tokio::test]
+async fn integers_beyond_i64_read_as_uint64_and_float64() {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float64Type, UInt64Type};
+    // Under the catalog directory: a local source may only read there.
+    let dir = tempfile::tempdir_in(fixtures()).expect("tempdir");
+    let path = dir.path().join("big.csv");
+    std::fs::write(
+        &path,
+        "id,big,huge\n1,18446744073709551615,99999999999999999999999\n2,9223372036854775808,-9223372036854775809\n3,7,0\n",
+    )
+    .expect("write");
+    let source = open(json!({"urlpath": path.to_str().expect("utf-8")}))
+        .await
+        .expect("open");
+    let batch = read_all(&source, ReadRequest::default()).await;
+    assert_eq!(batch.schema().field(1).data_type(), &DataType::UInt64);
+    assert_eq!(
+        batch
+            .column(1)
+            .as_primitive::<UInt64Type>()
+            .values()
+            .to_vec(),
+        vec![u64::MAX, 9_223_372_036_854_775_808, 7]
+    );
+    assert_eq!(batch.schema().field(2).data_type(), &DataType::Float64);
+    assert_eq!(
+        batch
+            .column(2)
+            .as_primitive::<Float64Type>()
+            .values()
+            .to_vec(),
+        vec![1e23, -9_223_372_036_854_775_809.0, 0.0]
+    );
+}
+
+/// A file truncated while it streams used to end as a clean, short table (65,550 of 1M rows):
+/// the read now ends with `Changed`, and a file replaced before the read is `Changed` up front.
+#[tokio::test]
+async fn a_file_that_changes_under_a_read_is_an_error_not_a_short_table() {
+    let dir = tempfile::tempdir_in(fixtures()).expect("tempdir");
+    let path = dir.path().join("moving.csv");
+    let mut text = String::from("id,name\n");
+    for i in 0..400_000 {
+        text.push_str(&format!("{i},row number {i}\n"));
+    }
+    std::fs::write(&path, &text).expect("write");
+    let source = open(json!({"urlpath": path.to_str().expect("utf-8")}))
+        .await
+        .expect("open");
+    source.discover().await.expect("discover");
+    let mut stream = source
+        .read(ReadRequest {
+            batch_size: 1000,
+            ..ReadRequest::default()
+        })
+        .await
+        .expect("read");
+    stream.next().await.expect("a first batch").expect("ok");
+    // Truncated in place (same file, so the open handle sees it shrink).
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .and_then(|f| f.set_len(text.len() as u64 / 2))
+        .expect("truncate");
+    let mut rows = 1000;
+    let end = loop {
+        match stream.next().await {
+            Some(Ok(b)) => rows += b.num_rows(),
+            Some(Err(e)) => break e,
+            None => panic!("the stream ended cleanly after {rows} rows of a truncated file"),
+        }
+    };
+    assert!(
+        matches!(&end, DriverError::Changed(m) if m.contains("truncated")),
+        "{end}"
+    );
+    assert!(rows < 400_000);
+
+    // Rewritten after discovery (another size and ETag): refused before the first batch.
+    std::fs::write(&path, "id,name\n1,one\n").expect("rewrite");
+    let e = batches(&source, ReadRequest::default())
+        .await
+        .expect_err("a replaced file");
+    assert!(matches!(&e, DriverError::Changed(_)), "{e}");
 }

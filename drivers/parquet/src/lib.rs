@@ -10,7 +10,7 @@ use reader::ObjectReader;
 use std::sync::Arc;
 
 use arrow_array::{ArrayRef, RecordBatch};
-use arrow_schema::{Field, Schema, SortOptions};
+use arrow_schema::{DataType, Field, Schema, SortOptions, TimeUnit};
 use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
 use inlet_driver::args::Args;
@@ -24,6 +24,7 @@ use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
 use parquet::errors::ParquetError;
+use parquet::file::metadata::{FileMetaData, ParquetMetaData};
 
 /// The `parquet` driver (also Intake's `intake_parquet.source.ParquetSource`).
 pub struct ParquetDriver;
@@ -109,11 +110,84 @@ async fn load_footer(
     store: Arc<dyn object_store::ObjectStore>,
     meta: &object_store::ObjectMeta,
     at: &str,
-) -> Result<ArrowReaderMetadata> {
-    let mut reader = ObjectReader::new(store, meta.location.clone(), meta.size);
-    ArrowReaderMetadata::load_async(&mut reader, ArrowReaderOptions::new())
+) -> Result<(ArrowReaderMetadata, Option<String>)> {
+    let mut reader = ObjectReader::new(store, meta);
+    let footer = ArrowReaderMetadata::load_async(&mut reader, ArrowReaderOptions::new())
         .await
-        .map_err(|e| parquet_error(at, e))
+        .map_err(|e| parquet_error(at, e))?;
+    let (footer, note) = trust_the_row_groups(footer, at).map_err(|e| parquet_error(at, e))?;
+    let footer = int96_as_microseconds(footer).map_err(|e| parquet_error(at, e))?;
+    Ok((footer, note))
+}
+
+/// Older writers (parquet-rs wrote 0) put a file-level row count that disagrees with the row
+/// groups. The row groups are what is read, so they are the truth; the footer is repaired (the
+/// reader sizes its batches by the file's count: 0 read no rows at all) and a note says so.
+fn trust_the_row_groups(
+    footer: ArrowReaderMetadata,
+    at: &str,
+) -> std::result::Result<(ArrowReaderMetadata, Option<String>), ParquetError> {
+    let md = footer.metadata();
+    let in_groups: i64 = md.row_groups().iter().map(|g| g.num_rows()).sum();
+    let file = md.file_metadata();
+    if file.num_rows() == in_groups {
+        return Ok((footer, None));
+    }
+    let note = format!(
+        "`{at}`: the footer says {} rows, its row groups hold {in_groups}; the row groups are read",
+        file.num_rows()
+    );
+    let repaired = FileMetaData::new(
+        file.version(),
+        in_groups,
+        file.created_by().map(str::to_string),
+        file.key_value_metadata().cloned(),
+        file.schema_descr_ptr(),
+        file.column_orders().cloned(),
+    );
+    let md = ParquetMetaData::new(repaired, md.row_groups().to_vec());
+    let options = ArrowReaderOptions::new().with_schema(footer.schema().clone());
+    Ok((
+        ArrowReaderMetadata::try_new(Arc::new(md), options)?,
+        Some(note),
+    ))
+}
+
+/// INT96 timestamps (Spark, Impala, Hive) read at microsecond resolution, what their writers
+/// mean and what pyarrow gives with `coerce_int96_timestamp_unit="us"`: as nanoseconds (the
+/// default) dates outside 1677-2262 wrap around. Top-level columns; a nested INT96 keeps the
+/// default.
+fn int96_as_microseconds(
+    footer: ArrowReaderMetadata,
+) -> std::result::Result<ArrowReaderMetadata, ParquetError> {
+    let descr = footer.metadata().file_metadata().schema_descr();
+    let int96: Vec<String> = descr
+        .columns()
+        .iter()
+        .filter(|c| c.physical_type() == parquet::basic::Type::INT96 && c.path().parts().len() == 1)
+        .map(|c| c.name().to_string())
+        .collect();
+    if int96.is_empty() {
+        return Ok(footer);
+    }
+    let fields: Vec<arrow_schema::FieldRef> = footer
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Timestamp(TimeUnit::Nanosecond, tz) if int96.contains(f.name()) => Arc::new(
+                f.as_ref()
+                    .clone()
+                    .with_data_type(DataType::Timestamp(TimeUnit::Microsecond, tz.clone())),
+            ),
+            _ => f.clone(),
+        })
+        .collect();
+    let schema = Schema::new_with_metadata(fields, footer.schema().metadata().clone());
+    ArrowReaderMetadata::try_new(
+        footer.metadata().clone(),
+        ArrowReaderOptions::new().with_schema(Arc::new(schema)),
+    )
 }
 
 fn parquet_error(location: &str, e: ParquetError) -> DriverError {
@@ -229,17 +303,19 @@ impl ParquetSource {
         self.state.get_or_try_init(|| self.load()).await.cloned()
     }
 
-    async fn footer(&self, index: usize) -> Result<ArrowReaderMetadata> {
+    async fn footer(&self, index: usize) -> Result<(ArrowReaderMetadata, Option<String>)> {
         let meta = &self.files.objects[index];
         load_footer(self.files.store.clone(), meta, &self.files.display(meta)).await
     }
 
     async fn load(&self) -> Result<Arc<State>> {
-        let footers: Vec<ArrowReaderMetadata> = futures::stream::iter(0..self.files.objects.len())
-            .map(|i| self.footer(i))
-            .buffered(self.concurrency)
-            .try_collect()
-            .await?;
+        let loaded: Vec<(ArrowReaderMetadata, Option<String>)> =
+            futures::stream::iter(0..self.files.objects.len())
+                .map(|i| self.footer(i))
+                .buffered(self.concurrency)
+                .try_collect()
+                .await?;
+        let (footers, notes): (Vec<_>, Vec<_>) = loaded.into_iter().unzip();
         let locations: Vec<String> = self
             .files
             .objects
@@ -267,6 +343,8 @@ impl ParquetSource {
                 .map_err(|e| DriverError::bad_request("columns", e.to_string()))?;
         }
         let mut partitions = vec![];
+        let mut warnings = self.warnings.clone();
+        warnings.extend(notes.into_iter().flatten());
         for (file, footer) in footers.iter().enumerate() {
             let name = self.files.objects[file]
                 .location
@@ -301,7 +379,7 @@ impl ParquetSource {
             files: self.files.file_infos(),
             partitions,
             metadata,
-            warnings: self.warnings.clone(),
+            warnings,
         };
         Ok(Arc::new(State {
             footers: footers
@@ -358,14 +436,16 @@ impl Source for ParquetSource {
                 let state = state.clone();
                 let object = self.files.objects[file].clone();
                 let store = self.files.store.clone();
-                let reader = ObjectReader::new(store.clone(), object.location.clone(), object.size);
+                let reader = ObjectReader::new(store.clone(), &object);
                 let shown = self.files.display(&object);
                 let at = format!("{shown}#rg{rg}");
                 let (names, out_schema) = (names.clone(), out_schema.clone());
                 let cost = partition_cost(p, self.read_ahead);
                 let open = async move {
                     let footer = state.footers[file]
-                        .get_or_try_init(|| load_footer(store, &object, &shown))
+                        .get_or_try_init(|| async {
+                            load_footer(store, &object, &shown).await.map(|(f, _)| f)
+                        })
                         .await?
                         .clone();
                     let file_schema = footer.schema().clone();

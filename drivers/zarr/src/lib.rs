@@ -20,8 +20,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use inlet_driver::args::Args;
 use inlet_driver::{
-    limit_stream, ordered_parallel, BatchStream, Discovery, Driver, DriverError, DriverNames,
-    Limits, OpenContext, Partition, ReadRequest, Result, Source,
+    limit_stream, ordered_parallel_within, BatchStream, Discovery, Driver, DriverError,
+    DriverNames, Limits, OpenContext, Partition, ReadRequest, Result, Source,
 };
 use serde_json::{Map, Value as J};
 use tokio::sync::OnceCell;
@@ -292,11 +292,15 @@ impl Source for ZarrSource {
             batch_size: request.batch_size.max(1) as u64,
             chunk_concurrency: CHUNK_CONCURRENCY,
         });
+        // A partition holds its chunks decoded (its estimate: rows x row width) until its last
+        // batch is taken; that is what it reserves from the server-wide budget.
         let openers: Vec<_> = parts
             .into_iter()
             .map(|p| {
                 let (shared, range) = (shared.clone(), t.partitions[p.id].clone());
-                async move { Ok::<BatchStream, DriverError>(read::partition(shared, range)) }
+                let open =
+                    async move { Ok::<BatchStream, DriverError>(read::partition(shared, range)) };
+                (p.estimated_bytes.unwrap_or(0), open)
             })
             .collect();
         // With a limit, one partition at a time so reading stops as soon as enough rows arrived.
@@ -305,7 +309,12 @@ impl Source for ZarrSource {
         } else {
             self.limits.read_concurrency
         };
-        let stream = ordered_parallel(openers, concurrency, self.limits.read_ahead.max(1));
+        let stream = ordered_parallel_within(
+            openers,
+            concurrency,
+            self.limits.read_ahead.max(1),
+            self.limits.budget.clone(),
+        );
         Ok(limit_stream(stream, request.limit))
     }
 }

@@ -1,0 +1,229 @@
+//! Faults on the way to storage: a loopback HTTP server serves one CSV file and fails its first
+//! GETs the way a flaky network or backend does (503, a reset connection, a body cut short).
+//! Transient faults are retried (`storage_retries`, with backoff) and the read succeeds; a fault
+//! that persists ends as an error the client sees, in bounded time.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::InletServer;
+use reqwest::{Client, StatusCode};
+
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    /// `503 Service Unavailable`.
+    Unavailable,
+    /// The connection is closed without an answer.
+    Reset,
+    /// `200` with the full `Content-Length`, then half the body and a closed connection.
+    Truncated,
+}
+
+/// The faulty server: once armed, `faults` GETs fail as `fault`, later ones are answered.
+/// (Armed after Inlet has discovered the source, so the faults hit the read under test, not the
+/// background discovery.)
+struct FlakyServer {
+    addr: String,
+    /// GETs since armed.
+    gets: Arc<AtomicUsize>,
+    armed: Arc<std::sync::atomic::AtomicBool>,
+}
+
+fn body() -> Vec<u8> {
+    let mut text = String::from("id,name\n");
+    for i in 0..20_000 {
+        text.push_str(&format!("{i},name {i}\n"));
+    }
+    text.into_bytes()
+}
+
+fn serve(mut conn: TcpStream, body: &[u8], fault: Option<Fault>) -> std::io::Result<()> {
+    let mut reader = BufReader::new(conn.try_clone()?);
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line)?;
+    // `Range: bytes=N-` or `bytes=N-M`: how a client resumes a body cut short.
+    let mut range = None;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 || line == "\r\n" {
+            break;
+        }
+        if let Some(spec) = line.to_ascii_lowercase().strip_prefix("range: bytes=") {
+            let (from, to) = spec.trim().split_once('-').unwrap_or((spec.trim(), ""));
+            let from: usize = from.parse().unwrap_or(0);
+            let to: usize = to
+                .parse()
+                .map_or(body.len() - 1, |t: usize| t.min(body.len() - 1));
+            range = Some((from, to));
+        }
+    }
+    let head = |status: &str| {
+        format!(
+            "HTTP/1.1 {status}\r\nContent-Length: {}\r\nContent-Type: text/csv\r\n\
+             Last-Modified: Mon, 30 Nov 2026 12:00:00 GMT\r\nETag: \"v1\"\r\n\
+             Connection: close\r\n\r\n",
+            body.len()
+        )
+    };
+    if request_line.starts_with("HEAD") {
+        return conn.write_all(head("200 OK").as_bytes());
+    }
+    let (head, part) = match range {
+        Some((from, to)) => (
+            format!(
+                "HTTP/1.1 206 Partial Content\r\nContent-Length: {}\r\n\
+                 Content-Range: bytes {from}-{to}/{}\r\nETag: \"v1\"\r\n\
+                 Connection: close\r\n\r\n",
+                to + 1 - from,
+                body.len()
+            ),
+            &body[from..=to],
+        ),
+        None => (head("200 OK"), body),
+    };
+    match fault {
+        None => {
+            conn.write_all(head.as_bytes())?;
+            conn.write_all(part)
+        }
+        Some(Fault::Unavailable) => conn.write_all(
+            b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        ),
+        Some(Fault::Reset) => conn.shutdown(std::net::Shutdown::Both),
+        Some(Fault::Truncated) => {
+            conn.write_all(head.as_bytes())?;
+            conn.write_all(&part[..part.len() / 2])?;
+            conn.shutdown(std::net::Shutdown::Both)
+        }
+    }
+}
+
+impl FlakyServer {
+    fn start(fault: Fault, faults: usize) -> FlakyServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let gets = Arc::new(AtomicUsize::new(0));
+        let armed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (counter, on) = (gets.clone(), armed.clone());
+        let body = Arc::new(body());
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let (counter, body, on) = (counter.clone(), body.clone(), on.clone());
+                std::thread::spawn(move || {
+                    // Peek at the method: only GETs count and fail.
+                    let mut first = [0u8; 4];
+                    let is_get = conn.peek(&mut first).is_ok_and(|_| &first[..3] == b"GET");
+                    let counted = is_get && on.load(Ordering::SeqCst);
+                    let fault = (counted && counter.fetch_add(1, Ordering::SeqCst) < faults)
+                        .then_some(fault);
+                    let _ = serve(conn, &body, fault);
+                });
+            }
+        });
+        FlakyServer { addr, gets, armed }
+    }
+}
+
+fn inlet(dir: &std::path::Path, flaky: &FlakyServer, retries: &str) -> InletServer {
+    inlet_driver::storage::ensure_tls_provider();
+    let cat = dir.join("faults.yaml");
+    std::fs::write(
+        &cat,
+        format!(
+            "sources:\n  flaky:\n    driver: csv\n    args: {{urlpath: 'http://{}/data.csv'}}\n",
+            flaky.addr
+        ),
+    )
+    .expect("catalog");
+    InletServer::start(
+        &["--catalog", cat.to_str().expect("utf8")],
+        &[
+            ("INLET_STORAGE_RETRIES", retries),
+            ("INLET_STORAGE_BACKOFF_MS", "10"),
+            ("INLET_STORAGE_RETRY_TIMEOUT_SECS", "10"),
+            // One listing for the whole test: the faults hit reads only.
+            ("INLET_RELIST_SECS", "3600"),
+        ],
+    )
+}
+
+/// Discovers the source (no fault yet), then arms the faults.
+async fn discovered_then_armed(server: &InletServer, flaky: &FlakyServer) {
+    let d: serde_json::Value = Client::new()
+        .get(server.url("/api/v1/sources/faults.flaky"))
+        .send()
+        .await
+        .expect("describe")
+        .json()
+        .await
+        .expect("json");
+    assert!(d.get("discovery").is_some(), "{d}");
+    flaky.armed.store(true, Ordering::SeqCst);
+}
+
+/// The rows of a CSV answer, or why it is not a complete one.
+async fn read(server: &InletServer) -> Result<usize, String> {
+    let r = Client::new()
+        .get(server.url("/api/v1/sources/faults.flaky/data?format=csv"))
+        .send()
+        .await
+        .map_err(|e| format!("request: {e}"))?;
+    let status = r.status();
+    let text = r.text().await.map_err(|e| format!("body: {e}"))?;
+    if status != StatusCode::OK {
+        return Err(format!("{status}: {text}"));
+    }
+    Ok(text.lines().count() - 1)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn transient_faults_are_retried_and_the_read_succeeds() {
+    for fault in [Fault::Unavailable, Fault::Reset, Fault::Truncated] {
+        let dir = tempfile::tempdir().expect("tmp");
+        let flaky = FlakyServer::start(fault, 2);
+        let server = inlet(dir.path(), &flaky, "3");
+        discovered_then_armed(&server, &flaky).await;
+        assert_eq!(read(&server).await, Ok(20_000), "{fault:?}");
+        assert_eq!(
+            flaky.gets.load(Ordering::SeqCst),
+            3,
+            "{fault:?}: two faults, one success"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn persistent_faults_end_as_errors_the_client_sees() {
+    for fault in [Fault::Unavailable, Fault::Reset, Fault::Truncated] {
+        let dir = tempfile::tempdir().expect("tmp");
+        let flaky = FlakyServer::start(fault, usize::MAX);
+        let server = inlet(dir.path(), &flaky, "2");
+        discovered_then_armed(&server, &flaky).await;
+        let started = Instant::now();
+        let got = read(&server).await;
+        assert!(
+            got.is_err(),
+            "{fault:?}: a persistent fault read as {got:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(20), "{fault:?}");
+        // Tried, and retried twice.
+        assert_eq!(flaky.gets.load(Ordering::SeqCst), 3, "{fault:?}");
+    }
+}
+
+/// With retries off, the first transient fault is the answer.
+#[tokio::test(flavor = "multi_thread")]
+async fn storage_retries_zero_turns_retrying_off() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let flaky = FlakyServer::start(Fault::Unavailable, 1);
+    let server = inlet(dir.path(), &flaky, "0");
+    discovered_then_armed(&server, &flaky).await;
+    let got = read(&server).await;
+    assert!(got.as_ref().is_err_and(|e| e.starts_with("502")), "{got:?}");
+    assert_eq!(read(&server).await, Ok(20_000));
+}
