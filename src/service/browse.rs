@@ -63,7 +63,10 @@ pub struct CatalogView {
     pub description: Option<String>,
     /// Secrets redacted.
     pub metadata: J,
+    /// By name; for the tree, only the first ones (see [`Core::catalog_tree`]).
     pub entries: Vec<EntrySummary>,
+    /// Entries the caller may see, shown or not.
+    pub total_entries: usize,
 }
 
 /// A preview: the first rows of a read.
@@ -105,11 +108,36 @@ pub fn visible_entries(
 }
 
 fn catalog_view(lib: &Library, node: &Arc<CatalogNode>, caller: &Caller) -> CatalogView {
+    let entries = visible_entries(lib, node, caller);
     CatalogView {
         name: node.name.clone(),
         description: node.file.description.clone(),
         metadata: crate::catalog::redact::redact(&node.file.metadata),
-        entries: visible_entries(lib, node, caller),
+        total_entries: entries.len(),
+        entries,
+    }
+}
+
+/// The first `limit` visible entries of `node` in catalog order, and how many are visible: a
+/// catalog of 100,000 entries costs a count, not 100,000 summaries.
+fn catalog_head(node: &Arc<CatalogNode>, caller: &Caller, limit: usize) -> CatalogView {
+    let mut entries = vec![];
+    let mut total = 0;
+    for entry in &node.file.entries {
+        if !caller.may_see(&format!("{}.{}", node.name, entry.name)) {
+            continue;
+        }
+        total += 1;
+        if entries.len() < limit {
+            entries.push(crate::catalog::view::summary(node, entry));
+        }
+    }
+    CatalogView {
+        name: node.name.clone(),
+        description: node.file.description.clone(),
+        metadata: crate::catalog::redact::redact(&node.file.metadata),
+        entries,
+        total_entries: total,
     }
 }
 
@@ -155,14 +183,13 @@ impl Core {
         })
     }
 
-    /// Every root catalog the caller may see, with its visible entries (nested catalogs are
-    /// entries of kind `catalog`, browsed on their own).
-    pub fn catalog_tree(&self, caller: &Caller) -> Vec<CatalogView> {
+    /// Every root catalog the caller may see, with its first `limit` visible entries in
+    /// catalog order (nested catalogs are entries of kind `catalog`, browsed on their own).
+    pub fn catalog_tree(&self, caller: &Caller, limit: usize) -> Vec<CatalogView> {
         let snap = self.snapshot();
-        let lib = &snap.service.library;
-        visible_roots(lib, caller)
+        visible_roots(&snap.service.library, caller)
             .iter()
-            .map(|n| catalog_view(lib, n, caller))
+            .map(|n| catalog_head(n, caller, limit))
             .collect()
     }
 

@@ -108,7 +108,7 @@ pub async fn page(
         Ok(f) => f,
         Err(e) => return super::error_page(&viewer, &e),
     };
-    let tree = st.catalog_tree(&viewer.caller);
+    let tree = st.catalog_tree(&viewer.caller, TREE_ENTRIES);
     let title = if form.q.is_empty() {
         "Datasets".to_string()
     } else {
@@ -308,10 +308,10 @@ fn tree_markup(tree: &[CatalogView]) -> Markup {
                     details open[tree.len() <= 8] {
                         summary {
                             a href=(url::catalog(&c.name)) { (c.name) }
-                            " " span.count { (c.entries.len()) }
+                            " " span.count { (c.total_entries) }
                         }
                         ul {
-                            @for e in c.entries.iter().take(TREE_ENTRIES) {
+                            @for e in &c.entries {
                                 li {
                                     @if e.kind == "catalog" {
                                         a.nested href=(url::catalog(&e.name)) { (leaf(&e.name)) "/" }
@@ -320,8 +320,8 @@ fn tree_markup(tree: &[CatalogView]) -> Markup {
                                     }
                                 }
                             }
-                            @if c.entries.len() > TREE_ENTRIES {
-                                li { a href=(url::catalog(&c.name)) { "all " (c.entries.len()) " entries →" } }
+                            @if c.total_entries > c.entries.len() {
+                                li { a href=(url::catalog(&c.name)) { "all " (c.total_entries) " entries →" } }
                             }
                         }
                     }
