@@ -527,37 +527,45 @@ async fn the_status_shows_recent_errors_and_a_refused_edit() {
 async fn python_snippets_run_as_copied() {
     let python = common::python();
     let site = Site::start(false);
-    let (status, _, page) = get(&site.url("/sources/example.trips_monthly?param.month=2")).await;
-    assert_eq!(status, 200, "{page}");
-    let want: serde_json::Value =
-        reqwest::get(site.url("/api/v1/sources/example.trips_monthly?param.month=2"))
+    // With a parameter (the Flight snippet then plans a command), and without (a path).
+    for (page_path, api_path) in [
+        (
+            "/sources/example.trips_monthly?param.month=2",
+            "/api/v1/sources/example.trips_monthly?param.month=2",
+        ),
+        ("/sources/example.trips", "/api/v1/sources/example.trips"),
+    ] {
+        let (status, _, page) = get(&site.url(page_path)).await;
+        assert_eq!(status, 200, "{page}");
+        let want: serde_json::Value = reqwest::get(site.url(api_path))
             .await
             .expect("describe")
             .json()
             .await
             .expect("json");
-    let rows = want["discovery"]["total_rows"].as_u64().expect("rows");
-    for (id, var) in [
-        ("pyarrow", "table"),
-        ("polars", "df"),
-        ("pandas", "df"),
-        ("duckdb", "df"),
-        ("flight", "table"),
-    ] {
-        let code =
-            text_of(&page, &format!("snippet-{id}")).unwrap_or_else(|| panic!("no {id} snippet"));
-        let program = format!("{code}\nprint('ROWS', len({var}))\n");
-        let out = Command::new(&python)
-            .arg("-c")
-            .arg(&program)
-            .output()
-            .expect("python");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success() && stdout.contains(&format!("ROWS {rows}")),
-            "{id} snippet failed ({}):\n{program}\n{stdout}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let rows = want["discovery"]["total_rows"].as_u64().expect("rows");
+        for (id, var) in [
+            ("pyarrow", "table"),
+            ("polars", "df"),
+            ("pandas", "df"),
+            ("duckdb", "df"),
+            ("flight", "table"),
+        ] {
+            let code = text_of(&page, &format!("snippet-{id}"))
+                .unwrap_or_else(|| panic!("no {id} snippet"));
+            let program = format!("{code}\nprint('ROWS', len({var}))\n");
+            let out = Command::new(&python)
+                .arg("-c")
+                .arg(&program)
+                .output()
+                .expect("python");
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success() && stdout.contains(&format!("ROWS {rows}")),
+                "{id} snippet of {page_path} failed ({}):\n{program}\n{stdout}\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
     }
 }
