@@ -41,10 +41,11 @@ fn write_catalogs(dir: &Path) {
         "sources:\n  big:\n    description: A big CSV to hold a stream open\n    driver: csv\n    args:\n      urlpath: '{{ CATALOG_DIR }}/big.csv'\n  missing:\n    description: Its file is not there\n    driver: csv\n    args:\n      urlpath: '{{ CATALOG_DIR }}/missing.csv'\n  raster:\n    description: A driver this server does not have\n    driver: rasterio\n    args:\n      urlpath: '{{ CATALOG_DIR }}/x.tif'\n",
     )
     .expect("write slow.yaml");
-    let mut big = String::with_capacity(BIG_ROWS * 20);
+    // About 50 MB: several times what loopback socket buffers hold, even grown.
+    let mut big = String::with_capacity(BIG_ROWS * 48);
     big.push_str("n,label\n");
     for i in 0..BIG_ROWS {
-        big.push_str(&format!("{i},row-{i}\n"));
+        big.push_str(&format!("{i},row-{i:07}-abcdefghijklmnopqrstuvwxyz0123\n"));
     }
     std::fs::write(dir.join("big.csv"), big).expect("write big.csv");
 }
