@@ -314,41 +314,22 @@ async fn a_new_file_matching_a_glob_is_served_after_relist_secs() {
     let c = Client::new();
     let data = server.url("/api/v1/sources/rel.parts/data?format=csv");
     let describe = server.url("/api/v1/sources/rel.parts");
-    let rows = |body: String| body.lines().count() - 1;
-    let partitions =
-        |d: serde_json::Value| d["discovery"]["partitions"].as_array().map_or(0, Vec::len);
-    let get = |url: &str| c.get(url).send();
-    assert_eq!(
-        rows(get(&data).await.expect("read").text().await.expect("body")),
-        3
-    );
-    assert_eq!(
-        partitions(
-            get(&describe)
-                .await
-                .expect("describe")
-                .json()
-                .await
-                .expect("json")
-        ),
-        1
-    );
-
+    // (rows served, partitions described) now.
+    let seen = || async {
+        let body = c.get(&data).send().await.expect("read").text().await;
+        let d: serde_json::Value = c
+            .get(&describe)
+            .send()
+            .await
+            .expect("describe")
+            .json()
+            .await
+            .expect("json");
+        let partitions = d["discovery"]["partitions"].as_array().map_or(0, Vec::len);
+        (body.expect("body").lines().count() - 1, partitions)
+    };
+    assert_eq!(seen().await, (3, 1));
     std::fs::write(dir.path().join("parts/b.csv"), "id\n4\n5\n").expect("data");
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    assert_eq!(
-        rows(get(&data).await.expect("read").text().await.expect("body")),
-        5
-    );
-    assert_eq!(
-        partitions(
-            get(&describe)
-                .await
-                .expect("describe")
-                .json()
-                .await
-                .expect("json")
-        ),
-        2
-    );
+    assert_eq!(seen().await, (5, 2));
 }

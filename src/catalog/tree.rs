@@ -302,10 +302,16 @@ impl Library {
                     None => "; `inlet ls` lists the catalogs".to_string(),
                 })
             })?;
+        // Exactly one dot between names: `a..b` and `a.b.` name nothing.
+        let after_dot = |tail: &str| -> Result<String, CatalogError> {
+            match tail.strip_prefix('.') {
+                None => Ok(tail.to_string()),
+                Some("") => Err(not_found("; a name does not end with a dot".to_string())),
+                Some(rest) => Ok(rest.to_string()),
+            }
+        };
         let mut node = root.clone();
-        let mut rest = dotted[root.name.len()..]
-            .trim_start_matches('.')
-            .to_string();
+        let mut rest = after_dot(&dotted[root.name.len()..])?;
         loop {
             if rest.is_empty() {
                 return Ok(Found::Catalog(node));
@@ -328,7 +334,7 @@ impl Library {
                     })
                 })?;
             let entry = &node.file.entries[idx];
-            let remaining = rest[entry.name.len()..].trim_start_matches('.').to_string();
+            let remaining = after_dot(&rest[entry.name.len()..])?;
             if !entry.is_catalog() {
                 if remaining.is_empty() {
                     return Ok(Found::Source(node, idx));

@@ -319,3 +319,22 @@ fn a_partition_asked_for_twice_is_a_422() {
         assert_eq!(server.send(&once).expect("answer").status, 200);
     }
 }
+
+/// `example.trips.` and `example..trips` described `example.trips` (dots were trimmed in runs):
+/// a name has exactly one dot between its parts.
+#[test]
+fn names_with_extra_dots_name_nothing() {
+    let server = crate::http::Server::start();
+    for name in [
+        "example.trips.",
+        "example.trips...",
+        "example..trips",
+        "example.",
+    ] {
+        let req = get(&format!("/api/v1/sources/{name}"), None);
+        let answer = server.send(&req).expect("answer");
+        assert_eq!(answer.status, 404, "{}", crate::http::show(&req));
+    }
+    let ok = get("/api/v1/sources/example.trips", None);
+    assert_eq!(server.send(&ok).expect("answer").status, 200);
+}
