@@ -5,6 +5,19 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+# The browser tests (tests/ui.rs) drive Debian's headless Chromium through chromedriver.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "test.sh: installing chromium and chromium-driver for the browser tests" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >&2 || echo "test.sh: apt-get update failed (continuing)" >&2
+    apt-get install -y -qq chromium chromium-driver >&2 \
+      || echo "test.sh: could not install chromium; the browser tests (tests/ui.rs) will fail" >&2
+  else
+    echo "test.sh: chromium/chromedriver missing and not root: the browser tests (tests/ui.rs) will fail; install chromium chromium-driver" >&2
+  fi
+fi
+
 PY=$(bash scripts/pyenv.sh)
 export INLET_PYTHON="$PY"
 export INLET_FIXTURES="$PWD/target/fixtures"

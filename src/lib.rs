@@ -12,3 +12,4 @@ pub mod revision;
 pub mod serve;
 pub mod service;
 pub mod store;
+pub mod web;

@@ -195,7 +195,7 @@ pub async fn serve_with(cfg: ServeConfig, drivers: Registry) -> Result<(), Strin
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
-    let flight_task = match flight {
+    let flight = match flight {
         Some(listener) => {
             let local = listener.local_addr().map_err(|e| e.to_string())?;
             println!("inlet flight listening on grpc://{local}");
@@ -209,16 +209,22 @@ pub async fn serve_with(cfg: ServeConfig, drivers: Registry) -> Result<(), Strin
             } else {
                 cfg.flight_advertise.clone()
             };
-            let core = state.core.clone();
-            Some(tokio::spawn(crate::flight::serve(
-                core,
-                listener,
-                locations,
-                stopped(stop_rx.clone()),
-            )))
+            Some((listener, locations))
         }
         None => None,
     };
+    let web = crate::web::WebConfig {
+        flight: flight.as_ref().and_then(|(_, l)| l.first().cloned()),
+    };
+    let flight_task = flight.map(|(listener, locations)| {
+        let core = state.core.clone();
+        tokio::spawn(crate::flight::serve(
+            core,
+            listener,
+            locations,
+            stopped(stop_rx.clone()),
+        ))
+    });
     let draining = state.clone();
     tokio::spawn(async move {
         shutdown_signal().await;
@@ -226,7 +232,7 @@ pub async fn serve_with(cfg: ServeConfig, drivers: Registry) -> Result<(), Strin
         draining.start_draining();
         let _ = stop_tx.send(true);
     });
-    let app = api::router(state.clone());
+    let app = api::router_with(state.clone(), crate::web::router(state.clone(), web));
     let header_timeout = Duration::from_secs(cfg.header_timeout_secs.max(1));
     let grace = Duration::from_secs(cfg.shutdown_grace_secs);
     let http = serve_http(listener, app, header_timeout, stopped(stop_rx.clone()));

@@ -275,39 +275,6 @@ fn json_kind(v: &J) -> &'static str {
     }
 }
 
-/// `host[:port]` with a DNS name or an IP address: no user info, path, query or spaces.
-fn plain_authority(h: &str) -> bool {
-    let (host, port) = if h.starts_with('[') {
-        match h.find(']') {
-            Some(end) => (&h[..=end], h[end + 1..].strip_prefix(':')),
-            None => return false,
-        }
-    } else {
-        match h.split_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (h, None),
-        }
-    };
-    if !h.starts_with('[') && port.is_none() && h.contains(':') {
-        return false;
-    }
-    let port_ok =
-        port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
-    let host_ok = match host.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
-        Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_ok(),
-        None => {
-            !host.is_empty()
-                && host.len() <= 253
-                && host
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-        }
-    };
-    // `[::1]x` (text after the bracket that is not a port) is not an authority either.
-    let tail_ok = !h.starts_with('[') || h.len() == host.len() || port.is_some();
-    port_ok && host_ok && tail_ok
-}
-
 /// Bytes of a binary format (Arrow IPC, Parquet), as the OpenAPI document names them.
 #[derive(ToSchema)]
 #[schema(value_type = String, format = Binary)]
@@ -316,22 +283,8 @@ pub struct Binary(pub Vec<u8>);
 /// Base URLs of the replicas that serve tickets: the advertised ones, else this server as the
 /// client reached it.
 fn ticket_bases(st: &AppState, headers: &HeaderMap) -> Vec<String> {
-    if st.config.advertise.is_empty() {
-        // The Host header is the client's to write: use it only when it is a plain
-        // `host[:port]`, else the address this server listens on.
-        let host = headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .filter(|h| plain_authority(h))
-            .map_or_else(|| st.config.http.to_string(), str::to_string);
-        vec![format!("http://{host}")]
-    } else {
-        st.config
-            .advertise
-            .iter()
-            .map(|b| b.trim_end_matches('/').to_string())
-            .collect()
-    }
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    crate::service::urls::public_bases(&st.config, host)
 }
 
 /// Plans a read: the schema and endpoints with signed tickets, for parallel fetching.
@@ -429,34 +382,4 @@ pub async fn redeem(
 /// The 503 every request gets while the server shuts down.
 pub fn draining() -> Response {
     ApiError::busy("the server is shutting down: retry on another replica").into_response()
-}
-
-#[cfg(test)]
-mod authority_tests {
-    use super::plain_authority;
-
-    #[test]
-    fn only_plain_host_and_port_pass() {
-        for ok in [
-            "localhost",
-            "127.0.0.1:8080",
-            "data.example.com",
-            "[::1]:9",
-            "h-1.x:65535",
-        ] {
-            assert!(plain_authority(ok), "{ok}");
-        }
-        for bad in [
-            "a@evil.example.com",
-            "evil.com/x",
-            "h:p",
-            "",
-            "h:123456",
-            "a b",
-            "[zz]:1",
-            "h?x",
-        ] {
-            assert!(!plain_authority(bad), "{bad}");
-        }
-    }
 }

@@ -477,6 +477,25 @@ pub async fn usage(
     .into_response())
 }
 
+/// What is running and what went wrong: the catalog revision and its last reload (or the
+/// refused edit with its errors), discovery progress, the data streams open now with their
+/// rows and bytes so far, recent errors that were not the callers', and what was served per
+/// source since the server started. Lists that name sources hold only those the caller's token
+/// may read.
+#[utoipa::path(get, path = "/api/v1/status", tag = "operations",
+    responses((status = 200, body = crate::service::status::StatusReport),
+              (status = 401, body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 422, body = super::error::Problem, content_type = "application/problem+json")))]
+pub async fn status(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    Query::parse(raw.as_deref())?.finish(&[])?;
+    let report = st.status(&caller).await?;
+    Ok(axum::Json(report).into_response())
+}
+
 /// Liveness: the process answers.
 #[utoipa::path(get, path = "/livez", tag = "operations", responses((status = 200, description = "Alive")))]
 pub async fn livez() -> &'static str {

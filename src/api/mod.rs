@@ -108,17 +108,42 @@ const OPEN_ROUTES: [&str; 5] = [
     "/docs/redoc.standalone.js",
 ];
 
+/// The cookie the web page keeps a signed-in token in (`HttpOnly; SameSite=Strict`).
+pub const SESSION_COOKIE: &str = "inlet_token";
+
+/// The token of the web page's sign-in cookie, if the request carries one.
+pub fn session_token(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == SESSION_COOKIE)
+        .map(|(_, v)| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
 /// Resolves the caller once per request (the core decides; a refused token is a 401) and
-/// hands it to the handlers as an extension.
+/// hands it to the handlers as an extension. The token is the `Authorization: Bearer` header;
+/// reads (GET, HEAD) without one may also use the web page's sign-in cookie, so that the
+/// page's links to the JSON work for a signed-in person (the cookie is SameSite=Strict).
 async fn authenticate(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
     if OPEN_ROUTES.contains(&req.uri().path()) {
         return next.run(req).await;
     }
-    let value = req
+    let header_value = req
         .headers()
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    match st.core.authenticate(value).await {
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let value = header_value.or_else(|| {
+        matches!(*req.method(), Method::GET | Method::HEAD)
+            .then(|| session_token(req.headers()))
+            .flatten()
+            .map(|t| format!("Bearer {t}"))
+    });
+    match st.core.authenticate(value.as_deref()).await {
         Ok(caller) => {
             req.extensions_mut().insert(caller);
             next.run(req).await
@@ -158,7 +183,16 @@ async fn not_found() -> error::ApiError {
     )
 }
 
+/// The API.
 pub fn router(state: AppState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// The API and `pages`, another front end's routes (the web page), under the same outer
+/// layers (request ids, tracing, metrics, the drain, compression, body limit, CORS) but
+/// outside the API's own (problem+json errors, bearer authentication): `pages` authenticates
+/// and renders its errors itself.
+pub fn router_with(state: AppState, pages: Router<AppState>) -> Router {
     let cfg = &state.config;
     let timeout = Duration::from_secs(cfg.metadata_timeout_secs.max(1));
     // Metadata answers are bounded in time; data streams are not (they may legitimately be long).
@@ -170,6 +204,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/sources/{source}/plan", post(data::plan))
         .route("/api/v1/sources/{source}/usage", get(meta::usage))
         .route("/api/v1/search", get(meta::search))
+        .route("/api/v1/status", get(meta::status))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::GATEWAY_TIMEOUT,
             timeout,
@@ -188,12 +223,14 @@ pub fn router(state: AppState) -> Router {
     let compress = CompressionLayer::new().compress_when(DefaultPredicate::new().and(
         NotForContentType::const_new("application/vnd.apache.arrow.stream"),
     ));
-    let mut app = metadata
+    let api = metadata
         .merge(streams)
         .merge(ops)
         .fallback(not_found)
         .layer(middleware::from_fn(problems_only))
-        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate));
+    let mut app = api
+        .merge(pages)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(compress)
         .layer(axum::extract::DefaultBodyLimit::max(cfg.max_body_bytes))

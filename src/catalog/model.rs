@@ -56,6 +56,35 @@ impl Status {
     }
 }
 
+/// Whether an entry can be read, by kind (for a badge).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum StatusKind {
+    #[default]
+    Ok,
+    /// Its driver (or a feature it needs) is not built into this server.
+    Unsupported,
+    /// It failed to load (its catalog has an error for it).
+    Error,
+}
+
+impl StatusKind {
+    pub fn of(status: &Status) -> StatusKind {
+        match status {
+            Status::Ok => StatusKind::Ok,
+            Status::UnsupportedDriver(_) | Status::Unsupported(_) => StatusKind::Unsupported,
+            Status::Error(_) => StatusKind::Error,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            StatusKind::Ok => "ok",
+            StatusKind::Unsupported => "unsupported",
+            StatusKind::Error => "error",
+        }
+    }
+}
+
 impl std::fmt::Display for Status {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -115,5 +144,23 @@ impl Entry {
             .as_deref()
             .and_then(|d| d.lines().map(str::trim).find(|l| !l.is_empty()))
             .unwrap_or("")
+    }
+}
+
+#[cfg(test)]
+mod status_tests {
+    use super::*;
+
+    #[test]
+    fn status_kinds_come_from_the_status_not_its_text() {
+        assert_eq!(StatusKind::of(&Status::Ok), StatusKind::Ok);
+        assert_eq!(
+            StatusKind::of(&Status::UnsupportedDriver("rasterio".into())),
+            StatusKind::Unsupported
+        );
+        assert_eq!(
+            StatusKind::of(&Status::Error("unsupported driver: in a message".into())),
+            StatusKind::Error
+        );
     }
 }

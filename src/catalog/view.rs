@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value as J;
 
-use super::model::Entry;
+use super::model::{Entry, StatusKind};
 use super::params::ParamSpec;
 use super::redact::redact;
 use super::tree::{CatalogError, CatalogNode, Library};
@@ -21,6 +21,9 @@ pub struct EntrySummary {
     pub driver: String,
     pub description: String,
     pub status: String,
+    /// `status` by kind (for badges); not serialized: `status` says it.
+    #[serde(skip)]
+    pub status_kind: StatusKind,
 }
 
 pub fn summary(node: &CatalogNode, entry: &Entry) -> EntrySummary {
@@ -34,6 +37,7 @@ pub fn summary(node: &CatalogNode, entry: &Entry) -> EntrySummary {
         driver: entry.driver.clone(),
         description: entry.summary().to_string(),
         status: entry.status.to_string(),
+        status_kind: StatusKind::of(&entry.status),
     }
 }
 

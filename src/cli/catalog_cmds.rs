@@ -92,6 +92,7 @@ pub(super) fn ls(
                     .unwrap_or("")
                     .to_string(),
                 status: "ok".into(),
+                status_kind: crate::catalog::model::StatusKind::Ok,
             });
         }
         rows.extend(describe::entries(&lib, &node, recursive));

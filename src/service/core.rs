@@ -3,7 +3,7 @@
 //! and the drain state. HTTP, Flight and anything else hold one `Arc<Core>` and call it; none
 //! of them keeps rules of its own.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -12,10 +12,12 @@ use serde_json::Value as J;
 
 use super::access::{authorize, Caller, Grant, Scope, TokenGrant};
 use super::admission::Admission;
+use super::browse::Figures;
 use super::discovery::{DiscoveryCache, Progress};
 use super::read::Read;
 use super::search::KnownColumns;
 use super::snapshot::Snapshot;
+use super::status::RecentErrors;
 use super::tickets::{Claims, TicketKey};
 use super::usage::Usage;
 use super::ServiceError;
@@ -33,7 +35,7 @@ pub struct Core {
     snapshot: RwLock<Arc<Snapshot>>,
     /// Why the last reload was refused (a broken edit) and the fingerprint it was refused at;
     /// the previous snapshot keeps serving.
-    reload_error: RwLock<Option<(String, Vec<Diagnostic>)>>,
+    reload_error: RwLock<Option<(String, Vec<Diagnostic>, u64)>>,
     pub tickets: TicketKey,
     pub admission: Admission,
     draining: AtomicBool,
@@ -47,6 +49,12 @@ pub struct Core {
     pub(super) known_columns: Mutex<KnownColumns>,
     pub usage: Arc<Usage>,
     pub(super) progress: Progress,
+    /// Recent errors that were not the callers' (for the status report).
+    pub errors: Arc<RecentErrors>,
+    /// Rows, bytes and partitions of sources, as background discovery found them (for
+    /// search results, without reading anything).
+    pub(super) known_figures: Mutex<HashMap<String, Figures>>,
+    pub(super) started: std::time::Instant,
 }
 
 /// What `/readyz` (and the status page) report.
@@ -107,6 +115,9 @@ impl Core {
             known_columns: Mutex::new(KnownColumns::new()),
             usage: Arc::new(Usage::default()),
             progress: Progress::default(),
+            errors: Arc::default(),
+            known_figures: Mutex::default(),
+            started: std::time::Instant::now(),
         }
     }
 
@@ -140,7 +151,15 @@ impl Core {
         self.reload_error
             .read()
             .ok()
-            .and_then(|e| e.as_ref().map(|(_, d)| d.clone()))
+            .and_then(|e| e.as_ref().map(|(_, d, _)| d.clone()))
+    }
+
+    /// When the last reload was refused (Unix time), if it was.
+    pub fn reload_refused_at(&self) -> Option<u64> {
+        self.reload_error
+            .read()
+            .ok()
+            .and_then(|e| e.as_ref().map(|(_, _, at)| *at))
     }
 
     /// Reloads when catalog files changed. A load with more errors than the current one is
@@ -153,7 +172,7 @@ impl Core {
             .reload_error
             .read()
             .ok()
-            .and_then(|e| e.as_ref().map(|(f, _)| f.clone()));
+            .and_then(|e| e.as_ref().map(|(f, _, _)| f.clone()));
         if fingerprint == current.fingerprint || refused.as_deref() == Some(fingerprint.as_str()) {
             return false;
         }
@@ -164,7 +183,11 @@ impl Core {
                 "catalog reload refused: the last good version keeps serving"
             );
             if let Ok(mut e) = self.reload_error.write() {
-                *e = Some((next.fingerprint.clone(), next.problems));
+                *e = Some((
+                    next.fingerprint.clone(),
+                    next.problems,
+                    super::tickets::now(),
+                ));
             }
             return false;
         }
@@ -330,14 +353,23 @@ impl Core {
         mut request: ReadRequest,
     ) -> Result<Read, ServiceError> {
         authorize(caller, source)?;
-        let permit = self.admission.admit()?;
+        let permit = self
+            .admission
+            .admit()
+            .inspect_err(|e| self.noted(source, e))?;
         request.batch_size = self.config.batch_size.max(1);
         let meter = self.usage.meter(source, caller.token_id());
         let snap = self.snapshot();
         self.first_batch(snap.read(source, params, request, Some(permit)))
             .await
-            .map(|r| r.metered(meter))
+            .inspect_err(|e| self.noted(source, e))
+            .map(|r| r.metered(meter).reporting(self.errors.clone()))
             .map_err(|e| caller.conceal(e))
+    }
+
+    /// Keeps a read's error for the status report (when it is not the caller's).
+    pub(super) fn noted(&self, source: &str, e: &ServiceError) {
+        self.errors.record(Some(source), "read", e);
     }
 
     /// Usage of `source`: totals and rows by day and token.

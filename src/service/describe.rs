@@ -67,7 +67,10 @@ pub fn entries(lib: &Library, node: &Arc<CatalogNode>, recursive: bool) -> Vec<E
         if recursive && entry.is_catalog() {
             match lib.child(&node, idx) {
                 Ok(child) => stack.push((child, 0)),
-                Err(e) => row.status = format!("error: {e}"),
+                Err(e) => {
+                    row.status = format!("error: {e}");
+                    row.status_kind = crate::catalog::model::StatusKind::Error;
+                }
             }
         }
         rows.push(row);

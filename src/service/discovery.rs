@@ -220,6 +220,22 @@ impl Progress {
         self.total.store(total, Ordering::SeqCst);
     }
 
+    /// Sources discovered and to discover for `revision` (0/0 before it started).
+    pub fn counts(&self, revision: &str) -> (usize, usize) {
+        let same = self
+            .revision
+            .lock()
+            .map(|r| r.as_str() == revision)
+            .unwrap_or(false);
+        if !same {
+            return (0, 0);
+        }
+        (
+            self.done.load(Ordering::SeqCst),
+            self.total.load(Ordering::SeqCst),
+        )
+    }
+
     /// `discovered N/M` for `revision` (`pending` before it started).
     pub fn describe(&self, revision: &str) -> String {
         let same = self
@@ -271,6 +287,7 @@ pub async fn discover_all(core: Arc<Core>, snap: Arc<Snapshot>) {
                     Ok(()) => {}
                     Err(e) => {
                         failed.fetch_add(1, Ordering::Relaxed);
+                        core.errors.record(Some(name.as_str()), "discovery", &e);
                         tracing::debug!(source = %name, error = %e, "background discovery failed");
                     }
                 }
@@ -305,6 +322,16 @@ async fn discover_one(
 ) -> Result<(), super::ServiceError> {
     let opened = snap.open(name, &BTreeMap::new()).await?;
     let d = opened.source.discover().await?;
+    if let Ok(mut figures) = core.known_figures.lock() {
+        figures.insert(
+            name.to_string(),
+            super::browse::Figures {
+                rows: d.total_rows,
+                bytes: d.total_bytes,
+                partitions: d.partitions.len(),
+            },
+        );
+    }
     let columns: Vec<(String, String)> = d
         .schema
         .fields()

@@ -127,6 +127,25 @@ impl ErrorKind {
     pub fn label(self) -> &'static str {
         self.slug()
     }
+
+    /// Whether the caller has to fix it (a bad request, an unknown name, no token, a bad
+    /// ticket), as opposed to something that went wrong on the server's side (storage, data,
+    /// capacity, time). The status page lists only the latter.
+    pub fn is_callers(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::NotFound
+                | ErrorKind::NotASource
+                | ErrorKind::NotACatalog
+                | ErrorKind::InvalidRequest
+                | ErrorKind::InvalidParameters
+                | ErrorKind::Unauthenticated
+                | ErrorKind::TicketMalformed
+                | ErrorKind::TicketForged
+                | ErrorKind::TicketExpired
+                | ErrorKind::TicketStale
+        )
+    }
 }
 
 /// The kind of a driver error.

@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod admission;
+pub mod browse;
 mod core;
 pub mod describe;
 pub mod discovery;
@@ -14,7 +15,9 @@ pub mod search;
 pub mod snapshot;
 pub mod spool;
 pub mod state_dir;
+pub mod status;
 pub mod tickets;
+pub mod urls;
 pub mod usage;
 
 pub use self::core::{Core, Health};

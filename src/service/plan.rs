@@ -166,7 +166,10 @@ impl Core {
         let claims = self.tickets.verify(ticket, &snap.revision)?;
         authorize(caller, &claims.source)?;
         self.check_ticket_token(&claims).await?;
-        let permit = self.admission.admit()?;
+        let permit = self
+            .admission
+            .admit()
+            .inspect_err(|e| self.noted(&claims.source, e))?;
         let meter = self.usage.meter(&claims.source, caller.token_id());
         let request = ReadRequest {
             partitions: claims.partitions,
@@ -176,7 +179,8 @@ impl Core {
         };
         self.first_batch(snap.read(&claims.source, &claims.params, request, Some(permit)))
             .await
-            .map(|r| r.metered(meter))
+            .inspect_err(|e| self.noted(&claims.source, e))
+            .map(|r| r.metered(meter).reporting(self.errors.clone()))
     }
 
     /// The same grant with a new expiry (`ttl` from now), for clients that plan far ahead.

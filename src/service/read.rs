@@ -12,6 +12,7 @@ use inlet_driver::{BatchStream, DriverError, ReadRequest};
 
 use super::admission::Permit;
 use super::error::driver_kind;
+use super::status::RecentErrors;
 use super::usage::Meter;
 use super::{Opened, ServiceError};
 
@@ -24,6 +25,8 @@ pub struct Read {
     _permit: Option<Permit>,
     /// Usage accounting: rows here, bytes by the front end (see [`Read::meter`]).
     meter: Option<std::sync::Arc<Meter>>,
+    /// Where a failure after the first batch is reported (the status report).
+    errors: Option<std::sync::Arc<RecentErrors>>,
     /// The source's [`Opened::stale`] flag, set when the data changed under this read.
     stale: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
@@ -65,6 +68,7 @@ impl Read {
             rows: 0,
             _permit: permit,
             meter: None,
+            errors: None,
             stale: opened.stale.clone(),
         })
     }
@@ -72,6 +76,12 @@ impl Read {
     /// Counts this read's rows (and, through [`Read::meter`], its bytes) as usage.
     pub fn metered(mut self, meter: std::sync::Arc<Meter>) -> Read {
         self.meter = Some(meter);
+        self
+    }
+
+    /// Reports a failure after the first batch to `errors`.
+    pub fn reporting(mut self, errors: std::sync::Arc<RecentErrors>) -> Read {
+        self.errors = Some(errors);
         self
     }
 
@@ -103,6 +113,14 @@ impl Stream for Read {
                 note_change(&this.stale, e);
                 metrics::counter!("inlet_driver_errors_total", "kind" => driver_kind(e).label())
                     .increment(1);
+                if let Some(errors) = &this.errors {
+                    errors.push(
+                        Some(this.source.as_str()),
+                        "stream",
+                        driver_kind(e),
+                        &e.to_string(),
+                    );
+                }
                 let error = crate::catalog::redact::redact_text(&e.to_string()).into_owned();
                 tracing::warn!(source = %this.source, rows = this.rows, %error, "stream aborted");
             }

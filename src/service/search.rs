@@ -88,7 +88,8 @@ pub fn index_docs(lib: &Library, known: &KnownColumns) -> Vec<IndexDoc> {
     docs
 }
 
-fn page_token(offset: usize) -> String {
+/// The `page_token` of the page that starts at `offset` (for front ends that number pages).
+pub fn page_token(offset: usize) -> String {
     B64.encode(format!("o{offset}"))
 }
 

@@ -37,6 +37,8 @@ pub struct Snapshot {
     rendered: Mutex<HashMap<String, bytes::Bytes>>,
     /// The discovery cache (a server's snapshots share it; the CLI has none).
     pub cache: Option<Arc<DiscoveryCache>>,
+    /// When it was loaded (Unix time, seconds).
+    pub loaded_at: u64,
 }
 
 impl Snapshot {
@@ -52,6 +54,7 @@ impl Snapshot {
             relist_after: Duration::MAX,
             rendered: Mutex::new(HashMap::new()),
             cache: None,
+            loaded_at: super::tickets::now(),
         }
     }
 

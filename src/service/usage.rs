@@ -4,10 +4,10 @@
 //! never waits on the database, and a full channel drops counts (logged) rather than slowing
 //! streams down.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
@@ -20,6 +20,8 @@ pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
 /// The rows and bytes of one read.
 pub struct Meter {
+    id: u64,
+    started: Instant,
     source: String,
     token_id: Option<String>,
     rows: AtomicU64,
@@ -62,6 +64,11 @@ pub struct Usage {
     tx: mpsc::Sender<UsageDelta>,
     rx: Mutex<Option<mpsc::Receiver<UsageDelta>>>,
     pending: Arc<Mutex<Pending>>,
+    /// The meters of the reads open now (a dropped meter's entry fails to upgrade).
+    live: Mutex<Vec<Weak<Meter>>>,
+    next_id: AtomicU64,
+    /// What ended reads served, per source, since the server started (requests, rows, bytes).
+    served: Mutex<BTreeMap<String, (u64, u64, u64)>>,
 }
 
 impl Default for Usage {
@@ -71,19 +78,70 @@ impl Default for Usage {
             tx,
             rx: Mutex::new(Some(rx)),
             pending: Arc::default(),
+            live: Mutex::default(),
+            next_id: AtomicU64::new(1),
+            served: Mutex::default(),
         }
     }
 }
 
 impl Usage {
     pub fn meter(&self, source: &str, token_id: Option<&str>) -> Arc<Meter> {
-        Arc::new(Meter {
+        let meter = Arc::new(Meter {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            started: Instant::now(),
             source: source.to_string(),
             token_id: token_id.map(str::to_string),
             rows: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             tx: self.tx.clone(),
-        })
+        });
+        if let Ok(mut live) = self.live.lock() {
+            live.retain(|w| w.strong_count() > 0);
+            live.push(Arc::downgrade(&meter));
+        }
+        meter
+    }
+
+    /// The reads open now, with their rows and bytes so far, longest running first.
+    pub fn active(&self) -> Vec<super::status::ActiveStream> {
+        let meters: Vec<Arc<Meter>> = match self.live.lock() {
+            Ok(mut live) => {
+                live.retain(|w| w.strong_count() > 0);
+                live.iter().filter_map(Weak::upgrade).collect()
+            }
+            Err(_) => vec![],
+        };
+        let mut out: Vec<super::status::ActiveStream> = meters
+            .iter()
+            .map(|m| super::status::ActiveStream {
+                id: m.id,
+                source: m.source.clone(),
+                rows: m.rows.load(Ordering::Relaxed),
+                bytes: m.bytes.load(Ordering::Relaxed),
+                seconds: m.started.elapsed().as_secs(),
+            })
+            .collect();
+        out.sort_by_key(|s| s.id);
+        out
+    }
+
+    /// What ended reads served per source since the server started.
+    pub fn served(&self) -> Vec<super::status::Served> {
+        self.drain();
+        self.served
+            .lock()
+            .map(|m| {
+                m.iter()
+                    .map(|(source, (requests, rows, bytes))| super::status::Served {
+                        source: source.clone(),
+                        requests: *requests,
+                        rows: *rows,
+                        bytes: *bytes,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     fn add(&self, d: UsageDelta) {
@@ -100,6 +158,13 @@ impl Usage {
         let Ok(mut rx) = self.rx.lock() else { return };
         if let Some(rx) = rx.as_mut() {
             while let Ok(d) = rx.try_recv() {
+                if let Ok(mut served) = self.served.lock() {
+                    let s = served.entry(d.source.clone()).or_default();
+                    let n = |v: i64| u64::try_from(v).unwrap_or(0);
+                    s.0 += n(d.requests);
+                    s.1 += n(d.rows);
+                    s.2 += n(d.bytes);
+                }
                 self.add(d);
             }
         }

@@ -262,3 +262,4 @@ impl Drop for PgDb {
         .join();
     }
 }
+pub mod pages;
