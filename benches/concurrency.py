@@ -13,6 +13,7 @@ Configurations:
   budget     the defaults: max_inflight_bytes = 256 MiB
   unbounded  max_inflight_bytes = 64 GiB (what the server did before the budget)
   arena2     the defaults with MALLOC_ARENA_MAX=2 (glibc keeps fewer per-thread arenas)
+  batch16k   the defaults with 16,384-row batches (64k by default): less held ahead per stream
 
 Targets (the reliability issue): at 8 and 32 clients the peak is at most idle + 256 MB; the
 aggregate throughput at least 0.9x the unbounded run's; one client within 10% of unbounded.
@@ -37,6 +38,10 @@ CONFIGS = {
     "budget": ({}, {}),
     "unbounded": ({"INLET_MAX_INFLIGHT_BYTES": str(64 << 30)}, {}),
     "arena2": ({}, {"MALLOC_ARENA_MAX": "2"}),
+    "batch16k": ({"INLET_BATCH_SIZE": "16384"}, {}),
+    "batch8k": ({"INLET_BATCH_SIZE": "8192"}, {}),
+    "batch32k": ({"INLET_BATCH_SIZE": "32768"}, {}),
+    "batch64k": ({"INLET_BATCH_SIZE": "65536"}, {}),
 }
 
 
