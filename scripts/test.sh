@@ -18,6 +18,17 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
   fi
 fi
 
+# Azurite, the Azure Storage emulator (tests/azure.rs), from npm into target/azurite.
+if [ ! -x target/azurite/node_modules/.bin/azurite-blob ]; then
+  if command -v npm >/dev/null 2>&1; then
+    echo "test.sh: installing azurite into target/azurite" >&2
+    npm install --no-audit --no-fund --silent --prefix target/azurite azurite@3 >&2 \
+      || echo "test.sh: could not install azurite; tests/azure.rs will fail" >&2
+  else
+    echo "test.sh: npm is missing: tests/azure.rs will fail (install Node.js and npm)" >&2
+  fi
+fi
+
 PY=$(bash scripts/pyenv.sh)
 export INLET_PYTHON="$PY"
 export INLET_FIXTURES="$PWD/target/fixtures"

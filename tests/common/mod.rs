@@ -87,6 +87,67 @@ impl Drop for S3Server {
     }
 }
 
+/// Azurite's blob service (the Azure Storage emulator, from npm; `scripts/test.sh` installs it
+/// into `target/azurite`) on a free loopback port, with its data in a temporary directory.
+pub struct AzuriteServer {
+    /// A connection string for its well-known development account.
+    pub connection_string: String,
+    child: Child,
+    _data: tempfile::TempDir,
+}
+
+impl AzuriteServer {
+    pub fn start() -> AzuriteServer {
+        let bin = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("target/azurite/node_modules/.bin/azurite-blob");
+        assert!(
+            bin.exists(),
+            "Azurite is missing at {}: run `bash scripts/test.sh` (it runs `npm install --prefix target/azurite azurite@3`)",
+            bin.display()
+        );
+        let data = tempfile::tempdir().expect("azurite dir");
+        let port = free_port();
+        let mut child = Command::new(&bin)
+            .args([
+                "--blobHost",
+                "127.0.0.1",
+                "--blobPort",
+                &port.to_string(),
+                "--silent",
+                "--skipApiVersionCheck",
+                "--location",
+            ])
+            .arg(data.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start azurite");
+        wait_for(
+            SocketAddr::from(([127, 0, 0, 1], port)),
+            "azurite",
+            &mut child,
+        );
+        // Azurite's documented development account and key.
+        let connection_string = format!(
+            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;\
+             AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;\
+             BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;"
+        );
+        AzuriteServer {
+            connection_string,
+            child,
+            _data: data,
+        }
+    }
+}
+
+impl Drop for AzuriteServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A static file server over `root` (axum + tower-http ServeDir: HEAD and Range requests).
 pub struct HttpServer {
     pub base: String,

@@ -605,7 +605,74 @@ fn endpoint_option(opts: &Map<String, J>) -> Option<String> {
         .get("client_kwargs")
         .and_then(J::as_object)
         .and_then(|k| k.get("endpoint_url"));
-    direct.or(nested).and_then(J::as_str).map(str::to_string)
+    direct
+        .or(nested)
+        .and_then(J::as_str)
+        .map(str::to_string)
+        .or_else(|| {
+            opts.get("connection_string")
+                .and_then(J::as_str)
+                .and_then(connection_endpoint)
+        })
+}
+
+fn sas_pairs(token: &str) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(token.trim_start_matches('?').as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// The `Key=Value;...` pairs of an Azure storage connection string (adlfs' `connection_string`).
+fn connection_pairs(s: &str) -> Vec<(String, String)> {
+    s.split(';')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect()
+}
+
+/// The blob endpoint a connection string names (`BlobEndpoint`, or the account and the
+/// endpoint suffix), for the host rules.
+fn connection_endpoint(s: &str) -> Option<String> {
+    let pairs = connection_pairs(s);
+    let get = |k: &str| {
+        pairs
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
+    get("blobendpoint").or_else(|| {
+        let account = get("accountname")?;
+        let suffix = get("endpointsuffix").unwrap_or_else(|| "core.windows.net".into());
+        let protocol = get("defaultendpointsprotocol").unwrap_or_else(|| "https".into());
+        Some(format!("{protocol}://{account}.blob.{suffix}"))
+    })
+}
+
+/// Applies an Azure storage connection string, as Azure's SDKs and adlfs read it: the account,
+/// its key or a shared access signature, and the blob endpoint (Azurite's included).
+fn with_connection_string(mut b: MicrosoftAzureBuilder, s: &str) -> Result<MicrosoftAzureBuilder> {
+    let pairs = connection_pairs(s);
+    if pairs.is_empty() {
+        return Err(DriverError::bad_arg(
+            "storage_options.connection_string",
+            "expected `AccountName=...;AccountKey=...;BlobEndpoint=...` pairs",
+        ));
+    }
+    for (k, v) in &pairs {
+        b = match k.as_str() {
+            "accountname" => b.with_account(v),
+            "accountkey" => b.with_access_key(v),
+            "sharedaccesssignature" => b.with_sas_authorization(sas_pairs(v)),
+            "usedevelopmentstorage" if v.eq_ignore_ascii_case("true") => b.with_use_emulator(true),
+            _ => b,
+        };
+    }
+    if let Some(endpoint) = connection_endpoint(s) {
+        b = b
+            .with_allow_http(endpoint.starts_with("http://"))
+            .with_endpoint(endpoint);
+    }
+    Ok(b)
 }
 
 fn flatten_options(opts: &Map<String, J>, accepted: &[&str]) -> Result<Vec<(String, J)>> {
@@ -737,7 +804,13 @@ fn build_store(
             Ok(Arc::new(b.build().map_err(config_error)?))
         }
         Scheme::Azure => {
-            let accepted = ["anon", "account_name", "account_key", "sas_token"];
+            let accepted = [
+                "anon",
+                "account_name",
+                "account_key",
+                "sas_token",
+                "connection_string",
+            ];
             let (container, account) = match bucket.split_once('@') {
                 Some((c, host)) => (c.to_string(), host.split('.').next().map(str::to_string)),
                 None => (bucket.to_string(), None),
@@ -753,14 +826,8 @@ fn build_store(
                     "anon" => b.with_skip_signature(truthy(&k, &v)?),
                     "account_name" => b.with_account(text(&k, &v)?),
                     "account_key" => b.with_access_key(text(&k, &v)?),
-                    "sas_token" => {
-                        let t = text(&k, &v)?;
-                        let pairs =
-                            url::form_urlencoded::parse(t.trim_start_matches('?').as_bytes())
-                                .into_owned()
-                                .collect::<Vec<_>>();
-                        b.with_sas_authorization(pairs)
-                    }
+                    "sas_token" => b.with_sas_authorization(sas_pairs(&text(&k, &v)?)),
+                    "connection_string" => with_connection_string(b, &text(&k, &v)?)?,
                     _ => b,
                 };
             }
