@@ -521,10 +521,10 @@ async fn the_status_shows_recent_errors_and_a_refused_edit() {
     );
 }
 
-/// The Python snippets of a source page, run as copied (pyarrow, polars, pandas, duckdb,
-/// pyarrow.flight): each must read the same rows.
+/// The Python and curl snippets of a source page, run as copied (pyarrow, polars, pandas,
+/// duckdb, pyarrow.flight; curl's Arrow file and CSV): each must read the same rows.
 #[tokio::test(flavor = "multi_thread")]
-async fn python_snippets_run_as_copied() {
+async fn snippets_run_as_copied() {
     let python = common::python();
     let site = Site::start(false);
     // With a parameter (the Flight snippet then plans a command), and without (a path).
@@ -567,5 +567,38 @@ async fn python_snippets_run_as_copied() {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
+        // The curl lines, run by a shell as copied: the Arrow file and the CSV hold every row.
+        let curl = text_of(&page, "snippet-curl").expect("no curl snippet");
+        let dir = tempfile::tempdir().expect("tmp");
+        for line in curl.lines() {
+            let out = Command::new("sh")
+                .args(["-c", line])
+                .current_dir(dir.path())
+                .output()
+                .expect("sh");
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success(),
+                "{line}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            if line.contains("# CSV") {
+                assert_eq!(stdout.lines().count() as u64, rows + 1, "{line}");
+            }
+        }
+        let out = Command::new(&python)
+            .args([
+                "-c",
+                "import pyarrow.ipc as i; print('ROWS', i.open_stream(open('data.arrow', 'rb')).read_all().num_rows)",
+            ])
+            .current_dir(dir.path())
+            .output()
+            .expect("python");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains(&format!("ROWS {rows}")),
+            "curl's data.arrow: {stdout} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
