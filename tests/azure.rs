@@ -67,14 +67,7 @@ async fn parquet_and_csv_globs_read_from_azurite_with_a_connection_string() {
     let server = InletServer::start(&["--catalog", cat.to_str().expect("utf8")], &[]);
     let c = reqwest::Client::new();
 
-    let d: serde_json::Value = c
-        .get(server.url("/api/v1/sources/az.types"))
-        .send()
-        .await
-        .expect("describe")
-        .json()
-        .await
-        .expect("json");
+    let d = server.json("/api/v1/sources/az.types").await;
     assert_eq!(d["discovery"]["total_rows"], 10_000, "{d}");
     let body = c
         .get(server.url("/api/v1/sources/az.types/data"))

@@ -154,14 +154,7 @@ fn inlet(dir: &std::path::Path, flaky: &FlakyServer, retries: &str) -> InletServ
 
 /// Discovers the source (no fault yet), then arms the faults.
 async fn discovered_then_armed(server: &InletServer, flaky: &FlakyServer) {
-    let d: serde_json::Value = Client::new()
-        .get(server.url("/api/v1/sources/faults.flaky"))
-        .send()
-        .await
-        .expect("describe")
-        .json()
-        .await
-        .expect("json");
+    let d = server.json("/api/v1/sources/faults.flaky").await;
     assert!(d.get("discovery").is_some(), "{d}");
     flaky.armed.store(true, Ordering::SeqCst);
 }

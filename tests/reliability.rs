@@ -313,18 +313,10 @@ async fn a_new_file_matching_a_glob_is_served_after_relist_secs() {
     );
     let c = Client::new();
     let data = server.url("/api/v1/sources/rel.parts/data?format=csv");
-    let describe = server.url("/api/v1/sources/rel.parts");
     // (rows served, partitions described) now.
     let seen = || async {
         let body = c.get(&data).send().await.expect("read").text().await;
-        let d: serde_json::Value = c
-            .get(&describe)
-            .send()
-            .await
-            .expect("describe")
-            .json()
-            .await
-            .expect("json");
+        let d = server.json("/api/v1/sources/rel.parts").await;
         let partitions = d["discovery"]["partitions"].as_array().map_or(0, Vec::len);
         (body.expect("body").lines().count() - 1, partitions)
     };

@@ -220,37 +220,32 @@ impl Progress {
         self.total.store(total, Ordering::SeqCst);
     }
 
-    /// Sources discovered and to discover for `revision` (0/0 before it started).
-    pub fn counts(&self, revision: &str) -> (usize, usize) {
+    /// Sources discovered and to discover for `revision`; None before it started.
+    fn progress(&self, revision: &str) -> Option<(usize, usize)> {
         let same = self
             .revision
             .lock()
             .map(|r| r.as_str() == revision)
             .unwrap_or(false);
-        if !same {
-            return (0, 0);
-        }
-        (
-            self.done.load(Ordering::SeqCst),
-            self.total.load(Ordering::SeqCst),
-        )
+        same.then(|| {
+            (
+                self.done.load(Ordering::SeqCst),
+                self.total.load(Ordering::SeqCst),
+            )
+        })
+    }
+
+    /// Sources discovered and to discover for `revision` (0/0 before it started).
+    pub fn counts(&self, revision: &str) -> (usize, usize) {
+        self.progress(revision).unwrap_or((0, 0))
     }
 
     /// `discovered N/M` for `revision` (`pending` before it started).
     pub fn describe(&self, revision: &str) -> String {
-        let same = self
-            .revision
-            .lock()
-            .map(|r| r.as_str() == revision)
-            .unwrap_or(false);
-        if !same {
-            return "pending".into();
+        match self.progress(revision) {
+            Some((done, total)) => format!("discovered {done}/{total}"),
+            None => "pending".into(),
         }
-        format!(
-            "discovered {}/{}",
-            self.done.load(Ordering::SeqCst),
-            self.total.load(Ordering::SeqCst)
-        )
     }
 }
 

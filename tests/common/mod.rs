@@ -247,6 +247,16 @@ impl InletServer {
         format!("{}{path}", self.base)
     }
 
+    /// `GET path` as JSON (any status).
+    pub async fn json(&self, path: &str) -> serde_json::Value {
+        reqwest::get(self.url(path))
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: not JSON: {e}"))
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
