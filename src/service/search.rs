@@ -25,6 +25,9 @@ pub type KnownColumns = HashMap<String, Vec<(String, String)>>;
 pub const KEEP_REVISIONS_SECS: i64 = 3 * 3600;
 
 pub const MAX_PAGE: usize = 1000;
+/// Different words a search may have: each is one more full-text term to match and rank (a
+/// query of 2,000 words took seconds).
+pub const MAX_WORDS: usize = 32;
 pub const DEFAULT_PAGE: usize = 100;
 
 /// A search as a front end received it.
@@ -142,6 +145,13 @@ pub async fn query(
         return Err(ServiceError::invalid(
             "page_size",
             format!("`page_size` must be between 1 and {MAX_PAGE}"),
+        ));
+    }
+    let words = crate::store::search::query_words(&req.text).len();
+    if words > MAX_WORDS {
+        return Err(ServiceError::invalid(
+            "q",
+            format!("`q` has {words} different words; search for at most {MAX_WORDS}"),
         ));
     }
     let offset = offset_of(req.page_token.as_deref())?;

@@ -84,6 +84,15 @@ pub fn words(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// The different words of a query, in their first order (a word given twice matches as once).
+pub fn query_words(text: &str) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    words(text)
+        .into_iter()
+        .filter(|w| seen.insert(w.clone()))
+        .collect()
+}
+
 fn normalised(text: &str) -> String {
     words(text).join(" ")
 }
@@ -269,7 +278,7 @@ impl Store {
 
     /// Ranked matches of `q`, one page, with the total and facet counts over all matches.
     pub async fn search(&self, q: &SearchQuery) -> Result<SearchPage> {
-        let terms = words(&q.text);
+        let terms = query_words(&q.text);
         if terms.is_empty() && !q.text.trim().is_empty() {
             // Only punctuation: nothing can match it (and nothing of it reaches SQL).
             return Ok(SearchPage::default());
@@ -452,6 +461,7 @@ mod tests {
         );
         assert!(words("%_\\").is_empty());
         assert_eq!(words("Trips_2024.csv"), ["trips", "2024", "csv"]);
+        assert_eq!(query_words("a,A,b a"), ["a", "b"]);
     }
 
     #[tokio::test]

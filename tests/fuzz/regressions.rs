@@ -338,3 +338,22 @@ fn names_with_extra_dots_name_nothing() {
     let ok = get("/api/v1/sources/example.trips", None);
     assert_eq!(server.send(&ok).expect("answer").status, 200);
 }
+
+/// `q=a,a,a,...` (thousands of words) took 2.4 s: every word was a full-text term. A word given
+/// twice now counts once, and more than 32 different words is a 422 naming `q`.
+#[test]
+fn a_search_of_thousands_of_words_is_quick_or_refused() {
+    let server = crate::http::Server::start();
+    let repeated = format!("/api/v1/search?q={}", "a%2C".repeat(3000));
+    let started = std::time::Instant::now();
+    let answer = server.send(&get(&repeated, None)).expect("answer");
+    assert_eq!(answer.status, 200);
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    let many: Vec<String> = (0..40).map(|i| format!("w{i}")).collect();
+    let req = get(&format!("/api/v1/search?q={}", many.join("+")), None);
+    let answer = server.send(&req).expect("answer");
+    assert_eq!(answer.status, 422, "{}", crate::http::show(&req));
+    let body: serde_json::Value =
+        serde_json::from_slice(&answer.body.expect("body")).expect("problem+json");
+    assert_eq!(body["errors"][0]["name"], "q", "{body}");
+}
