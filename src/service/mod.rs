@@ -119,16 +119,17 @@ impl Service {
     }
 
     /// Restricts remote reads to these hosts (see `StorageResolver::with_allowed_hosts`).
-    pub fn with_allowed_hosts(mut self, hosts: Vec<String>) -> Self {
-        let storage = Arc::unwrap_or_clone(self.storage).with_allowed_hosts(hosts);
-        self.storage = Arc::new(storage);
-        self
+    pub fn with_allowed_hosts(self, hosts: Vec<String>) -> Self {
+        self.map_storage(|s| s.with_allowed_hosts(hosts))
     }
 
     /// How remote stores retry transient failures (see `StorageRetry`).
-    pub fn with_storage_retry(mut self, retry: inlet_driver::storage::StorageRetry) -> Self {
-        let storage = Arc::unwrap_or_clone(self.storage).with_retry(retry);
-        self.storage = Arc::new(storage);
+    pub fn with_storage_retry(self, retry: inlet_driver::storage::StorageRetry) -> Self {
+        self.map_storage(|s| s.with_retry(retry))
+    }
+
+    fn map_storage(mut self, f: impl FnOnce(StorageResolver) -> StorageResolver) -> Self {
+        self.storage = Arc::new(f(Arc::unwrap_or_clone(self.storage)));
         self
     }
 

@@ -29,6 +29,16 @@ fn http(server: &crate::http::Server, req: crate::http::Req) {
     }
 }
 
+/// Sends `req`, asserts a 422 whose first per-field error names `field`; the problem document.
+fn refused(server: &crate::http::Server, req: &crate::http::Req, field: &str) -> serde_json::Value {
+    let answer = server.send(req).expect("answer");
+    assert_eq!(answer.status, 422, "{}", crate::http::show(req));
+    let body: serde_json::Value =
+        serde_json::from_slice(&answer.body.expect("body")).expect("problem+json");
+    assert_eq!(body["errors"][0]["name"], field, "{body}");
+    body
+}
+
 fn get(path: &str, source: Option<&str>) -> crate::http::Req {
     let mut r = crate::http::Req::get(path.split_once('?').map_or(path, |(p, _)| p));
     r.query = path.split_once('?').map(|(_, q)| q.to_string());
@@ -265,15 +275,11 @@ fn a_template_longer_than_minijinja_counts_is_refused_not_a_panic() {
 fn csv_of_nested_columns_is_a_422_before_the_first_byte() {
     let server = crate::http::Server::start();
     let source = "example.ride_events";
-    let refused = get(
+    let csv = get(
         &format!("/api/v1/sources/{source}/data?format=csv"),
         Some(source),
     );
-    let answer = server.send(&refused).expect("answer");
-    assert_eq!(answer.status, 422, "{}", crate::http::show(&refused));
-    let body: serde_json::Value =
-        serde_json::from_slice(&answer.body.expect("body")).expect("problem+json");
-    assert_eq!(body["errors"][0]["name"], "format", "{body}");
+    refused(&server, &csv, "format");
     let flat = get(
         &format!("/api/v1/sources/{source}/data?format=csv&columns=kind"),
         Some(source),
@@ -301,11 +307,7 @@ fn a_partition_asked_for_twice_is_a_422() {
             &format!("/api/v1/sources/{source}/data?partition=0&partition=0"),
             Some(source),
         );
-        let answer = server.send(&req).expect("answer");
-        assert_eq!(answer.status, 422, "{}", crate::http::show(&req));
-        let body: serde_json::Value =
-            serde_json::from_slice(&answer.body.expect("body")).expect("problem+json");
-        assert_eq!(body["errors"][0]["name"], "partition", "{body}");
+        let body = refused(&server, &req, "partition");
         assert!(
             body["detail"]
                 .as_str()
@@ -351,9 +353,5 @@ fn a_search_of_thousands_of_words_is_quick_or_refused() {
     assert!(started.elapsed() < std::time::Duration::from_secs(1));
     let many: Vec<String> = (0..40).map(|i| format!("w{i}")).collect();
     let req = get(&format!("/api/v1/search?q={}", many.join("+")), None);
-    let answer = server.send(&req).expect("answer");
-    assert_eq!(answer.status, 422, "{}", crate::http::show(&req));
-    let body: serde_json::Value =
-        serde_json::from_slice(&answer.body.expect("body")).expect("problem+json");
-    assert_eq!(body["errors"][0]["name"], "q", "{body}");
+    refused(&server, &req, "q");
 }

@@ -82,13 +82,11 @@ struct ListedLength {
     at: String,
 }
 
-impl ListedLength {
-    fn changed(&self, how: &str) -> io::Error {
-        io::Error::other(DriverError::Changed(format!(
-            "`{}` {how} while it was read: it was listed with {} bytes; read it again",
-            self.at, self.listed
-        )))
-    }
+/// The error a stream ends with when its file changed `how` while it was read.
+fn changed(at: &str, listed: u64, how: &str) -> io::Error {
+    io::Error::other(DriverError::Changed(format!(
+        "`{at}` {how} while it was read: it was listed with {listed} bytes; read it again"
+    )))
 }
 
 impl tokio::io::AsyncRead for ListedLength {
@@ -111,18 +109,14 @@ impl AsyncBufRead for ListedLength {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<io::Result<&[u8]>> {
         let this = self.get_mut();
-        let (read, listed) = (this.read, this.listed);
-        let available = match std::task::ready!(this.inner.as_mut().poll_fill_buf(cx)) {
-            Ok(b) => b.len() as u64,
-            Err(e) => return std::task::Poll::Ready(Err(e)),
-        };
-        if available == 0 && read < listed {
-            return std::task::Poll::Ready(Err(this.changed("was truncated")));
-        }
-        if read + available > listed {
-            return std::task::Poll::Ready(Err(this.changed("grew")));
-        }
-        this.inner.as_mut().poll_fill_buf(cx)
+        let (read, listed, at) = (this.read, this.listed, &this.at);
+        std::task::Poll::Ready(
+            match std::task::ready!(this.inner.as_mut().poll_fill_buf(cx)) {
+                Ok([]) if read < listed => Err(changed(at, listed, "was truncated")),
+                Ok(b) if read + b.len() as u64 > listed => Err(changed(at, listed, "grew")),
+                other => other,
+            },
+        )
     }
 
     fn consume(mut self: Pin<&mut Self>, amt: usize) {

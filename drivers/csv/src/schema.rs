@@ -106,20 +106,14 @@ impl Integers {
 
     /// pandas' type for the column: uint64 when every value fits, else float64.
     fn widened(&self) -> Option<DataType> {
-        match self {
-            Integers { text: true, .. } => None,
-            Integers {
-                beyond_u64: true, ..
-            }
-            | Integers {
-                beyond_i64: true,
-                negative: true,
-                ..
-            } => Some(DataType::Float64),
-            Integers {
-                beyond_i64: true, ..
-            } => Some(DataType::UInt64),
-            _ => None,
+        if self.text {
+            None
+        } else if self.beyond_u64 || (self.beyond_i64 && self.negative) {
+            Some(DataType::Float64)
+        } else if self.beyond_i64 {
+            Some(DataType::UInt64)
+        } else {
+            None
         }
     }
 }
