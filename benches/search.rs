@@ -1,13 +1,13 @@
-//! SQL search at scale: index N sources (default 100,000; `INLET_BENCH_SOURCES`), then time
-//! queries of several kinds and print p50 / p99 per kind, on SQLite and, when
-//! `INLET_BENCH_POSTGRES_URL` names a server (admin URL, e.g. postgres://postgres@127.0.0.1/postgres),
-//! on PostgreSQL in a database the bench creates and drops.
+//! Search at scale: index N sources (default 100,000; `INLET_BENCH_SOURCES`) in memory, then
+//! time queries of several kinds and print p50 / p99 per kind. The database backend plays no
+//! part in a query (SQLite and PostgreSQL only keep the columns discovery found), so there is
+//! one figure per kind.
 //!
 //!     cargo bench --bench search
 
 use std::time::{Duration, Instant};
 
-use inlet::store::{IndexDoc, NameRule, SearchQuery, Store};
+use inlet::search::{IndexDoc, NameRule, SearchIndex, SearchQuery};
 
 const WORDS: [&str; 40] = [
     "temperature",
@@ -104,16 +104,14 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1000.0
 }
 
-async fn run(store: &Store, docs: &[IndexDoc]) {
+fn run(docs: Vec<IndexDoc>) {
+    let n = docs.len();
     let t = Instant::now();
-    store
-        .index_revision("bench", docs, 3600)
-        .await
-        .expect("index");
+    let index = SearchIndex::build(docs);
     println!(
-        "  index {} sources: {:.2} s",
-        docs.len(),
-        t.elapsed().as_secs_f64()
+        "  index {n} sources: {:.2} s, peak RSS {:.0} MB",
+        t.elapsed().as_secs_f64(),
+        inlet_driver::testing::peak_rss_mb()
     );
     let scoped: Vec<NameRule> = (0..5)
         .map(|d| NameRule {
@@ -201,7 +199,7 @@ async fn run(store: &Store, docs: &[IndexDoc]) {
         for _ in 0..rounds {
             let q = make(&mut r);
             let t = Instant::now();
-            let page = store.search(&q).await.expect("search");
+            let page = index.search(&q);
             times.push(t.elapsed());
             hits += page.total;
         }
@@ -218,7 +216,6 @@ async fn run(store: &Store, docs: &[IndexDoc]) {
 
 fn base() -> SearchQuery {
     SearchQuery {
-        revision: "bench".into(),
         limit: 20,
         ..SearchQuery::default()
     }
@@ -229,37 +226,6 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
-    let docs = corpus(n);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        let dir = tempfile::tempdir().expect("tmp");
-        println!("SQLite (FTS5), {n} sources:");
-        let store = Store::open(None, dir.path()).await.expect("sqlite");
-        run(&store, &docs).await;
-        store.close().await;
-        if let Ok(admin) = std::env::var("INLET_BENCH_POSTGRES_URL") {
-            use sqlx::Connection;
-            let name = format!("inlet_bench_{}", std::process::id());
-            let mut c = sqlx::PgConnection::connect(&admin).await.expect("postgres");
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&mut c)
-                .await
-                .expect("create");
-            let url = format!(
-                "{}/{name}",
-                &admin[..admin.rfind('/').expect("a database in the URL")]
-            );
-            println!("PostgreSQL (tsvector + GIN), {n} sources:");
-            let store = Store::open(Some(&url), dir.path()).await.expect("pg");
-            run(&store, &docs).await;
-            store.close().await;
-            sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
-                .execute(&mut c)
-                .await
-                .expect("drop");
-        }
-    });
+    println!("in-memory index, {n} sources:");
+    run(corpus(n));
 }

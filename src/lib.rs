@@ -9,6 +9,7 @@ pub mod encode;
 pub mod flight;
 pub mod registry;
 pub mod revision;
+pub mod search;
 pub mod serve;
 pub mod service;
 pub mod store;

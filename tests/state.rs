@@ -757,6 +757,23 @@ async fn usage_is_counted_per_source_and_token(backend: Backend) {
     let (_, other) = get(&usage, Some(&b)).await;
     assert_eq!(other["requests"], 0, "{other}");
     assert_eq!(other["by_day"].as_array().map(Vec::len), Some(0));
+
+    // Popular sources rank first among equals: with no text every rank is 0, so the one that
+    // was read leads (by name, `climate.cmip6.tas` would).
+    let search = server.url("/api/v1/search");
+    let start = Instant::now();
+    loop {
+        let (status, v) = get(&search, Some(&b)).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        if v["results"][0]["name"] == "climate.cmip6.trips" {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "usage does not rank: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 async fn a_database_with_a_newer_schema_is_refused(backend: Backend) {

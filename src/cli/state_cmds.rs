@@ -241,7 +241,7 @@ pub struct SearchArgs {
 pub(super) async fn search(args: SearchArgs) -> Result<ExitCode, String> {
     let snap = Arc::new(args.catalogs.snapshot()?);
     let store = args.db.open().await?;
-    search::ensure_indexed(&store, &snap, Default::default())
+    let live = search::build_index(&store, &snap, Default::default())
         .await
         .map_err(|e| e.to_string())?;
     let req = SearchRequest {
@@ -253,7 +253,7 @@ pub(super) async fn search(args: SearchArgs) -> Result<ExitCode, String> {
         page_size: Some(args.limit.clamp(1, search::MAX_PAGE)),
         page_token: None,
     };
-    let found = search::query(&store, &snap, &Caller::everything(), &req)
+    let found = search::query(&store, &live, &snap, &Caller::everything(), &req)
         .await
         .map_err(|e| e.to_string())?;
     store.close().await;

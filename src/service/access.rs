@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use super::ServiceError;
 use crate::catalog::CatalogError;
-use crate::store::NameRule;
+use crate::search::NameRule;
 
 /// One `catalog:<pattern>:read` scope.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,10 +76,6 @@ impl Scope {
             },
         }
     }
-}
-
-fn admits(rule: &NameRule, name: &str) -> bool {
-    rule.exact.as_deref() == Some(name) || name.starts_with(&rule.prefix)
 }
 
 /// A caller authenticated with a token.
@@ -147,7 +143,7 @@ impl Caller {
         match &self.grant {
             Grant::Nothing => false,
             Grant::Everything => true,
-            Grant::Token(t) => t.rules.iter().any(|r| admits(r, name)),
+            Grant::Token(t) => t.rules.iter().any(|r| r.admits(name)),
         }
     }
 

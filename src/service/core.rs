@@ -43,7 +43,7 @@ pub struct Core {
     pub store: Store,
     /// The revision whose index is known to be in the store (fast path), and the lock that
     /// makes one task index a new revision while others wait.
-    indexed: Mutex<Option<String>>,
+    search: Mutex<Option<Arc<super::search::LiveIndex>>>,
     indexing: tokio::sync::Mutex<()>,
     /// Columns of sources, as discovery found them (for the index of the next revision).
     pub(super) known_columns: Mutex<KnownColumns>,
@@ -110,7 +110,7 @@ impl Core {
             tickets,
             draining: AtomicBool::new(false),
             store,
-            indexed: Mutex::new(None),
+            search: Mutex::new(None),
             indexing: tokio::sync::Mutex::new(()),
             known_columns: Mutex::new(KnownColumns::new()),
             usage: Arc::new(Usage::default()),
@@ -317,31 +317,35 @@ impl Core {
         }
     }
 
-    /// Makes sure the index of `snap`'s revision is in the store (built once per revision).
-    pub async fn ensure_indexed(&self, snap: &Arc<Snapshot>) -> Result<(), ServiceError> {
-        let done = |core: &Core| {
-            core.indexed
+    /// The search index of `snap` (built once per snapshot).
+    pub async fn ensure_indexed(
+        &self,
+        snap: &Arc<Snapshot>,
+    ) -> Result<Arc<super::search::LiveIndex>, ServiceError> {
+        let current = |core: &Core| {
+            core.search
                 .lock()
                 .ok()
-                .is_some_and(|r| r.as_deref() == Some(snap.index_key.as_str()))
+                .and_then(|s| s.clone())
+                .filter(|live| live.key == snap.index_key)
         };
-        if done(self) {
-            return Ok(());
+        if let Some(live) = current(self) {
+            return Ok(live);
         }
         let _one = self.indexing.lock().await;
-        if done(self) {
-            return Ok(());
+        if let Some(live) = current(self) {
+            return Ok(live);
         }
         let known = self
             .known_columns
             .lock()
             .map(|k| k.clone())
             .unwrap_or_default();
-        super::search::ensure_indexed(&self.store, snap, known).await?;
-        if let Ok(mut r) = self.indexed.lock() {
-            *r = Some(snap.index_key.clone());
+        let live = super::search::build_index(&self.store, snap, known).await?;
+        if let Ok(mut s) = self.search.lock() {
+            *s = Some(live.clone());
         }
-        Ok(())
+        Ok(live)
     }
 
     /// Starts reading `source` for a caller, holding a stream slot until the read is dropped.

@@ -339,7 +339,8 @@ async fn discover_one(
         .map(|mut k| k.insert(name.to_string(), columns.clone()).as_ref() != Some(&columns))
         .unwrap_or(true);
     if changed {
-        core.ensure_indexed(snap).await?;
+        let live = core.ensure_indexed(snap).await?;
+        live.index.set_columns(name, &columns);
         core.store
             .set_columns(&snap.index_key, name, &columns)
             .await?;

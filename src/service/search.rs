@@ -4,6 +4,7 @@
 //! matches with facet counts, limited to what the caller may see.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -13,7 +14,8 @@ use serde_json::Value as J;
 use super::access::Caller;
 use super::{Core, ServiceError, Snapshot};
 use crate::catalog::{CatalogNode, Library};
-use crate::store::{IndexDoc, SearchHit, SearchQuery, Store};
+use crate::search::{IndexDoc, SearchHit, SearchIndex, SearchQuery};
+use crate::store::Store;
 
 /// Counts of matches by `driver`, `catalog` and `tags`.
 pub type Facets = BTreeMap<String, BTreeMap<String, usize>>;
@@ -21,7 +23,7 @@ pub type Facets = BTreeMap<String, BTreeMap<String, usize>>;
 /// Columns (name, Arrow type) known from discovery, by source name.
 pub type KnownColumns = HashMap<String, Vec<(String, String)>>;
 
-/// How long a revision nobody serves stays in a shared index.
+/// How long the recorded columns of an index nobody serves are kept.
 pub const KEEP_REVISIONS_SECS: i64 = 3 * 3600;
 
 pub const MAX_PAGE: usize = 1000;
@@ -110,32 +112,77 @@ fn offset_of(token: Option<&str>) -> Result<usize, ServiceError> {
         })
 }
 
-/// Indexes `snap` in `store` unless its revision is there already.
-pub async fn ensure_indexed(
+/// Reads of the last this many days make a source popular.
+const POPULARITY_DAYS: i64 = 30;
+/// How often a server reads popularity again and marks its index in use.
+const REFRESH_SECS: i64 = 5;
+
+/// The search index of one snapshot (`key` is its index key).
+pub struct LiveIndex {
+    pub key: String,
+    pub index: SearchIndex,
+    /// When popularity was last read (unix seconds).
+    refreshed_at: AtomicI64,
+}
+
+impl LiveIndex {
+    /// Reads popularity again and marks the index in use, at most every [`REFRESH_SECS`].
+    async fn refresh(&self, store: &Store) -> Result<(), ServiceError> {
+        let now = crate::store::now();
+        let last = self.refreshed_at.load(Ordering::Relaxed);
+        if now - last < REFRESH_SECS
+            || self
+                .refreshed_at
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return Ok(());
+        }
+        store
+            .touch_revision(&self.key, self.index.len(), KEEP_REVISIONS_SECS)
+            .await?;
+        let reads = store.popularity(now / 86_400 - POPULARITY_DAYS).await?;
+        self.index.set_popularity(&reads);
+        Ok(())
+    }
+}
+
+/// Builds the search index of `snap`: its sources, with the columns discovery knows (`known`,
+/// else what the store recorded earlier, by this server or another), and their popularity.
+pub async fn build_index(
     store: &Store,
     snap: &Arc<Snapshot>,
     known: KnownColumns,
-) -> Result<(), ServiceError> {
-    if store.revision_indexed(&snap.index_key).await? {
-        return Ok(());
-    }
-    let s = snap.clone();
-    let docs = tokio::task::spawn_blocking(move || index_docs(&s.service.library, &known))
-        .await
-        .map_err(|e| ServiceError::Encoding(format!("indexing failed: {e}")))?;
+) -> Result<Arc<LiveIndex>, ServiceError> {
     let started = std::time::Instant::now();
-    if store
-        .index_revision(&snap.index_key, &docs, KEEP_REVISIONS_SECS)
-        .await?
-    {
-        tracing::info!(index = %snap.index_key, sources = docs.len(), ms = started.elapsed().as_millis() as u64, "search index built");
-    }
-    Ok(())
+    let recorded: HashMap<String, Vec<(String, String)>> =
+        store.columns(&snap.index_key).await?.into_iter().collect();
+    let s = snap.clone();
+    let index = tokio::task::spawn_blocking(move || {
+        let mut docs = index_docs(&s.service.library, &known);
+        for d in &mut docs {
+            if d.columns.is_none() {
+                d.columns = recorded.get(&d.name).cloned();
+            }
+        }
+        SearchIndex::build(docs)
+    })
+    .await
+    .map_err(|e| ServiceError::Encoding(format!("indexing failed: {e}")))?;
+    let live = Arc::new(LiveIndex {
+        key: snap.index_key.clone(),
+        index,
+        refreshed_at: AtomicI64::new(i64::MIN / 2),
+    });
+    live.refresh(store).await?;
+    tracing::info!(index = %snap.index_key, sources = live.index.len(), ms = started.elapsed().as_millis() as u64, "search index built");
+    Ok(live)
 }
 
-/// One page of ranked matches of `req` in the index of `snap`, as `caller` may see them.
+/// One page of ranked matches of `req` in `live` (the index of `snap`), as `caller` may see them.
 pub async fn query(
     store: &Store,
+    live: &LiveIndex,
     snap: &Snapshot,
     caller: &Caller,
     req: &SearchRequest,
@@ -147,7 +194,7 @@ pub async fn query(
             format!("`page_size` must be between 1 and {MAX_PAGE}"),
         ));
     }
-    let words = crate::store::search::query_words(&req.text).len();
+    let words = crate::search::query_words(&req.text).len();
     if words > MAX_WORDS {
         return Err(ServiceError::invalid(
             "q",
@@ -155,19 +202,20 @@ pub async fn query(
         ));
     }
     let offset = offset_of(req.page_token.as_deref())?;
-    let page = store
-        .search(&SearchQuery {
-            revision: snap.index_key.clone(),
-            text: req.text.clone(),
-            driver: req.driver.clone(),
-            catalog: req.catalog.clone(),
-            tags: req.tags.clone(),
-            columns: req.columns.clone(),
-            visible: caller.visible(),
-            offset,
-            limit: size,
-        })
-        .await?;
+    if let Err(e) = live.refresh(store).await {
+        // Popularity is a tie-breaker: a database hiccup must not fail the search.
+        tracing::warn!(error = %e, "search popularity not refreshed");
+    }
+    let page = live.index.search(&SearchQuery {
+        text: req.text.clone(),
+        driver: req.driver.clone(),
+        catalog: req.catalog.clone(),
+        tags: req.tags.clone(),
+        columns: req.columns.clone(),
+        visible: caller.visible(),
+        offset,
+        limit: size,
+    });
     let next = offset + page.hits.len();
     Ok(SearchResult {
         next_page_token: (next < page.total).then(|| page_token(next)),
@@ -189,8 +237,8 @@ impl Core {
             super::access::authorize(caller, "")?;
         }
         let snap = self.snapshot();
-        self.ensure_indexed(&snap).await?;
-        query(&self.store, &snap, caller, req).await
+        let live = self.ensure_indexed(&snap).await?;
+        query(&self.store, &live, &snap, caller, req).await
     }
 }
 

@@ -2,7 +2,7 @@
 //! SQLite by default (`inlet.db` in the state directory, WAL), PostgreSQL for shared deployments
 //! (`--database-url postgres://...`). The same code paths run on both: statements are written
 //! once with `$n` placeholders (which SQLite accepts too) and every value is bound, never
-//! spliced into SQL; only full-text search differs (FTS5 on SQLite, tsvector on PostgreSQL).
+//! spliced into SQL. Search itself runs in memory ([`crate::search`]); SQL keeps its shared parts.
 
 pub mod discovery;
 pub mod search;
@@ -17,7 +17,6 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
-pub use search::{IndexDoc, NameRule, SearchHit, SearchPage, SearchQuery};
 pub use tokens::{NewToken, TokenCheck, TokenRecord};
 pub use usage::{UsageDelta, UsageRow};
 
@@ -56,80 +55,6 @@ macro_rules! on_pool {
     };
 }
 pub(crate) use on_pool;
-
-/// Binds every [`Arg`] of a statement in order (works on either backend's query).
-macro_rules! bind_all {
-    ($query:expr, $args:expr) => {{
-        let mut q = $query;
-        for a in $args {
-            q = match a {
-                $crate::store::Arg::Text(s) => q.bind(s.as_str()),
-                $crate::store::Arg::Int(i) => q.bind(*i),
-                $crate::store::Arg::OptInt(i) => q.bind(*i),
-            };
-        }
-        q
-    }};
-}
-pub(crate) use bind_all;
-
-/// A value bound to a statement.
-#[derive(Debug, Clone)]
-pub(crate) enum Arg {
-    Text(String),
-    Int(i64),
-    OptInt(Option<i64>),
-}
-
-impl From<&str> for Arg {
-    fn from(s: &str) -> Self {
-        Arg::Text(s.to_string())
-    }
-}
-impl From<String> for Arg {
-    fn from(s: String) -> Self {
-        Arg::Text(s)
-    }
-}
-impl From<i64> for Arg {
-    fn from(i: i64) -> Self {
-        Arg::Int(i)
-    }
-}
-impl From<Option<i64>> for Arg {
-    fn from(i: Option<i64>) -> Self {
-        Arg::OptInt(i)
-    }
-}
-
-/// A statement built piece by piece: text, and values that become `$1`, `$2`, ... (the only
-/// way anything a caller typed reaches SQL).
-#[derive(Debug, Default, Clone)]
-pub(crate) struct Sql {
-    pub text: String,
-    pub args: Vec<Arg>,
-}
-
-impl Sql {
-    pub fn new(text: &str) -> Sql {
-        Sql {
-            text: text.to_string(),
-            args: vec![],
-        }
-    }
-
-    pub fn push(&mut self, text: &str) -> &mut Self {
-        self.text.push_str(text);
-        self
-    }
-
-    /// Appends a placeholder for `value`.
-    pub fn bind(&mut self, value: impl Into<Arg>) -> &mut Self {
-        self.args.push(value.into());
-        self.text.push_str(&format!("${}", self.args.len()));
-        self
-    }
-}
 
 /// The handle the service uses; cheap to clone (pools are shared).
 #[derive(Clone, Debug)]

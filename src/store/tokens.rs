@@ -77,10 +77,8 @@ fn record(row: &impl RowLike) -> Result<TokenRecord> {
 /// Reading columns the same way from either backend's rows.
 pub(crate) trait RowLike {
     fn text(&self, col: &str) -> Result<String>;
-    fn opt_text(&self, col: &str) -> Result<Option<String>>;
     fn int(&self, col: &str) -> Result<i64>;
     fn opt_int(&self, col: &str) -> Result<Option<i64>>;
-    fn float(&self, col: &str) -> Result<f64>;
 }
 
 macro_rules! row_like {
@@ -89,16 +87,10 @@ macro_rules! row_like {
             fn text(&self, col: &str) -> Result<String> {
                 Ok(self.try_get(col)?)
             }
-            fn opt_text(&self, col: &str) -> Result<Option<String>> {
-                Ok(self.try_get(col)?)
-            }
             fn int(&self, col: &str) -> Result<i64> {
                 Ok(self.try_get(col)?)
             }
             fn opt_int(&self, col: &str) -> Result<Option<i64>> {
-                Ok(self.try_get(col)?)
-            }
-            fn float(&self, col: &str) -> Result<f64> {
                 Ok(self.try_get(col)?)
             }
         }

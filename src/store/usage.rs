@@ -53,6 +53,24 @@ impl Store {
         Ok(())
     }
 
+    /// Reads of each source since `since_day` (all tokens): search ranks popular sources first
+    /// among equally relevant ones.
+    pub async fn popularity(
+        &self,
+        since_day: i64,
+    ) -> Result<std::collections::HashMap<String, u64>> {
+        let rows: Vec<(String, i64)> = on_pool!(&self.pool, p => {
+            sqlx::query_as("SELECT source, CAST(sum(requests) AS BIGINT) FROM usage_counts WHERE day >= $1 GROUP BY source")
+                .bind(since_day)
+                .fetch_all(p)
+                .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(source, n)| (source, u64::try_from(n).unwrap_or(0)))
+            .collect())
+    }
+
     /// Usage of `source` by day and token, newest first; only `token`'s rows when given.
     pub async fn usage(&self, source: &str, token: Option<&str>) -> Result<Vec<UsageRow>> {
         let rows: Vec<(i64, String, i64, i64, i64)> = on_pool!(&self.pool, p => {
