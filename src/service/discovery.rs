@@ -340,10 +340,12 @@ async fn discover_one(
         .unwrap_or(true);
     if changed {
         let live = core.ensure_indexed(snap).await?;
-        live.index.set_columns(name, &columns);
-        core.store
-            .set_columns(&snap.index_key, name, &columns)
-            .await?;
+        // Recorded already when the index was built from what the store held (a restart).
+        if live.index.set_columns(name, &columns) {
+            core.store
+                .set_columns(&snap.index_key, name, &columns)
+                .await?;
+        }
     }
     Ok(())
 }
