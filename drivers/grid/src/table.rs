@@ -202,9 +202,12 @@ pub async fn dim_values<R: Regions>(regions: &R, t: &Table<R::Array>) -> Result<
     let mut out = vec![];
     for d in &t.dims {
         out.push(match &d.coord {
-            Some((node, col)) => coordinate(regions, node, col)
-                .await?
-                .slice(d.range.start as usize, d.len() as usize),
+            // Only the selected range: a window of a long record dimension reads its part.
+            Some((node, col)) => {
+                let range = [d.range.clone()];
+                let buf = regions.read_region(node, col.raw.size(), &range).await?;
+                crate::convert::to_arrow(col, &buf, 0, d.len() as usize)
+            }
             None => Arc::new(Int64Array::from_iter_values(
                 d.range.clone().map(|i| i as i64),
             )) as ArrayRef,

@@ -15,10 +15,11 @@ use inlet_driver::DriverError;
 use object_store::{GetRange, ObjectMeta};
 use tokio::runtime::Handle;
 
-/// Bytes of one cached block.
-const BLOCK: u64 = 128 * 1024;
+/// Bytes of one cached block: small enough that reading a value per record of a classic
+/// file does not fetch the records between, large enough to hold most metadata structures.
+const BLOCK: u64 = 64 * 1024;
 /// Blocks kept per open file (4 MiB).
-const BLOCKS: usize = 32;
+const BLOCKS: usize = 64;
 
 pub struct RangeStorage {
     files: Arc<Files>,
