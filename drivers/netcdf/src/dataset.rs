@@ -12,15 +12,15 @@ use inlet_driver::storage::Files;
 use inlet_driver::{DriverError, Result};
 use inlet_grid::{GridArray, Raw, Regions};
 use netcdf_reader::{NcAttrValue, NcFile, NcFormat, NcSliceInfo, NcSliceInfoElem, NcType};
-use object_store::ObjectMeta;
 use serde_json::{Map, Value as J};
 
-use crate::ranges::RangeStorage;
+use crate::ranges::{BlockCache, RangeStorage};
 
 /// Target bytes of one chunk row of an unchunked variable (classic files, contiguous HDF5).
 const ROW_TARGET: u64 = 4 << 20;
-/// Decoded HDF5 chunks each open file may cache (a chunk row is read once, in order).
-const CHUNK_CACHE: usize = 8 << 20;
+/// Decoded HDF5 chunks each open file may cache: a chunk row is read once, in order, so this
+/// only keeps small coordinates at hand (and bounds memory per file).
+const CHUNK_CACHE: usize = 1 << 20;
 
 /// One opened file.
 pub struct OpenFile {
@@ -40,9 +40,14 @@ impl OpenFile {
 }
 
 /// Opens one file; runs on a blocking thread (the readers are synchronous).
-fn open_file(files: Arc<Files>, meta: ObjectMeta, runtime: tokio::runtime::Handle) -> Result<OpenFile> {
-    let display = files.display(&meta);
-    let storage = Arc::new(RangeStorage::new(files, meta, runtime));
+fn open_file(
+    files: Arc<Files>,
+    index: usize,
+    blocks: Arc<BlockCache>,
+    runtime: tokio::runtime::Handle,
+) -> Result<OpenFile> {
+    let display = files.display(&files.objects[index]);
+    let storage = Arc::new(RangeStorage::new(files, index, blocks, runtime));
     let options = netcdf_reader::NcOpenOptions {
         chunk_cache_bytes: CHUNK_CACHE,
         ..Default::default()
@@ -63,11 +68,12 @@ fn open_file(files: Arc<Files>, meta: ObjectMeta, runtime: tokio::runtime::Handl
 /// Opens every file of `files`, `concurrency` at a time, in order.
 pub async fn open_all(files: Arc<Files>, concurrency: usize) -> Result<Vec<Arc<OpenFile>>> {
     let runtime = tokio::runtime::Handle::current();
-    futures::stream::iter(files.objects.clone())
-        .map(|meta| {
-            let (files, runtime) = (files.clone(), runtime.clone());
+    let blocks = BlockCache::new();
+    futures::stream::iter(0..files.objects.len())
+        .map(|index| {
+            let (files, runtime, blocks) = (files.clone(), runtime.clone(), blocks.clone());
             async move {
-                tokio::task::spawn_blocking(move || open_file(files, meta, runtime))
+                tokio::task::spawn_blocking(move || open_file(files, index, blocks, runtime))
                     .await
                     .map_err(|e| DriverError::Io(format!("opening a NetCDF file stopped: {e}")))?
                     .map(Arc::new)
@@ -233,7 +239,10 @@ pub fn arrays(
     for v in vars {
         let dims: Vec<String> = v.dimensions.iter().map(|d| d.name.clone()).collect();
         let mut shape = v.shape();
-        let joined = files.len() > 1 && concat.as_deref().is_some_and(|c| dims.first().map(String::as_str) == Some(c));
+        let joined = files.len() > 1
+            && concat
+                .as_deref()
+                .is_some_and(|c| dims.first().map(String::as_str) == Some(c));
         if joined {
             for f in &files[1..] {
                 let other = f.nc.variable(&v.name).map_err(|_| {

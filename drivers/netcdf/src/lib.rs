@@ -85,7 +85,10 @@ fn options(a: &Args<'_>, warnings: &mut Vec<String>) -> Result<NcOptions> {
             ))
         }
     };
-    match xarray_opt(a, &kwargs, "combine").as_ref().and_then(J::as_str) {
+    match xarray_opt(a, &kwargs, "combine")
+        .as_ref()
+        .and_then(J::as_str)
+    {
         None | Some("by_coords") | Some("nested") => {}
         Some(other) => {
             return Err(DriverError::bad_arg(
@@ -118,7 +121,9 @@ fn options(a: &Args<'_>, warnings: &mut Vec<String>) -> Result<NcOptions> {
     ];
     for k in kwargs.keys() {
         if !known.contains(&k.as_str()) && !DASK_ONLY.contains(&k.as_str()) {
-            warnings.push(format!("`xarray_kwargs.{k}` is not used by the netcdf driver and is ignored"));
+            warnings.push(format!(
+                "`xarray_kwargs.{k}` is not used by the netcdf driver and is ignored"
+            ));
         }
     }
     Ok(NcOptions {
@@ -243,11 +248,10 @@ impl NetcdfSource {
         let opened = dataset::open_all(self.files.clone(), conc).await?;
         let concat_dim = self.opts.concat_dim.clone();
         let files = opened.clone();
-        let (arrays, attributes, concat) = tokio::task::spawn_blocking(move || {
-            dataset::arrays(&files, concat_dim.as_deref())
-        })
-        .await
-        .map_err(|e| DriverError::Io(format!("reading NetCDF metadata stopped: {e}")))??;
+        let (arrays, attributes, concat) =
+            tokio::task::spawn_blocking(move || dataset::arrays(&files, concat_dim.as_deref()))
+                .await
+                .map_err(|e| DriverError::Io(format!("reading NetCDF metadata stopped: {e}")))??;
         let display = match opened.as_slice() {
             [one] => one.display.clone(),
             many => format!("{} (and {} more files)", many[0].display, many.len() - 1),

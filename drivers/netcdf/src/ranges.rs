@@ -1,9 +1,10 @@
 //! One file as the readers' random-access `Storage`, served by byte-range GETs pinned to the
 //! listed version (ETag `If-Match`) through the driver API's store. The readers are
 //! synchronous, so they run on blocking threads and each range is fetched by blocking on the
-//! runtime there. Small reads (headers, B-tree nodes, classic records) go through a bounded
-//! cache of aligned blocks, so walking metadata or records costs a few GETs, not one each;
-//! large reads (compressed chunks) are fetched as they are.
+//! runtime there. Small reads (headers, B-tree nodes, classic records) go through a cache of
+//! aligned blocks, so walking metadata or records costs a few GETs, not one each; large reads
+//! (compressed chunks) are fetched as they are. The cache is shared by all files of a source
+//! and bounded, so memory does not grow with the number or size of files.
 
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
@@ -18,28 +19,50 @@ use tokio::runtime::Handle;
 /// Bytes of one cached block: small enough that reading a value per record of a classic
 /// file does not fetch the records between, large enough to hold most metadata structures.
 const BLOCK: u64 = 64 * 1024;
-/// Blocks kept per open file (4 MiB).
+/// Blocks kept per source (4 MiB).
 const BLOCKS: usize = 64;
+
+/// Cached blocks of a source's files, by (file, block index).
+pub struct BlockCache(Mutex<lru::LruCache<(usize, u64), Arc<[u8]>>>);
+
+impl BlockCache {
+    pub fn new() -> Arc<Self> {
+        let n = NonZeroUsize::new(BLOCKS).unwrap_or(NonZeroUsize::MIN);
+        Arc::new(BlockCache(Mutex::new(lru::LruCache::new(n))))
+    }
+
+    fn get(&self, key: (usize, u64)) -> Option<Arc<[u8]>> {
+        self.0.lock().ok()?.get(&key).cloned()
+    }
+
+    fn put(&self, key: (usize, u64), block: Arc<[u8]>) {
+        if let Ok(mut c) = self.0.lock() {
+            c.put(key, block);
+        }
+    }
+}
 
 pub struct RangeStorage {
     files: Arc<Files>,
     meta: ObjectMeta,
     runtime: Handle,
-    blocks: Mutex<lru::LruCache<u64, Arc<[u8]>>>,
+    /// This file's place in the source, its key in `blocks`.
+    index: usize,
+    blocks: Arc<BlockCache>,
     /// The storage error behind the readers' last I/O error: the readers only carry a message,
     /// the driver reports this one (NotFound, Changed, Denied keep their kind).
     failure: Mutex<Option<DriverError>>,
 }
 
 impl RangeStorage {
-    pub fn new(files: Arc<Files>, meta: ObjectMeta, runtime: Handle) -> Self {
+    pub fn new(files: Arc<Files>, index: usize, blocks: Arc<BlockCache>, runtime: Handle) -> Self {
+        let meta = files.objects[index].clone();
         RangeStorage {
             files,
             meta,
             runtime,
-            blocks: Mutex::new(lru::LruCache::new(
-                NonZeroUsize::new(BLOCKS).unwrap_or(NonZeroUsize::MIN),
-            )),
+            index,
+            blocks,
             failure: Mutex::new(None),
         }
     }
@@ -79,15 +102,13 @@ impl RangeStorage {
     }
 
     fn block(&self, index: u64) -> Result<Arc<[u8]>, H5Error> {
-        if let Some(b) = self.blocks.lock().ok().and_then(|mut c| c.get(&index).cloned()) {
+        if let Some(b) = self.blocks.get((self.index, index)) {
             return Ok(b);
         }
         let start = index * BLOCK;
         let end = (start + BLOCK).min(self.meta.size);
         let bytes: Arc<[u8]> = Arc::from(self.fetch(start, end)?.as_ref());
-        if let Ok(mut c) = self.blocks.lock() {
-            c.put(index, bytes.clone());
-        }
+        self.blocks.put((self.index, index), bytes.clone());
         Ok(bytes)
     }
 }

@@ -32,7 +32,10 @@ fn case_args(name: &str) -> (Map<String, J>, RecordBatch) {
     let case = &netcdf_manifest()["cases"][name];
     let mut args = case["args"].as_object().cloned().unwrap_or_default();
     args.insert("urlpath".into(), case["urlpath"].clone());
-    (args, expected(case["expected"].as_str().expect("expected path")))
+    (
+        args,
+        expected(case["expected"].as_str().expect("expected path")),
+    )
 }
 
 /// Opens a manifest case with its args.
@@ -99,9 +102,15 @@ async fn netcdf3_and_netcdf4_read_as_xarray_reads_them() {
             json!({"time": 10, "lat": 7, "lon": 6}),
             "{case}"
         );
-        assert_eq!(d.metadata["attributes"]["title"], json!("Inlet NetCDF fixture"));
+        assert_eq!(
+            d.metadata["attributes"]["title"],
+            json!("Inlet NetCDF fixture")
+        );
         let got = read(&source, ReadRequest::default()).await;
-        assert!(got.column(3).null_count() > 0, "{case}: fill values are null");
+        assert!(
+            got.column(3).null_count() > 0,
+            "{case}: fill values are null"
+        );
         assert_same(&like(&got, &want), &want, case);
     }
 }
@@ -271,10 +280,22 @@ async fn intake_args_are_honoured_or_reported() {
     let got = read(&source, ReadRequest::default()).await;
     assert_same(&like(&got, &want), &want, "dask args change nothing");
     for (args, arg) in [
-        (json!({"urlpath": "netcdf/grid_nc4.nc", "sel": {"depth": [0, 1]}}), "sel.depth"),
-        (json!({"urlpath": "netcdf/grid_nc4.nc", "isel": {"lat": "x"}}), "isel.lat"),
-        (json!({"urlpath": "netcdf/grid_nc4.nc", "variables": "nope"}), "variables"),
-        (json!({"urlpath": "netcdf/parts/part_*.nc", "concat_dim": "depth"}), "concat_dim"),
+        (
+            json!({"urlpath": "netcdf/grid_nc4.nc", "sel": {"depth": [0, 1]}}),
+            "sel.depth",
+        ),
+        (
+            json!({"urlpath": "netcdf/grid_nc4.nc", "isel": {"lat": "x"}}),
+            "isel.lat",
+        ),
+        (
+            json!({"urlpath": "netcdf/grid_nc4.nc", "variables": "nope"}),
+            "variables",
+        ),
+        (
+            json!({"urlpath": "netcdf/parts/part_*.nc", "concat_dim": "depth"}),
+            "concat_dim",
+        ),
     ] {
         let r = match open(args).await {
             Ok(s) => s.discover().await.map(|_| ()),

@@ -310,8 +310,9 @@ impl Source for ZarrSource {
             .into_iter()
             .map(|p| {
                 let (shared, range) = (shared.clone(), t.partitions[p.id].clone());
-                let open =
-                    async move { Ok::<BatchStream, DriverError>(inlet_grid::partition(shared, range)) };
+                let open = async move {
+                    Ok::<BatchStream, DriverError>(inlet_grid::partition(shared, range))
+                };
                 (p.estimated_bytes.unwrap_or(0), open)
             })
             .collect();
