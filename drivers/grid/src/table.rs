@@ -68,6 +68,10 @@ impl<A> Dim<A> {
     pub fn len(&self) -> u64 {
         self.range.end - self.range.start
     }
+
+    pub fn is_empty(&self) -> bool {
+        self.range.is_empty()
+    }
 }
 
 pub struct Table<A> {
@@ -192,8 +196,9 @@ pub async fn coordinate<R: Regions>(
     col: &Column,
 ) -> Result<ArrayRef> {
     let n = node.shape()[0];
-    let region = [0..n];
-    let buf = regions.read_region(node, col.raw.size(), &region).await?;
+    let buf = regions
+        .read_region(node, col.raw.size(), std::slice::from_ref(&(0..n)))
+        .await?;
     Ok(crate::convert::to_arrow(col, &buf, 0, n as usize))
 }
 
@@ -204,8 +209,8 @@ pub async fn dim_values<R: Regions>(regions: &R, t: &Table<R::Array>) -> Result<
         out.push(match &d.coord {
             // Only the selected range: a window of a long record dimension reads its part.
             Some((node, col)) => {
-                let range = [d.range.clone()];
-                let buf = regions.read_region(node, col.raw.size(), &range).await?;
+                let range = std::slice::from_ref(&d.range);
+                let buf = regions.read_region(node, col.raw.size(), range).await?;
                 crate::convert::to_arrow(col, &buf, 0, d.len() as usize)
             }
             None => Arc::new(Int64Array::from_iter_values(
@@ -327,7 +332,7 @@ pub async fn build<R: Regions>(
     // every variable is decoded by one partition (unless chunkings disagree at a boundary).
     let step = vars.iter().map(|v| v.chunk0).max().unwrap_or(1).max(1);
     let r0 = dims[0].range.clone();
-    let empty = dims.iter().any(|d| d.len() == 0);
+    let empty = dims.iter().any(|d| d.is_empty());
     let mut partitions = vec![];
     let mut a = r0.start;
     while a < r0.end && !empty {

@@ -199,12 +199,18 @@ fn hdf5_chunk0(h5: Option<&hdf5_reader::Hdf5File>, name: &str) -> Option<u64> {
     chunks.first().map(|c| u64::from(*c).max(1))
 }
 
+/// What the files hold, as one dataset.
+pub struct Layout {
+    pub arrays: Vec<Arc<NcArray>>,
+    /// The first file's global attributes.
+    pub attributes: Map<String, J>,
+    /// The dimension files are joined along.
+    pub concat: Option<String>,
+}
+
 /// The dataset over `files`: variables, with the ones along `concat_dim` joined. Runs on a
 /// blocking thread (reading HDF5 chunk layouts may fetch metadata).
-pub fn arrays(
-    files: &[Arc<OpenFile>],
-    concat_dim: Option<&str>,
-) -> Result<(Vec<Arc<NcArray>>, Map<String, J>, Option<String>)> {
+pub fn arrays(files: &[Arc<OpenFile>], concat_dim: Option<&str>) -> Result<Layout> {
     let first = files
         .first()
         .ok_or_else(|| DriverError::NotFound("the urlpath matches no file".into()))?;
@@ -280,7 +286,11 @@ pub fn arrays(
         .nc
         .global_attributes()
         .map_err(|e| first.error("reading its attributes", e))?;
-    Ok((out, attrs_json(global), concat))
+    Ok(Layout {
+        arrays: out,
+        attributes: attrs_json(global),
+        concat,
+    })
 }
 
 /// Reads regions of the dataset's variables from its files.

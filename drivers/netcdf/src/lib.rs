@@ -248,10 +248,13 @@ impl NetcdfSource {
         let opened = dataset::open_all(self.files.clone(), conc).await?;
         let concat_dim = self.opts.concat_dim.clone();
         let files = opened.clone();
-        let (arrays, attributes, concat) =
-            tokio::task::spawn_blocking(move || dataset::arrays(&files, concat_dim.as_deref()))
-                .await
-                .map_err(|e| DriverError::Io(format!("reading NetCDF metadata stopped: {e}")))??;
+        let dataset::Layout {
+            arrays,
+            attributes,
+            concat,
+        } = tokio::task::spawn_blocking(move || dataset::arrays(&files, concat_dim.as_deref()))
+            .await
+            .map_err(|e| DriverError::Io(format!("reading NetCDF metadata stopped: {e}")))??;
         let display = match opened.as_slice() {
             [one] => one.display.clone(),
             many => format!("{} (and {} more files)", many[0].display, many.len() - 1),

@@ -22,8 +22,11 @@ const BLOCK: u64 = 64 * 1024;
 /// Blocks kept per source (4 MiB).
 const BLOCKS: usize = 64;
 
-/// Cached blocks of a source's files, by (file, block index).
-pub struct BlockCache(Mutex<lru::LruCache<(usize, u64), Arc<[u8]>>>);
+/// Blocks by (file, block index).
+type Blocks = lru::LruCache<(usize, u64), Arc<[u8]>>;
+
+/// Cached blocks of a source's files.
+pub struct BlockCache(Mutex<Blocks>);
 
 impl BlockCache {
     pub fn new() -> Arc<Self> {

@@ -27,10 +27,12 @@ fn raw_of(t: &ZType, what: &str) -> Result<Raw> {
         ZType::UInt64 => Raw::U64,
         ZType::Float32 => Raw::F32,
         ZType::Float64 => Raw::F64,
-        other => return Err(DriverError::Unsupported(format!(
+        other => {
+            return Err(DriverError::Unsupported(format!(
             "`{what}` has Zarr data type {}; the driver reads bool, integers, float32 and float64",
             other.name()
-        ))),
+        )))
+        }
     })
 }
 
