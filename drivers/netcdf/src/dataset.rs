@@ -90,7 +90,10 @@ pub struct NcArray {
     dims: Vec<String>,
     shape: Vec<u64>,
     attrs: Map<String, J>,
+    /// The element type of the table's column.
     raw: std::result::Result<Raw, String>,
+    /// The element type in the file (signed where `_Unsigned` makes the column unsigned).
+    stored: Raw,
     chunk0: u64,
     /// Whether the leading dimension is the concatenation dimension (else file 0 holds it all).
     joined: bool,
@@ -120,6 +123,35 @@ impl GridArray for NcArray {
     fn chunk0(&self) -> Result<u64> {
         Ok(self.chunk0)
     }
+}
+
+/// xarray's `_Unsigned: "true"` (NetCDF 3 has no unsigned types): signed integers read as
+/// the unsigned type of the same width, fill values included. Returns the column's type.
+fn unsigned(raw: Raw, attrs: &mut Map<String, J>) -> Raw {
+    let flagged = attrs
+        .get("_Unsigned")
+        .and_then(J::as_str)
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let (to, bits) = match raw {
+        Raw::I8 => (Raw::U8, 8),
+        Raw::I16 => (Raw::U16, 16),
+        Raw::I32 => (Raw::U32, 32),
+        Raw::I64 => (Raw::U64, 64),
+        _ => return raw,
+    };
+    if !flagged {
+        return raw;
+    }
+    attrs.remove("_Unsigned");
+    for key in ["_FillValue", "missing_value"] {
+        if let Some(J::Number(n)) = attrs.get(key) {
+            if let Some(v) = n.as_i64().filter(|v| *v < 0) {
+                let u = (i128::from(v) + (1i128 << bits)) as u64;
+                attrs.insert(key.into(), J::from(u));
+            }
+        }
+    }
+    to
 }
 
 fn raw_of(t: &NcType, name: &str) -> std::result::Result<Raw, String> {
@@ -210,7 +242,11 @@ pub struct Layout {
 
 /// The dataset over `files`: variables, with the ones along `concat_dim` joined. Runs on a
 /// blocking thread (reading HDF5 chunk layouts may fetch metadata).
-pub fn arrays(files: &[Arc<OpenFile>], concat_dim: Option<&str>) -> Result<Layout> {
+pub fn arrays(
+    files: &[Arc<OpenFile>],
+    concat_dim: Option<&str>,
+    mask_and_scale: bool,
+) -> Result<Layout> {
     let first = files
         .first()
         .ok_or_else(|| DriverError::NotFound("the urlpath matches no file".into()))?;
@@ -267,7 +303,13 @@ pub fn arrays(files: &[Arc<OpenFile>], concat_dim: Option<&str>) -> Result<Layou
                 shape[0] += s[0];
             }
         }
-        let raw = raw_of(&v.dtype, &v.name);
+        let stored = raw_of(&v.dtype, &v.name);
+        let mut attrs = attrs_json(&v.attributes);
+        // As xarray: the unsigned view is part of mask_and_scale.
+        let raw = match stored {
+            Ok(r) if mask_and_scale => Ok(unsigned(r, &mut attrs)),
+            ref other => other.clone(),
+        };
         let inner: u64 = shape.iter().skip(1).product::<u64>().max(1);
         let esize = raw.as_ref().map_or(1, |r| r.size() as u64);
         let chunk0 = hdf5_chunk0(h5.as_ref(), &v.name)
@@ -276,7 +318,8 @@ pub fn arrays(files: &[Arc<OpenFile>], concat_dim: Option<&str>) -> Result<Layou
             name: v.name.clone(),
             dims,
             shape,
-            attrs: attrs_json(&v.attributes),
+            attrs,
+            stored: stored.clone().unwrap_or(Raw::U8),
             raw,
             chunk0,
             joined,
@@ -371,7 +414,9 @@ impl Regions for NcRegions {
         esize: usize,
         region: &[Range<u64>],
     ) -> Result<Buffer> {
-        let raw = array.raw()?;
+        // Read as stored; the bytes are the same in the column's (unsigned) type.
+        array.raw()?;
+        let raw = array.stored;
         let total: u64 = region.iter().map(|r| r.end - r.start).product();
         if total == 0 || region.is_empty() {
             return Ok(MutableBuffer::new(0).into());

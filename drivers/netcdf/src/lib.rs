@@ -247,14 +247,17 @@ impl NetcdfSource {
         let conc = self.limits.discovery_concurrency.max(1);
         let opened = dataset::open_all(self.files.clone(), conc).await?;
         let concat_dim = self.opts.concat_dim.clone();
+        let mask_and_scale = self.opts.grid.cf.mask_and_scale;
         let files = opened.clone();
         let dataset::Layout {
             arrays,
             attributes,
             concat,
-        } = tokio::task::spawn_blocking(move || dataset::arrays(&files, concat_dim.as_deref()))
-            .await
-            .map_err(|e| DriverError::Io(format!("reading NetCDF metadata stopped: {e}")))??;
+        } = tokio::task::spawn_blocking(move || {
+            dataset::arrays(&files, concat_dim.as_deref(), mask_and_scale)
+        })
+        .await
+        .map_err(|e| DriverError::Io(format!("reading NetCDF metadata stopped: {e}")))??;
         let display = match opened.as_slice() {
             [one] => one.display.clone(),
             many => format!("{} (and {} more files)", many[0].display, many.len() - 1),

@@ -158,6 +158,8 @@ async fn sel_isel_variables_and_xarray_kwargs_match_xarray() {
         "grid_elevation",
         "grid_raw",
         "grid_drop",
+        "grid_flags_nc4",
+        "grid_flags_nc3",
     ] {
         check(case).await;
     }
@@ -167,6 +169,11 @@ async fn sel_isel_variables_and_xarray_kwargs_match_xarray() {
         d.metadata["selection"],
         json!({"time": [5, 10], "lon": [1, 3]})
     );
+    // `_Unsigned` int8 (NetCDF 3) reads as uint8 like a NetCDF 4 ubyte, its fill as null.
+    let (flags, _) = open_case("grid_flags_nc3").await;
+    let got = read(&flags, ReadRequest::default()).await;
+    assert_eq!(got.column(2).data_type(), &DataType::UInt8);
+    assert_eq!(got.column(2).null_count(), 1);
     let (raw, _) = open_case("grid_raw").await;
     let d = raw.discover().await.expect("discover");
     assert_eq!(d.schema.field(0).data_type(), &DataType::Int64);
