@@ -238,6 +238,8 @@ pub struct Layout {
     pub attributes: Map<String, J>,
     /// The dimension files are joined along.
     pub concat: Option<String>,
+    /// Each file's length along it.
+    pub lengths: Vec<u64>,
 }
 
 /// The dataset over `files`: variables, with the ones along `concat_dim` joined. Runs on a
@@ -329,10 +331,12 @@ pub fn arrays(
         .nc
         .global_attributes()
         .map_err(|e| first.error("reading its attributes", e))?;
+    let lengths = lengths(files, concat.as_deref());
     Ok(Layout {
         arrays: out,
         attributes: attrs_json(global),
         concat,
+        lengths,
     })
 }
 
@@ -458,8 +462,8 @@ impl Regions for NcRegions {
     }
 }
 
-/// Each file's length along the concatenation dimension (all 0 but the first's without one).
-pub fn lengths(files: &[Arc<OpenFile>], concat: Option<&str>) -> Vec<u64> {
+/// Each file's length along the concatenation dimension (0 without one).
+fn lengths(files: &[Arc<OpenFile>], concat: Option<&str>) -> Vec<u64> {
     files
         .iter()
         .map(|f| {

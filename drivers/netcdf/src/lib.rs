@@ -253,6 +253,7 @@ impl NetcdfSource {
             arrays,
             attributes,
             concat,
+            lengths,
         } = tokio::task::spawn_blocking(move || {
             dataset::arrays(&files, concat_dim.as_deref(), mask_and_scale)
         })
@@ -262,7 +263,6 @@ impl NetcdfSource {
             [one] => one.display.clone(),
             many => format!("{} (and {} more files)", many[0].display, many.len() - 1),
         };
-        let lengths = dataset::lengths(&opened, concat.as_deref());
         let formats: Vec<String> = opened.iter().map(|f| format!("{:?}", f.format)).collect();
         let regions = Arc::new(NcRegions::new(display, opened, lengths));
         let mut warnings = self.warnings.clone();

@@ -326,3 +326,38 @@ async fn intake_args_are_honoured_or_reported() {
         .expect("open");
     assert_eq!(read(&raw, ReadRequest::default()).await.num_rows(), 3);
 }
+
+#[tokio::test]
+async fn a_file_replaced_after_discovery_is_a_changed_error() {
+    let dir = std::env::temp_dir().join(format!("inlet-netcdf-changed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let file = dir.join("grid.nc");
+    std::fs::copy(fixtures().join("netcdf/big_nc4.nc"), &file).expect("copy");
+    let resolver = inlet_driver::storage::StorageResolver::new([dir.clone()]);
+    let files = resolver
+        .resolve(&json!(file.to_string_lossy()), None, &dir)
+        .await
+        .expect("resolve");
+    let source = NetcdfDriver::source(files, &Map::new(), &Limits::default()).expect("source");
+    source.discover().await.expect("discover");
+    // Another version of the file under the same name: reads must not mix the two.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::copy(fixtures().join("netcdf/big_nc3.nc"), &file).expect("replace");
+    // The coordinates are read when the read starts, the data as it streams: either fails.
+    let failure = match source.read(ReadRequest::default()).await {
+        Err(e) => Some(e),
+        Ok(mut stream) => {
+            let mut failure = None;
+            while let Some(item) = stream.next().await {
+                if let Err(e) = item {
+                    failure = Some(e);
+                    break;
+                }
+            }
+            failure
+        }
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    let err = failure.expect("the read fails");
+    assert!(matches!(err, DriverError::Changed(_)), "{err}");
+}
