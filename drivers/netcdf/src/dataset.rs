@@ -233,6 +233,8 @@ fn hdf5_chunk0(h5: Option<&hdf5_reader::Hdf5File>, name: &str) -> Option<u64> {
 
 /// What the files hold, as one dataset.
 pub struct Layout {
+    /// The files in the order they are joined.
+    pub files: Vec<Arc<OpenFile>>,
     pub arrays: Vec<Arc<NcArray>>,
     /// The first file's global attributes.
     pub attributes: Map<String, J>,
@@ -242,35 +244,27 @@ pub struct Layout {
     pub lengths: Vec<u64>,
 }
 
-/// The dataset over `files`: variables, with the ones along `concat_dim` joined. Runs on a
-/// blocking thread (reading HDF5 chunk layouts may fetch metadata).
-pub fn arrays(
-    files: &[Arc<OpenFile>],
-    concat_dim: Option<&str>,
-    mask_and_scale: bool,
-) -> Result<Layout> {
-    let first = files
-        .first()
-        .ok_or_else(|| DriverError::NotFound("the urlpath matches no file".into()))?;
-    let vars = first
-        .nc
-        .variables()
-        .map_err(|e| first.error("reading its variables", e))?;
+/// The dimension `count` files are joined along: the one named, else (as xarray combines by
+/// coordinates) the record dimension, else the variables' leading one.
+fn concat_of(first: &OpenFile, count: usize, named: Option<&str>) -> Result<Option<String>> {
     let dims = first
         .nc
         .dimensions()
         .map_err(|e| first.error("reading its dimensions", e))?;
-    // xarray combines along the dimension named, else (by coordinates) the record dimension.
-    let concat = match concat_dim {
+    let vars = first
+        .nc
+        .variables()
+        .map_err(|e| first.error("reading its variables", e))?;
+    let concat = match named {
         Some(d) => Some(d.to_string()),
-        None if files.len() > 1 => dims
+        None if count > 1 => dims
             .iter()
             .find(|d| d.is_unlimited)
             .or_else(|| vars.iter().find_map(|v| v.dimensions.first()))
             .map(|d| d.name.clone()),
         None => None,
     };
-    if let (Some(c), true) = (&concat, files.len() > 1) {
+    if let (Some(c), true) = (&concat, count > 1) {
         if !dims.iter().any(|d| &d.name == c) {
             return Err(DriverError::bad_arg(
                 "concat_dim",
@@ -278,6 +272,53 @@ pub fn arrays(
             ));
         }
     }
+    Ok(concat)
+}
+
+/// `combine: by_coords`: files ordered by the first value of their `concat` coordinate (path
+/// order among equals, and for files without the coordinate).
+fn in_coordinate_order(files: &[Arc<OpenFile>], concat: &str) -> Vec<Arc<OpenFile>> {
+    let first_value = |f: &OpenFile| -> Option<f64> {
+        let one = NcSliceInfo {
+            selections: vec![NcSliceInfoElem::Slice {
+                start: 0,
+                end: 1,
+                step: 1,
+            }],
+        };
+        let v = f.nc.read_variable_slice_as_f64(concat, &one).ok()?;
+        v.iter().next().copied().filter(|x| !x.is_nan())
+    };
+    let mut keyed: Vec<(Option<f64>, Arc<OpenFile>)> =
+        files.iter().map(|f| (first_value(f), f.clone())).collect();
+    if keyed.iter().any(|(k, _)| k.is_none()) {
+        return files.to_vec();
+    }
+    keyed.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
+    keyed.into_iter().map(|(_, f)| f).collect()
+}
+
+/// The dataset over `files`: variables, with the ones along `concat_dim` joined. Runs on a
+/// blocking thread (reading HDF5 chunk layouts may fetch metadata).
+pub fn arrays(
+    files: &[Arc<OpenFile>],
+    concat_dim: Option<&str>,
+    mask_and_scale: bool,
+    by_coords: bool,
+) -> Result<Layout> {
+    let first = files
+        .first()
+        .ok_or_else(|| DriverError::NotFound("the urlpath matches no file".into()))?;
+    let concat = concat_of(first, files.len(), concat_dim)?;
+    let files = match &concat {
+        Some(c) if by_coords && files.len() > 1 => in_coordinate_order(files, c),
+        _ => files.to_vec(),
+    };
+    let first = &files[0];
+    let vars = first
+        .nc
+        .variables()
+        .map_err(|e| first.error("reading its variables", e))?;
     let h5 = hdf5(first);
     let mut out = vec![];
     for v in vars {
@@ -327,14 +368,17 @@ pub fn arrays(
             joined,
         }));
     }
-    let global = first
-        .nc
-        .global_attributes()
-        .map_err(|e| first.error("reading its attributes", e))?;
-    let lengths = lengths(files, concat.as_deref());
+    let attributes = attrs_json(
+        first
+            .nc
+            .global_attributes()
+            .map_err(|e| first.error("reading its attributes", e))?,
+    );
+    let lengths = lengths(&files, concat.as_deref());
     Ok(Layout {
+        files,
         arrays: out,
-        attributes: attrs_json(global),
+        attributes,
         concat,
         lengths,
     })

@@ -35,6 +35,8 @@ const DASK_ONLY: [&str; 5] = ["chunks", "engine", "parallel", "lock", "cache"];
 struct NcOptions {
     grid: Options,
     concat_dim: Option<String>,
+    /// `combine: by_coords` (open_mfdataset's default): files in coordinate order.
+    by_coords: bool,
 }
 
 /// An xarray option given as an arg or inside `xarray_kwargs` (the arg wins).
@@ -85,18 +87,19 @@ fn options(a: &Args<'_>, warnings: &mut Vec<String>) -> Result<NcOptions> {
             ))
         }
     };
-    match xarray_opt(a, &kwargs, "combine")
+    let by_coords = match xarray_opt(a, &kwargs, "combine")
         .as_ref()
         .and_then(J::as_str)
     {
-        None | Some("by_coords") | Some("nested") => {}
+        None | Some("by_coords") => true,
+        Some("nested") => false,
         Some(other) => {
             return Err(DriverError::bad_arg(
                 "combine",
                 format!("expected `by_coords` or `nested`, got `{other}`"),
             ))
         }
-    }
+    };
     if let Some(g) = xarray_opt(a, &kwargs, "group").filter(|g| g.as_str() != Some("/")) {
         return Err(DriverError::Unsupported(format!(
             "`group: {g}`: the driver reads a file's root group"
@@ -135,6 +138,7 @@ fn options(a: &Args<'_>, warnings: &mut Vec<String>) -> Result<NcOptions> {
             cf,
         },
         concat_dim,
+        by_coords,
     })
 }
 
@@ -248,14 +252,15 @@ impl NetcdfSource {
         let opened = dataset::open_all(self.files.clone(), conc).await?;
         let concat_dim = self.opts.concat_dim.clone();
         let mask_and_scale = self.opts.grid.cf.mask_and_scale;
-        let files = opened.clone();
+        let by_coords = self.opts.by_coords;
         let dataset::Layout {
+            files: opened,
             arrays,
             attributes,
             concat,
             lengths,
         } = tokio::task::spawn_blocking(move || {
-            dataset::arrays(&files, concat_dim.as_deref(), mask_and_scale)
+            dataset::arrays(&opened, concat_dim.as_deref(), mask_and_scale, by_coords)
         })
         .await
         .map_err(|e| DriverError::Io(format!("reading NetCDF metadata stopped: {e}")))??;

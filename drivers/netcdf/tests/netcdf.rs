@@ -186,7 +186,7 @@ async fn sel_isel_variables_and_xarray_kwargs_match_xarray() {
 
 #[tokio::test]
 async fn a_glob_is_joined_along_time_like_open_mfdataset() {
-    for case in ["parts", "parts_sel"] {
+    for case in ["parts", "parts_sel", "parts_by_coords", "parts_nested"] {
         check(case).await;
     }
     let (source, _) = open_case("parts").await;
