@@ -93,7 +93,10 @@ async fn netcdf_globs_and_windows_read_from_s3() {
             .discover(name, &BTreeMap::new())
             .await
             .expect("discover");
-        assert!(d.files.iter().all(|f| f.location.starts_with("s3://grids/")));
+        assert!(d
+            .files
+            .iter()
+            .all(|f| f.location.starts_with("s3://grids/")));
         let stream = opened.source.read(ReadRequest::default()).await;
         let got = collect(d.schema.clone(), stream.expect("read")).await;
         let want = expected(want);
