@@ -1,6 +1,6 @@
 """Writes the sample data of the example catalog (catalogs/data, catalogs/regions).
 
-    python3 -m pip install pyarrow pandas numpy fastavro xarray zarr
+    python3 -m pip install pyarrow pandas numpy fastavro xarray zarr netCDF4
     python3 catalogs/make_sample_data.py
 
 Seeded, so re-running gives the same values.
@@ -113,7 +113,34 @@ def air_grid(path: Path) -> None:
     ds.to_zarr(path, zarr_format=2, consolidated=True, encoding=encoding)
 
 
+def sea_surface(path: Path) -> None:
+    """NetCDF 4 (xarray through netCDF4): sea surface temperature packed as int16 with
+    scale_factor/add_offset and a _FillValue over land, CF time, chunked and deflated."""
+    import xarray as xr
+
+    s_rng = np.random.default_rng(12)
+    time = pd.date_range("2023-01-01", periods=24, freq="MS")
+    lat = np.linspace(30.0, 41.0, 12)
+    lon = np.linspace(-80.0, -63.0, 18)
+    season = 4 * np.cos((np.arange(24) - 7) / 12 * 2 * np.pi)[:, None, None]
+    sst = 28 - 0.6 * (lat[None, :, None] - 30) + season + s_rng.normal(0, 0.3, (24, 12, 18))
+    sst[:, -3:, :4] = np.nan  # land
+    ds = xr.Dataset(
+        {"sst": (("time", "lat", "lon"), sst, {"units": "degC", "long_name": "sea surface temperature"})},
+        coords={"time": time, "lat": ("lat", lat, {"units": "degrees_north"}),
+                "lon": ("lon", lon, {"units": "degrees_east"})},
+        attrs={"title": "Inlet sample: western North Atlantic SST"},
+    )
+    encoding = {
+        "time": {"units": "days since 2023-01-01", "dtype": "int32"},
+        "sst": {"dtype": "int16", "scale_factor": 0.01, "add_offset": 20.0, "_FillValue": -32767,
+                "zlib": True, "complevel": 4, "shuffle": True, "chunksizes": (6, 12, 18)},
+    }
+    ds.to_netcdf(path, engine="netcdf4", format="NETCDF4", encoding=encoding)
+
+
 if __name__ == "__main__":
     main()
     ride_events(HERE / "data" / "ride_events.avro")
     air_grid(HERE / "data" / "air_grid.zarr")
+    sea_surface(HERE / "data" / "sea_surface.nc")

@@ -49,6 +49,7 @@ pub fn builtin_drivers() -> Registry {
     r.register(Arc::new(inlet_avro::AvroDriver));
     r.register(Arc::new(inlet_zarr::ZarrDriver));
     r.register(Arc::new(inlet_zarr::NdZarrDriver));
+    r.register(Arc::new(inlet_netcdf::NetcdfDriver));
     r
 }
 

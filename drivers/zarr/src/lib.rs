@@ -6,10 +6,7 @@
 //! need. `ndzarr` serves one bare array as index columns plus a `value` column.
 #![forbid(unsafe_code)]
 
-mod cf;
-mod convert;
 mod read;
-mod select;
 mod store;
 mod table;
 
@@ -26,10 +23,10 @@ use inlet_driver::{
 use serde_json::{Map, Value as J};
 use tokio::sync::OnceCell;
 
-use cf::CfOptions;
-use read::{Col, Shared};
-use select::Selection;
-use table::{Mode, Options, Table};
+use inlet_grid::table::{Mode, Options};
+use inlet_grid::{CfOptions, Col, Selection, Shared};
+use read::ZarrRegions;
+use table::Table;
 
 /// The `zarr` driver (also Intake's `intake_xarray.xzarr.ZarrSource`).
 pub struct ZarrDriver;
@@ -40,10 +37,17 @@ pub struct NdZarrDriver;
 /// Chunks fetched at once by one partition's read.
 const CHUNK_CONCURRENCY: usize = 8;
 
-fn options(a: &Args<'_>, mode: Mode) -> Result<Options> {
+/// What a source was opened with: the table's options and how to find the store's metadata.
+#[derive(Debug, Clone)]
+struct ZarrOptions {
+    grid: Options,
+    consolidated: Option<bool>,
+}
+
+fn options(a: &Args<'_>, mode: Mode) -> Result<ZarrOptions> {
     let bool_or = |key, default| a.bool(key).map(|b| b.unwrap_or(default));
     let decode = mode == Mode::Tidy && bool_or("decode_cf", true)?;
-    Ok(Options {
+    let grid = Options {
         mode,
         variables: if mode == Mode::Tidy {
             a.strings("variables")?
@@ -67,6 +71,9 @@ fn options(a: &Args<'_>, mode: Mode) -> Result<Options> {
             mask_and_scale: decode && bool_or("mask_and_scale", true)?,
             decode_times: decode && bool_or("decode_times", true)?,
         },
+    };
+    Ok(ZarrOptions {
+        grid,
         consolidated: a.bool("consolidated")?,
     })
 }
@@ -161,12 +168,15 @@ impl ZarrDriver {
 
     fn source_with(
         loc: ZarrLocation,
-        opts: Options,
+        opts: ZarrOptions,
         limits: &Limits,
         warnings: Vec<String>,
     ) -> Arc<dyn Source> {
         Arc::new(ZarrSource {
-            loc,
+            regions: Arc::new(ZarrRegions {
+                loc,
+                concurrency: CHUNK_CONCURRENCY,
+            }),
             opts,
             limits: limits.clone(),
             warnings,
@@ -195,8 +205,8 @@ impl NdZarrDriver {
 }
 
 struct ZarrSource {
-    loc: ZarrLocation,
-    opts: Options,
+    regions: Arc<ZarrRegions>,
+    opts: ZarrOptions,
     limits: Limits,
     warnings: Vec<String>,
     state: OnceCell<(Arc<Table>, Arc<Discovery>)>,
@@ -211,8 +221,9 @@ impl ZarrSource {
 
     async fn load(&self) -> Result<(Arc<Table>, Arc<Discovery>)> {
         let conc = self.limits.discovery_concurrency.max(1);
-        let root = store::load(&self.loc, self.opts.consolidated, conc).await?;
-        let t = table::build(&self.loc, root, &self.opts, conc).await?;
+        let loc = &self.regions.loc;
+        let root = store::load(loc, self.opts.consolidated, conc).await?;
+        let t = table::build(&self.regions, root, &self.opts.grid).await?;
         let inner = t.inner();
         let row_bytes = t.row_bytes();
         let d0 = &t.dims[0].name;
@@ -236,14 +247,13 @@ impl ZarrSource {
             partitions,
             total_rows: Some(rows),
             total_bytes: Some(rows * row_bytes),
-            files: self
-                .loc
+            files: loc
                 .metadata
                 .iter()
                 .map(|m| inlet_driver::FileInfo {
                     location: format!(
                         "{}/{}",
-                        self.loc.display,
+                        loc.display,
                         m.location.filename().unwrap_or_default()
                     ),
                     size: m.size,
@@ -277,20 +287,22 @@ impl Source for ZarrSource {
             })
             .collect();
         let parts = d.select(&request)?;
-        let conc = self.limits.discovery_concurrency.max(1);
         let dims = self
             .dims
-            .get_or_try_init(|| async { table::dim_values(&self.loc, t, conc).await.map(Arc::new) })
+            .get_or_try_init(|| async {
+                inlet_grid::table::dim_values(self.regions.as_ref(), t)
+                    .await
+                    .map(Arc::new)
+            })
             .await?
             .clone();
         let shared = Arc::new(Shared {
-            loc: self.loc.clone(),
+            regions: self.regions.clone(),
             table: t.clone(),
             dim_values: dims,
             cols,
             schema,
             batch_size: request.batch_size.max(1) as u64,
-            chunk_concurrency: CHUNK_CONCURRENCY,
         });
         // A partition holds its chunks decoded (its estimate: rows x row width) until its last
         // batch is taken; that is what it reserves from the server-wide budget.
@@ -298,8 +310,9 @@ impl Source for ZarrSource {
             .into_iter()
             .map(|p| {
                 let (shared, range) = (shared.clone(), t.partitions[p.id].clone());
-                let open =
-                    async move { Ok::<BatchStream, DriverError>(read::partition(shared, range)) };
+                let open = async move {
+                    Ok::<BatchStream, DriverError>(inlet_grid::partition(shared, range))
+                };
                 (p.estimated_bytes.unwrap_or(0), open)
             })
             .collect();

@@ -1,102 +1,42 @@
-//! The tidy table of a store: which variables, which dimensions (with coordinates and
-//! selected ranges), the Arrow schema and the partitions — from metadata (plus coordinate
-//! arrays when `sel` needs their labels).
+//! A Zarr store's arrays as the grid crate's tidy table: which arrays are variables (or the one
+//! bare array of `ndzarr`), their element types, chunking and fill values, and the store's
+//! metadata for discovery.
 
-use std::collections::{BTreeMap, HashMap};
-use std::ops::Range;
-use std::sync::Arc;
-
-use arrow_array::{ArrayRef, Int64Array};
-use arrow_schema::{DataType, Field, Schema};
 use inlet_driver::{DriverError, Result};
+use inlet_grid::table::{self, GridArray, Mode, Options};
+use inlet_grid::Raw;
 use serde_json::{json, Map, Value as J};
+use zarrs::array::DataType as ZType;
 
-use crate::cf::{self, CfOptions, Column, Raw};
-use crate::read::read_region;
-use crate::select::Selection;
-use crate::store::{Node, Root, ZarrLocation};
+use crate::read::ZarrRegions;
+use crate::store::{Node, Root};
 
-/// Tidy (xarray's Dataset, `zarr`) or one bare array (`ndzarr`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Tidy,
-    Nd,
+pub type Table = table::Table<Node>;
+
+/// The Zarr data types the driver reads.
+fn raw_of(t: &ZType, what: &str) -> Result<Raw> {
+    Ok(match t {
+        ZType::Bool => Raw::Bool,
+        ZType::Int8 => Raw::I8,
+        ZType::Int16 => Raw::I16,
+        ZType::Int32 => Raw::I32,
+        ZType::Int64 => Raw::I64,
+        ZType::UInt8 => Raw::U8,
+        ZType::UInt16 => Raw::U16,
+        ZType::UInt32 => Raw::U32,
+        ZType::UInt64 => Raw::U64,
+        ZType::Float32 => Raw::F32,
+        ZType::Float64 => Raw::F64,
+        other => {
+            return Err(DriverError::Unsupported(format!(
+            "`{what}` has Zarr data type {}; the driver reads bool, integers, float32 and float64",
+            other.name()
+        )))
+        }
+    })
 }
 
-/// What a source was opened with.
-#[derive(Debug, Clone)]
-pub struct Options {
-    pub mode: Mode,
-    pub variables: Option<Vec<String>>,
-    pub drop_variables: Vec<String>,
-    pub selection: Selection,
-    pub cf: CfOptions,
-    pub consolidated: Option<bool>,
-}
-
-pub struct Var {
-    /// Column name.
-    pub name: String,
-    pub node: Arc<Node>,
-    pub col: Column,
-    /// Chunk length along the leading dimension.
-    pub chunk0: u64,
-}
-
-pub struct Dim {
-    pub name: String,
-    pub size: u64,
-    pub range: Range<u64>,
-    pub coord: Option<(Arc<Node>, Column)>,
-}
-
-impl Dim {
-    pub fn len(&self) -> u64 {
-        self.range.end - self.range.start
-    }
-}
-
-pub struct Table {
-    pub dims: Vec<Dim>,
-    pub vars: Vec<Var>,
-    pub schema: Arc<Schema>,
-    /// Leading-dimension ranges, one per partition.
-    pub partitions: Vec<Range<u64>>,
-    pub metadata: Map<String, J>,
-    pub warnings: Vec<String>,
-}
-
-impl Table {
-    /// Rows per leading-dimension index (the selected trailing extents).
-    pub fn inner(&self) -> u64 {
-        self.dims[1..].iter().map(Dim::len).product()
-    }
-
-    /// Arrow bytes of one row, for size estimates.
-    pub fn row_bytes(&self) -> u64 {
-        let width = |t: &DataType| t.primitive_width().unwrap_or(1) as u64;
-        self.schema
-            .fields()
-            .iter()
-            .map(|f| width(f.data_type()))
-            .sum()
-    }
-}
-
-fn field_metadata(attrs: &Map<String, J>) -> HashMap<String, String> {
-    attrs
-        .iter()
-        .filter(|(k, _)| !matches!(k.as_str(), "_ARRAY_DIMENSIONS" | "_FillValue"))
-        .map(|(k, v)| {
-            (
-                k.clone(),
-                v.as_str().map_or_else(|| v.to_string(), str::to_string),
-            )
-        })
-        .collect()
-}
-
-fn regular_chunks(node: &Node) -> Result<Vec<u64>> {
+pub fn regular_chunks(node: &Node) -> Result<Vec<u64>> {
     let grid = node.array.chunk_grid().create_metadata();
     if grid.name() != "regular" {
         return Err(DriverError::Unsupported(format!(
@@ -113,6 +53,43 @@ fn regular_chunks(node: &Node) -> Result<Vec<u64>> {
     Ok(shape.iter().map(|c| c.get()).collect())
 }
 
+impl GridArray for Node {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn dims(&self) -> &[String] {
+        &self.dims
+    }
+
+    fn shape(&self) -> &[u64] {
+        self.array.shape()
+    }
+
+    fn attrs(&self) -> &Map<String, J> {
+        &self.attrs
+    }
+
+    fn raw(&self) -> Result<Raw> {
+        let what = if self.name.is_empty() {
+            "value"
+        } else {
+            &self.name
+        };
+        raw_of(self.array.data_type(), what)
+    }
+
+    /// v2's array fill_value is `_FillValue` (xarray's `use_zarr_fill_value_as_mask`); for v3
+    /// only the attribute counts.
+    fn implicit_fill(&self) -> Option<&J> {
+        (self.zarr_format == 2).then_some(&self.fill_json)
+    }
+
+    fn chunk0(&self) -> Result<u64> {
+        Ok(regular_chunks(self)?.first().copied().unwrap_or(1))
+    }
+}
+
 fn describe(node: &Node) -> J {
     json!({
         "dims": node.dims,
@@ -124,127 +101,8 @@ fn describe(node: &Node) -> J {
     })
 }
 
-/// Variables that can form one table share (dims, shape).
-type SetKey = (Vec<String>, Vec<u64>);
-
-/// The variables a tidy table shows: the `variables` arg, else the largest set sharing dims.
-fn choose(
-    arrays: &[Arc<Node>],
-    opts: &Options,
-    meta: &mut Map<String, J>,
-) -> Result<Vec<Arc<Node>>> {
-    let is_coord = |n: &Node| n.dims.len() == 1 && n.dims[0] == n.name;
-    let candidates: Vec<&Arc<Node>> = arrays
-        .iter()
-        .filter(|n| !is_coord(n) && !n.dims.is_empty() && !opts.drop_variables.contains(&n.name))
-        .collect();
-    let mut sets: BTreeMap<SetKey, Vec<Arc<Node>>> = BTreeMap::new();
-    for n in &candidates {
-        let key = (n.dims.clone(), n.array.shape().to_vec());
-        sets.entry(key).or_default().push((*n).clone());
-    }
-    let chosen: Vec<Arc<Node>> = match &opts.variables {
-        Some(names) => {
-            let all: Vec<&str> = candidates.iter().map(|n| n.name.as_str()).collect();
-            let picked = names
-                .iter()
-                .map(|name| {
-                    candidates.iter().find(|n| &n.name == name).map(|n| (*n).clone()).ok_or_else(|| {
-                        let why = if arrays.iter().any(|a| &a.name == name) {
-                            "is a dimension coordinate (already a column of any table over its dimension) or dropped"
-                        } else {
-                            "does not exist"
-                        };
-                        DriverError::bad_arg("variables", format!("`{name}` {why}; variables: {}", all.join(", ")))
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?;
-            if let Some(first) = picked.first() {
-                if let Some(other) = picked
-                    .iter()
-                    .find(|n| n.dims != first.dims || n.array.shape() != first.array.shape())
-                {
-                    return Err(DriverError::bad_arg(
-                        "variables",
-                        format!(
-                            "`{}` has dims {:?} but `{}` has {:?}: one table needs variables with the same dimensions",
-                            first.name, first.dims, other.name, other.dims
-                        ),
-                    ));
-                }
-            }
-            picked
-        }
-        None => sets
-            .values()
-            .max_by_key(|set| (set.len(), set[0].array.shape().iter().product::<u64>()))
-            .cloned()
-            .unwrap_or_default(),
-    };
-    if chosen.is_empty() {
-        return Err(DriverError::bad_arg(
-            "variables",
-            "the store has no data variables to show",
-        ));
-    }
-    let others: Vec<J> = sets
-        .iter()
-        .filter(|((dims, _), _)| *dims != chosen[0].dims)
-        .map(|((dims, shape), set)| {
-            json!({"dims": dims, "shape": shape, "variables": set.iter().map(|n| n.name.clone()).collect::<Vec<_>>()})
-        })
-        .collect();
-    meta.insert("other_variables".into(), J::Array(others));
-    Ok(chosen)
-}
-
-/// Decoded values of a 1-D coordinate, whole.
-pub async fn coordinate(
-    loc: &ZarrLocation,
-    node: &Arc<Node>,
-    col: &Column,
-    concurrency: usize,
-) -> Result<ArrayRef> {
-    let n = node.array.shape()[0];
-    let buf = read_region(
-        loc,
-        node,
-        col.raw.size(),
-        std::slice::from_ref(&(0..n)),
-        concurrency,
-    )
-    .await?;
-    Ok(crate::convert::to_arrow(col, &buf, 0, n as usize))
-}
-
-/// Every dimension's values over its selected range (coordinates or indices).
-pub async fn dim_values(
-    loc: &ZarrLocation,
-    t: &Table,
-    concurrency: usize,
-) -> Result<Vec<ArrayRef>> {
-    let mut out = vec![];
-    for d in &t.dims {
-        out.push(match &d.coord {
-            Some((node, col)) => coordinate(loc, node, col, concurrency)
-                .await?
-                .slice(d.range.start as usize, d.len() as usize),
-            None => Arc::new(Int64Array::from_iter_values(
-                d.range.clone().map(|i| i as i64),
-            )) as ArrayRef,
-        });
-    }
-    Ok(out)
-}
-
-pub async fn build(
-    loc: &ZarrLocation,
-    root: Root,
-    opts: &Options,
-    concurrency: usize,
-) -> Result<Table> {
+pub async fn build(regions: &ZarrRegions, root: Root, opts: &Options) -> Result<Table> {
     let mut meta = Map::new();
-    let mut warnings = vec![];
     let (chosen, arrays) = match root {
         Root::Group {
             attrs,
@@ -256,7 +114,7 @@ pub async fn build(
             meta.insert("consolidated".into(), consolidated.into());
             meta.insert("attributes".into(), J::Object(attrs));
             let vars = match opts.mode {
-                Mode::Tidy => choose(&arrays, opts, &mut meta)?,
+                Mode::Tidy => table::choose(&arrays, opts, &mut meta)?,
                 Mode::Nd => {
                     let names: Vec<&str> = arrays.iter().map(|a| a.name.as_str()).collect();
                     return Err(DriverError::bad_arg(
@@ -284,150 +142,5 @@ pub async fn build(
                 .collect(),
         ),
     );
-    let first = chosen[0].clone();
-    if first.dims.is_empty() {
-        return Err(DriverError::Unsupported(
-            "a 0-dimensional array is a scalar, not a table".into(),
-        ));
-    }
-    let mut vars = vec![];
-    for node in &chosen {
-        let raw = Raw::of(node.array.data_type(), &node.name)?;
-        let (name, col) = match opts.mode {
-            Mode::Tidy if !node.name.is_empty() => (
-                node.name.clone(),
-                cf::column(
-                    &node.name,
-                    raw,
-                    &node.attrs,
-                    &node.fill_json,
-                    node.zarr_format,
-                    opts.cf,
-                )?,
-            ),
-            Mode::Tidy => (
-                "value".to_string(),
-                cf::column(
-                    "value",
-                    raw,
-                    &node.attrs,
-                    &node.fill_json,
-                    node.zarr_format,
-                    opts.cf,
-                )?,
-            ),
-            Mode::Nd => ("value".to_string(), Column::raw(raw)),
-        };
-        let chunk0 = regular_chunks(node)?[0];
-        vars.push(Var {
-            name,
-            node: node.clone(),
-            col,
-            chunk0,
-        });
-    }
-    let mut dims = vec![];
-    for (i, name) in first.dims.iter().enumerate() {
-        let coord = match opts.mode {
-            Mode::Nd => None,
-            Mode::Tidy => arrays
-                .iter()
-                .find(|a| &a.name == name && a.dims.len() == 1 && a.dims[0] == *name),
-        };
-        let coord = match coord {
-            None => None,
-            Some(node) => match Raw::of(node.array.data_type(), name) {
-                Ok(raw) => Some((
-                    node.clone(),
-                    cf::column(
-                        name,
-                        raw,
-                        &node.attrs,
-                        &node.fill_json,
-                        node.zarr_format,
-                        opts.cf,
-                    )?,
-                )),
-                Err(e) => {
-                    warnings.push(format!(
-                        "coordinate `{name}` is not read ({e}): the column holds its index"
-                    ));
-                    None
-                }
-            },
-        };
-        let size = first.array.shape()[i];
-        dims.push(Dim {
-            name: name.clone(),
-            size,
-            range: 0..size,
-            coord,
-        });
-    }
-    let dim_names: Vec<String> = dims.iter().map(|d| d.name.clone()).collect();
-    opts.selection.check_dims(&dim_names)?;
-    let mut selected = Map::new();
-    for d in &mut dims {
-        let coord = match (&d.coord, opts.selection.needs_coords()) {
-            (Some((node, col)), true) => Some(coordinate(loc, node, col, concurrency).await?),
-            _ => None,
-        };
-        d.range = opts.selection.range(&d.name, d.size, coord.as_ref())?;
-        if d.range != (0..d.size) {
-            selected.insert(d.name.clone(), json!([d.range.start, d.range.end]));
-        }
-    }
-    let mut fields: Vec<Field> = dims
-        .iter()
-        .map(|d| match &d.coord {
-            Some((node, col)) => Field::new(&d.name, col.arrow_type(), true)
-                .with_metadata(field_metadata(&node.attrs)),
-            None => Field::new(&d.name, DataType::Int64, false),
-        })
-        .collect();
-    vars.sort_by(|a, b| a.name.cmp(&b.name));
-    fields.extend(vars.iter().map(|v| {
-        Field::new(&v.name, v.col.arrow_type(), true).with_metadata(field_metadata(&v.node.attrs))
-    }));
-    if let Some(dup) = vars.iter().find(|v| dim_names.contains(&v.name)) {
-        return Err(DriverError::Incompatible(format!(
-            "variable `{}` has the name of a dimension",
-            dup.name
-        )));
-    }
-    // Partitions: chunk rows of the variable with the longest leading chunks, so every chunk of
-    // every variable is decoded by one partition (unless chunkings disagree at a boundary).
-    let step = vars.iter().map(|v| v.chunk0).max().unwrap_or(1).max(1);
-    let r0 = dims[0].range.clone();
-    let empty = dims.iter().any(|d| d.len() == 0);
-    let mut partitions = vec![];
-    let mut a = r0.start;
-    while a < r0.end && !empty {
-        let b = ((a / step + 1) * step).min(r0.end);
-        partitions.push(a..b);
-        a = b;
-    }
-    meta.insert(
-        "dims".into(),
-        J::Object(
-            dims.iter()
-                .map(|d| (d.name.clone(), d.size.into()))
-                .collect(),
-        ),
-    );
-    meta.insert(
-        "variables".into(),
-        json!(vars.iter().map(|v| v.node.name.clone()).collect::<Vec<_>>()),
-    );
-    if !selected.is_empty() {
-        meta.insert("selection".into(), J::Object(selected));
-    }
-    Ok(Table {
-        dims,
-        vars,
-        schema: Arc::new(Schema::new(fields)),
-        partitions,
-        metadata: meta,
-        warnings,
-    })
+    table::build(regions, chosen, &arrays, opts, meta, vec![]).await
 }

@@ -6,9 +6,8 @@ use base64::Engine;
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 use inlet_driver::{DriverError, Result};
 use serde_json::{Map, Value as J};
-use zarrs::array::DataType as ZType;
 
-/// The stored element types the driver reads.
+/// The stored element types drivers read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Raw {
     Bool,
@@ -25,28 +24,6 @@ pub enum Raw {
 }
 
 impl Raw {
-    pub fn of(t: &ZType, what: &str) -> Result<Raw> {
-        Ok(match t {
-            ZType::Bool => Raw::Bool,
-            ZType::Int8 => Raw::I8,
-            ZType::Int16 => Raw::I16,
-            ZType::Int32 => Raw::I32,
-            ZType::Int64 => Raw::I64,
-            ZType::UInt8 => Raw::U8,
-            ZType::UInt16 => Raw::U16,
-            ZType::UInt32 => Raw::U32,
-            ZType::UInt64 => Raw::U64,
-            ZType::Float32 => Raw::F32,
-            ZType::Float64 => Raw::F64,
-            other => {
-                return Err(DriverError::Unsupported(format!(
-                    "`{what}` has Zarr data type {}; the driver reads bool, integers, float32 and float64",
-                    other.name()
-                )))
-            }
-        })
-    }
-
     pub fn size(self) -> usize {
         match self {
             Raw::Bool | Raw::I8 | Raw::U8 => 1,
@@ -180,19 +157,17 @@ pub fn column(
     name: &str,
     raw: Raw,
     attrs: &Map<String, J>,
-    fill_json: &J,
-    zarr_format: u8,
+    implicit_fill: Option<&J>,
     opts: CfOptions,
 ) -> Result<Column> {
     let mut col = Column::raw(raw);
     if opts.mask_and_scale {
         col.nan_null = raw.is_float();
-        // xarray masks with `_FillValue`; for v2 the array's own fill_value is `_FillValue`
-        // (its `use_zarr_fill_value_as_mask` default), for v3 only the attribute counts.
-        match attrs.get("_FillValue") {
-            Some(v) => col.fills.extend(parse_fill(v)),
-            None if zarr_format == 2 => col.fills.extend(parse_fill(fill_json)),
-            None => {}
+        // xarray masks with `_FillValue`; a format may define one without the attribute
+        // (Zarr v2's array fill_value, under xarray's `use_zarr_fill_value_as_mask` default).
+        match (attrs.get("_FillValue"), implicit_fill) {
+            (Some(v), _) | (None, Some(v)) => col.fills.extend(parse_fill(v)),
+            (None, None) => {}
         }
         match attrs.get("missing_value") {
             Some(J::Array(items)) => col.fills.extend(items.iter().filter_map(parse_fill)),
