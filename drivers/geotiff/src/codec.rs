@@ -30,8 +30,7 @@ fn decompress(compression: u16, data: &[u8], want: usize) -> Result<Vec<u8>, Str
         1 => out.extend_from_slice(&data[..data.len().min(want)]),
         5 => {
             out.resize(want, 0);
-            let mut dec =
-                weezl::decode::Decoder::with_tiff_size_switch(weezl::BitOrder::Msb, 8);
+            let mut dec = weezl::decode::Decoder::with_tiff_size_switch(weezl::BitOrder::Msb, 8);
             let (mut i, mut o) = (0, 0);
             loop {
                 let r = dec.decode_bytes(&data[i..], &mut out[o..]);
@@ -89,7 +88,11 @@ fn horizontal(row: &mut [u8], size: usize, spc: usize) {
         ($t:ty) => {{
             let stride = spc * size;
             for i in (stride..row.len()).step_by(size) {
-                let prev = <$t>::from_ne_bytes(row[i - stride..i - stride + size].try_into().unwrap_or_default());
+                let prev = <$t>::from_ne_bytes(
+                    row[i - stride..i - stride + size]
+                        .try_into()
+                        .unwrap_or_default(),
+                );
                 let cur = <$t>::from_ne_bytes(row[i..i + size].try_into().unwrap_or_default());
                 row[i..i + size].copy_from_slice(&cur.wrapping_add(prev).to_ne_bytes());
             }
@@ -131,7 +134,13 @@ fn floating(row: &mut [u8], size: usize, spc: usize) {
 
 /// Decodes a chunk of `rows` rows of `width` pixels of `spc` samples into native-endian
 /// samples, row-major.
-pub fn decode(c: &Codec, data: &[u8], width: usize, rows: usize, spc: usize) -> Result<Vec<u8>, String> {
+pub fn decode(
+    c: &Codec,
+    data: &[u8],
+    width: usize,
+    rows: usize,
+    spc: usize,
+) -> Result<Vec<u8>, String> {
     let row_bytes = width * spc * c.size;
     let want = row_bytes * rows;
     let mut out = decompress(c.compression, data, want)?;
@@ -178,9 +187,15 @@ mod tests {
             big_endian: false,
             size: 2,
         };
-        let row: Vec<u8> = [10u16, 1, 2, 65535].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let row: Vec<u8> = [10u16, 1, 2, 65535]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
         let got = decode(&c, &row, 4, 1, 1).expect("decode");
-        let want: Vec<u8> = [10u16, 11, 13, 12].iter().flat_map(|v| v.to_ne_bytes()).collect();
+        let want: Vec<u8> = [10u16, 11, 13, 12]
+            .iter()
+            .flat_map(|v| v.to_ne_bytes())
+            .collect();
         assert_eq!(got, want, "differences add up, wrapping");
         // Two f32 values 1.0 and 2.0: planes of big-endian bytes, then byte differences.
         let (a, b) = (1.0f32.to_be_bytes(), 2.0f32.to_be_bytes());

@@ -190,17 +190,22 @@ async fn open(mode: Mode, args: &Map<String, J>, ctx: &OpenContext) -> Result<Ar
         .await?;
     let pattern = match pattern {
         None => None,
-        Some(p) => PathPattern::parse(&p).map_err(|e| DriverError::bad_arg("path_as_pattern", e))?,
+        Some(p) => {
+            PathPattern::parse(&p).map_err(|e| DriverError::bad_arg("path_as_pattern", e))?
+        }
     };
     let build = Build {
         mode,
         concat_dim,
         masked,
         selection,
-        fields: pattern.as_ref().map(|p| p.fields().to_vec()).unwrap_or_default(),
+        fields: pattern
+            .as_ref()
+            .map(|p| p.fields().to_vec())
+            .unwrap_or_default(),
         values: vec![],
     };
-    GeotiffSource::new(files, pattern, build, &ctx.limits, warnings)
+    GeotiffSource::over(files, pattern, build, &ctx.limits, warnings)
 }
 
 impl RasterioDriver {
@@ -221,7 +226,7 @@ impl RasterioDriver {
             values: vec![],
         };
         warnings.extend(a.unused("rasterio"));
-        GeotiffSource::new(files, None, build, limits, warnings)
+        GeotiffSource::over(files, None, build, limits, warnings)
     }
 }
 
@@ -234,7 +239,8 @@ struct GeotiffSource {
 }
 
 impl GeotiffSource {
-    fn new(
+    /// A source over resolved files; pattern values are taken from their paths now.
+    fn over(
         files: Files,
         pattern: Option<PathPattern>,
         mut build: Build,

@@ -1,7 +1,7 @@
 //! One GeoTIFF's first image (full resolution): its layout (size, bands, sample type, strips
-//! or tiles and where each chunk lies), its georeferencing, and the header bytes the decoder
-//! needs again to decode chunks. Only the header is fetched: the first 16 KiB, then whatever
-//! the IFDs and their out-of-line values point at, in growing ranges.
+//! or tiles and where each chunk lies, how they are encoded) and its georeferencing. Only the
+//! header is fetched: the first 16 KiB, then whatever the IFDs and their out-of-line values
+//! point at, in growing ranges.
 
 use std::sync::Arc;
 
@@ -37,7 +37,6 @@ pub struct Dtype {
 pub struct Raster {
     pub meta: ObjectMeta,
     pub display: String,
-    pub header: Arc<Ranges>,
     pub width: u64,
     pub height: u64,
     pub samples: usize,
@@ -140,7 +139,7 @@ pub async fn open(files: &Files, meta: &ObjectMeta) -> Result<Raster> {
         match (parsed, missing.take()) {
             (Ok(layout), _) => {
                 let big_endian = shared.slice(0, 2).is_some_and(|b| b.as_ref() == b"MM");
-                return layout.into_raster(meta.clone(), display, shared, big_endian);
+                return layout.into_raster(meta.clone(), display, big_endian);
             }
             (Err(_), Some(pos)) => {
                 let end = (pos + next).min(size);
@@ -192,7 +191,9 @@ fn parse(r: SparseFile) -> TiffResult<Layout> {
     let (width, height) = d.dimensions()?;
     // Refuses what the decoder cannot unpack (palettes, CIELab) before any chunk is read.
     d.colortype()?;
-    let samples = d.find_tag_unsigned::<u16>(Tag::SamplesPerPixel)?.unwrap_or(1);
+    let samples = d
+        .find_tag_unsigned::<u16>(Tag::SamplesPerPixel)?
+        .unwrap_or(1);
     let bits = d
         .find_tag_unsigned_vec::<u16>(Tag::BitsPerSample)?
         .unwrap_or(vec![1]);
@@ -237,7 +238,9 @@ fn parse(r: SparseFile) -> TiffResult<Layout> {
         }
         d.next_image()?;
         // NewSubfileType bit 0: a reduced-resolution copy (masks have bit 2 as well).
-        let kind = d.find_tag_unsigned::<u32>(Tag::NewSubfileType)?.unwrap_or(0);
+        let kind = d
+            .find_tag_unsigned::<u32>(Tag::NewSubfileType)?
+            .unwrap_or(0);
         if kind & 1 == 1 && kind & 4 == 0 {
             overviews += 1;
         }
@@ -295,13 +298,7 @@ fn dtype(bits: u16, format: u16) -> Option<Dtype> {
 }
 
 impl Layout {
-    fn into_raster(
-        self,
-        meta: ObjectMeta,
-        display: String,
-        header: Arc<Ranges>,
-        big_endian: bool,
-    ) -> Result<Raster> {
+    fn into_raster(self, meta: ObjectMeta, display: String, big_endian: bool) -> Result<Raster> {
         let unsupported = |what: String| DriverError::Unsupported(format!("`{display}`: {what}"));
         let (bits, format) = (self.bits[0], self.formats[0]);
         if self.bits.iter().any(|b| *b != bits) || self.formats.iter().any(|f| *f != format) {
@@ -364,7 +361,6 @@ impl Layout {
         Ok(Raster {
             meta,
             display,
-            header,
             width: self.width,
             height: self.height,
             samples: self.samples,

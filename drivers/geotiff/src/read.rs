@@ -114,7 +114,11 @@ fn decode(
         let dw = r.chunk_w.min(r.width - x0);
         let empty = r.counts.get(idx).copied().unwrap_or(0) == 0;
         // Tiles are encoded at their full size (padded at the edges); strips hold their rows.
-        let (row_w, rows) = if r.tiled { (r.chunk_w, r.chunk_h) } else { (r.width, dh) };
+        let (row_w, rows) = if r.tiled {
+            (r.chunk_w, r.chunk_h)
+        } else {
+            (r.width, dh)
+        };
         let decoded = if empty {
             None
         } else {
@@ -123,7 +127,10 @@ fn decode(
             let data = ranges.slice(off, len).ok_or_else(|| {
                 DriverError::corrupt(
                     format!("{} ({what})", r.display),
-                    format!("bytes {off}..{} lie past the end of the file", off.saturating_add(len)),
+                    format!(
+                        "bytes {off}..{} lie past the end of the file",
+                        off.saturating_add(len)
+                    ),
                 )
             })?;
             let bytes = codec::decode(&r.codec, &data, row_w as usize, rows as usize, spc as usize)
@@ -176,7 +183,10 @@ fn typed<T: ArrowPrimitiveType>(
         let valid: BooleanBuffer = values.iter().map(|v| !is_mask(*v)).collect();
         NullBuffer::new(valid)
     });
-    Arc::new(PrimitiveArray::<T>::new(values, nulls.filter(|n| n.null_count() > 0)))
+    Arc::new(PrimitiveArray::<T>::new(
+        values,
+        nulls.filter(|n| n.null_count() > 0),
+    ))
 }
 
 fn value_column(t: &Table, buf: &Buffer, off: usize, len: usize) -> ArrayRef {
@@ -212,6 +222,12 @@ fn value_column(t: &Table, buf: &Buffer, off: usize, len: usize) -> ArrayRef {
     }
 }
 
+/// `values[idx]`: coordinates repeated along the rows of a batch.
+fn take(values: &ArrayRef, idx: Vec<u64>) -> Result<ArrayRef> {
+    arrow_select::take::take(values.as_ref(), &UInt64Array::from(idx), None)
+        .map_err(|e| DriverError::Io(format!("building a column: {e}")))
+}
+
 /// The batches of one partition, from its decoded window.
 fn batches(shared: Arc<Shared>, part: Part, buf: Buffer) -> BatchStream {
     let t = shared.table.clone();
@@ -230,24 +246,17 @@ fn batches(shared: Arc<Shared>, part: Part, buf: Buffer) -> BatchStream {
                 Col::Channel => Arc::new(Int64Array::from_iter_values(
                     (start..start + len).map(|i| (i % t.inner) as i64),
                 )),
-                Col::Y | Col::X | Col::Lead(_) => {
-                    let (source, idx): (&ArrayRef, Vec<u64>) = match *col {
-                        Col::Y => (
-                            &t.y_values,
-                            (start..start + len).map(|i| y_base + i / per_row).collect(),
-                        ),
-                        Col::X => (
-                            &t.x_values,
-                            (start..start + len)
-                                .map(|i| (i / t.inner) % win_w)
-                                .collect(),
-                        ),
-                        Col::Lead(k) => (&t.lead[k], vec![part.plane as u64; len as usize]),
-                        _ => unreachable!("matched above"),
-                    };
-                    arrow_select::take::take(source.as_ref(), &UInt64Array::from(idx), None)
-                        .map_err(|e| DriverError::Io(format!("building a column: {e}")))?
+                Col::Y => {
+                    let idx = (start..start + len).map(|i| y_base + i / per_row).collect();
+                    take(&t.y_values, idx)?
                 }
+                Col::X => {
+                    let idx = (start..start + len)
+                        .map(|i| (i / t.inner) % win_w)
+                        .collect();
+                    take(&t.x_values, idx)?
+                }
+                Col::Lead(k) => take(&t.lead[k], vec![part.plane as u64; len as usize])?,
             };
             columns.push(array);
         }

@@ -89,7 +89,8 @@ impl Selection {
                 _ => None,
             };
             let (a, b, is_pair) = pair("sel", dim, v, num)?;
-            out.sel.insert(dim.clone(), if is_pair { (a, b) } else { (a, a) });
+            out.sel
+                .insert(dim.clone(), if is_pair { (a, b) } else { (a, a) });
         }
         Ok(out)
     }

@@ -76,10 +76,7 @@ impl Read for SparseFile {
         if buf.is_empty() || self.pos >= self.len {
             return Ok(0);
         }
-        let found = self
-            .extra
-            .at(self.pos)
-            .or_else(|| self.header.at(self.pos));
+        let found = self.extra.at(self.pos).or_else(|| self.header.at(self.pos));
         let Some((start, bytes)) = found else {
             self.missing.set(self.pos);
             return Err(io::Error::other(format!(

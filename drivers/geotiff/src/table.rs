@@ -107,7 +107,10 @@ fn check_same(rasters: &[Arc<Raster>], mode: Mode, along_band: bool) -> Result<(
                 r.width, r.height, first.width, first.height
             ))
         } else if r.dtype != first.dtype {
-            Some(format!("{} samples, not {}", r.dtype.arrow, first.dtype.arrow))
+            Some(format!(
+                "{} samples, not {}",
+                r.dtype.arrow, first.dtype.arrow
+            ))
         } else if r.samples != first.samples && !(along_band && mode == Mode::Raster) {
             Some(format!("{} bands, not {}", r.samples, first.samples))
         } else if mode == Mode::Raster && r.geo.transform != first.geo.transform {
@@ -164,12 +167,8 @@ pub fn build(rasters: Vec<Arc<Raster>>, b: Build) -> Result<Table> {
     }
     let field_of = |name: &str| b.fields.iter().position(|f| f == name);
     // A field's value for each plane.
-    let per_plane = |k: usize| -> Vec<String> {
-        planes
-            .iter()
-            .map(|p| b.values[p.file][k].clone())
-            .collect()
-    };
+    let per_plane =
+        |k: usize| -> Vec<String> { planes.iter().map(|p| b.values[p.file][k].clone()).collect() };
     let mut names: Vec<String> = vec![];
     let mut lead: Vec<ArrayRef> = vec![];
     let new_dim = many && !along_band;
@@ -223,7 +222,8 @@ pub fn build(rasters: Vec<Arc<Raster>>, b: Build) -> Result<Table> {
     };
     let picked: Vec<usize> = (0..planes.len()).filter(|i| keep[*i]).collect();
     let take = |a: &ArrayRef| -> Result<ArrayRef> {
-        let idx = arrow_array::UInt64Array::from(picked.iter().map(|i| *i as u64).collect::<Vec<_>>());
+        let idx =
+            arrow_array::UInt64Array::from(picked.iter().map(|i| *i as u64).collect::<Vec<_>>());
         arrow_select::take::take(a.as_ref(), &idx, None)
             .map_err(|e| DriverError::Io(format!("selecting bands: {e}")))
     };
@@ -282,7 +282,11 @@ pub fn build(rasters: Vec<Arc<Raster>>, b: Build) -> Result<Table> {
     }
     let nodata = first.geo.nodata_value();
     let mask = nodata.filter(|_| b.masked);
-    fields.push(Field::new("value", first.dtype.arrow.clone(), mask.is_some()));
+    fields.push(Field::new(
+        "value",
+        first.dtype.arrow.clone(),
+        mask.is_some(),
+    ));
     cols.push(Col::Value);
     let schema = Arc::new(Schema::new(fields));
 
@@ -390,6 +394,9 @@ impl Table {
             * r.chunk_h
             * r.samples_per_chunk() as u64
             * self.dtype.size as u64;
-        (fetched, decoded + self.part_rows(p) * self.dtype.size as u64)
+        (
+            fetched,
+            decoded + self.part_rows(p) * self.dtype.size as u64,
+        )
     }
 }
