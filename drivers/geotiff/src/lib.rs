@@ -194,9 +194,14 @@ async fn open(mode: Mode, args: &Map<String, J>, ctx: &OpenContext) -> Result<Ar
             PathPattern::parse(&p).map_err(|e| DriverError::bad_arg("path_as_pattern", e))?
         }
     };
+    let stacked = match urlpath {
+        J::String(u) => glob.is_some() || u.contains(['*', '?', '[']),
+        _ => true,
+    };
     let build = Build {
         mode,
         concat_dim,
+        stacked,
         masked,
         selection,
         fields: pattern
@@ -220,6 +225,7 @@ impl RasterioDriver {
                 .str("concat_dim")?
                 .unwrap_or(DEFAULT_CONCAT_DIM)
                 .to_string(),
+            stacked: files.objects.len() > 1,
             masked: masked(&a, &mut warnings)?,
             selection: Selection::parse(a.get("isel"), a.get("sel"))?,
             fields: vec![],

@@ -91,6 +91,9 @@ fn typed(values: &[String]) -> ArrayRef {
 pub struct Build {
     pub mode: Mode,
     pub concat_dim: String,
+    /// The urlpath names several files (a glob, a list, a pattern): intake-xarray concatenates
+    /// them, even when one file matches.
+    pub stacked: bool,
     pub masked: bool,
     pub selection: Selection,
     /// Path-pattern fields and each file's values.
@@ -136,7 +139,7 @@ pub fn build(rasters: Vec<Arc<Raster>>, b: Build) -> Result<Table> {
         .first()
         .cloned()
         .ok_or_else(|| DriverError::NotFound("no file matches the urlpath".into()))?;
-    let many = rasters.len() > 1 || !b.fields.is_empty();
+    let many = b.stacked || rasters.len() > 1 || !b.fields.is_empty();
     let along_band = many && b.mode == Mode::Raster && b.concat_dim == "band";
     check_same(&rasters, b.mode, along_band)?;
     let s = &b.selection;

@@ -122,6 +122,10 @@ async fn discovery_describes_layout_georeferencing_and_nodata() {
     let d = point.discover().await.expect("discover");
     assert_eq!(d.metadata["raster"]["compression"], "zstd");
     assert_eq!(d.metadata["geo"]["crs"], "EPSG:4326");
+    assert_eq!(
+        d.metadata["geo"]["geokeys"]["GTRasterTypeGeoKey"], 2,
+        "PixelIsPoint: the half-pixel shift matched rioxarray above"
+    );
 }
 
 #[tokio::test]
@@ -214,6 +218,10 @@ async fn a_cog_window_fetches_only_its_tiles() {
     // full-resolution tiles (~10 KiB each), in 2 GETs (a row's two tiles are adjacent), after
     // one 16 KiB header read; of a 1.3 MB file.
     let fetched = gets.bytes();
+    eprintln!(
+        "COG window: {fetched} of {size} bytes in {} GETs",
+        gets.paths().len()
+    );
     assert_eq!(gets.paths().len(), 3, "{:?}", gets.paths());
     assert!(fetched * 20 < size, "fetched {fetched} of {size} bytes");
 }
@@ -229,6 +237,13 @@ async fn path_patterns_and_lists_concatenate_along_concat_dim() {
     let d = source.discover().await.expect("discover");
     assert_eq!(d.schema.field(0).name(), "file");
     assert_eq!(d.metadata["files"], 2);
+    // A glob is concatenated (intake-xarray's `_open_files`) even when one file matches.
+    let glob = open(json!({"urlpath": "geotiff/rgb_str*.tif"}))
+        .await
+        .expect("open");
+    let d = glob.discover().await.expect("discover");
+    assert_eq!(d.schema.field(0).name(), "concat_dim");
+    assert_eq!(d.schema.field(1).name(), "band");
     // Files on different grids cannot be one array.
     let mixed = open(json!({
         "urlpath": ["geotiff/cog.tif", "geotiff/rgb_strips.tif"],
