@@ -58,6 +58,7 @@ async fn files_written_by_rasterio_read_as_rioxarray_reads_them() {
         "cog",
         "int16_lzw",
         "f64_zstd",
+        "be_bigtiff",
     ] {
         let (source, want) = open_case(case).await;
         let d = source.discover().await.expect("discover");
