@@ -25,6 +25,10 @@ const FIRST_FETCH: u64 = 16 * 1024;
 const MAX_ROUND_TRIPS: usize = 24;
 /// IFDs walked after the first, to count overviews.
 const MAX_IFDS: usize = 64;
+/// A strip or tile is decoded whole: one bigger than this is refused rather than allocated.
+const MAX_CHUNK_BYTES: u64 = 256 * 1024 * 1024;
+/// Pixels along one side (coordinates are computed per row and column).
+const MAX_SIDE: u64 = 1 << 24;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dtype {
@@ -325,6 +329,29 @@ impl Layout {
             return Err(unsupported(
                 "a rotated or sheared transform (rioxarray gives 2-D x/y coordinates then)".into(),
             ));
+        }
+        if self.width > MAX_SIDE || self.height > MAX_SIDE || self.width == 0 || self.height == 0 {
+            return Err(unsupported(format!(
+                "{}x{} pixels (at most {MAX_SIDE} a side, at least 1)",
+                self.width, self.height
+            )));
+        }
+        let spc = if self.planar { 1 } else { self.samples as u64 };
+        let chunk_bytes = self
+            .chunk_w
+            .saturating_mul(self.chunk_h)
+            .saturating_mul(spc)
+            .saturating_mul(dtype.size as u64);
+        if chunk_bytes > MAX_CHUNK_BYTES {
+            return Err(unsupported(format!(
+                "its {} of {}x{} pixels decode to {} MiB each; the driver decodes at most {} MiB at once \
+                 (rewrite it tiled: gdal_translate -co TILED=YES)",
+                if self.tiled { "tiles" } else { "strips" },
+                self.chunk_w,
+                self.chunk_h,
+                chunk_bytes >> 20,
+                MAX_CHUNK_BYTES >> 20
+            )));
         }
         let per_plane = self.width.div_ceil(self.chunk_w) * self.height.div_ceil(self.chunk_h);
         let planes = if self.planar { self.samples as u64 } else { 1 };
