@@ -95,6 +95,17 @@ impl Selection {
         Ok(out)
     }
 
+    /// The arg (`isel` or `sel`) that names `dim`, if any.
+    pub fn naming(&self, dim: &str) -> Option<&'static str> {
+        if self.isel.contains_key(dim) {
+            Some("isel")
+        } else if self.sel.contains_key(dim) {
+            Some("sel")
+        } else {
+            None
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.isel.is_empty() && self.sel.is_empty()
     }

@@ -134,16 +134,21 @@ fn check_same(rasters: &[Arc<Raster>], mode: Mode, along_band: bool) -> Result<(
     Ok(())
 }
 
-pub fn build(rasters: Vec<Arc<Raster>>, b: Build) -> Result<Table> {
-    let first = rasters
-        .first()
-        .cloned()
-        .ok_or_else(|| DriverError::NotFound("no file matches the urlpath".into()))?;
-    let many = b.stacked || rasters.len() > 1 || !b.fields.is_empty();
-    let along_band = many && b.mode == Mode::Raster && b.concat_dim == "band";
-    check_same(&rasters, b.mode, along_band)?;
-    let s = &b.selection;
-    // The leading dims: (concat_dim?, band) for rasterio, (concat_dim?) for images.
+/// The leading dimensions of the files stacked as intake-xarray concatenates them.
+struct Stack {
+    planes: Vec<Plane>,
+    /// Names of the leading dimension columns: (concat_dim?, band) for rasterio,
+    /// (concat_dim?) for images.
+    names: Vec<String>,
+    /// Their values, one per plane.
+    lead: Vec<ArrayRef>,
+    /// Other pattern fields: coordinates along the concat dimension (columns after x).
+    extra: Vec<(String, ArrayRef)>,
+    /// Each plane's band number in its file (1-based).
+    band_labels: Vec<i64>,
+}
+
+fn stack(rasters: &[Arc<Raster>], b: &Build, new_dim: bool, along_band: bool) -> Stack {
     let mut planes = vec![];
     let mut band_labels = vec![];
     let mut dim_labels = vec![];
@@ -174,7 +179,6 @@ pub fn build(rasters: Vec<Arc<Raster>>, b: Build) -> Result<Table> {
         |k: usize| -> Vec<String> { planes.iter().map(|p| b.values[p.file][k].clone()).collect() };
     let mut names: Vec<String> = vec![];
     let mut lead: Vec<ArrayRef> = vec![];
-    let new_dim = many && !along_band;
     if new_dim {
         names.push(b.concat_dim.clone());
         lead.push(match field_of(&b.concat_dim) {
@@ -189,7 +193,6 @@ pub fn build(rasters: Vec<Arc<Raster>>, b: Build) -> Result<Table> {
             None => Arc::new(Int64Array::from(band_labels.clone())),
         });
     }
-    // Other pattern fields: coordinates along the concat dimension (columns after x).
     let extra: Vec<(String, ArrayRef)> = b
         .fields
         .iter()
@@ -197,6 +200,39 @@ pub fn build(rasters: Vec<Arc<Raster>>, b: Build) -> Result<Table> {
         .filter(|(_, f)| !names.contains(f))
         .map(|(k, f)| (f.clone(), typed(&per_plane(k))))
         .collect();
+
+    Stack {
+        planes,
+        names,
+        lead,
+        extra,
+        band_labels,
+    }
+}
+
+pub fn build(rasters: Vec<Arc<Raster>>, b: Build) -> Result<Table> {
+    let first = rasters
+        .first()
+        .cloned()
+        .ok_or_else(|| DriverError::NotFound("no file matches the urlpath".into()))?;
+    let many = b.stacked || rasters.len() > 1 || !b.fields.is_empty();
+    let along_band = many && b.mode == Mode::Raster && b.concat_dim == "band";
+    check_same(&rasters, b.mode, along_band)?;
+    let s = &b.selection;
+    if let (Mode::Image, Some(arg)) = (b.mode, s.naming("band")) {
+        return Err(DriverError::bad_arg(
+            &format!("{arg}.band"),
+            "an image has no band dimension: its samples are the `channel` column",
+        ));
+    }
+    let new_dim = many && !along_band;
+    let Stack {
+        planes,
+        names,
+        lead,
+        extra,
+        band_labels,
+    } = stack(&rasters, &b, new_dim, along_band);
 
     // Band selection: positions along the band dimension (within each file when files stack
     // on a new dimension), labels compared with the band coordinate.
@@ -293,23 +329,7 @@ pub fn build(rasters: Vec<Arc<Raster>>, b: Build) -> Result<Table> {
     cols.push(Col::Value);
     let schema = Arc::new(Schema::new(fields));
 
-    // Partitions: whole chunk rows, grouped up to PARTITION_PIXELS, clipped to the window.
-    let width = (xs.end - xs.start).max(1);
-    let group = (PARTITION_PIXELS / (first.chunk_h * width)).max(1) * first.chunk_h;
-    let mut parts = vec![];
-    if xs.end > xs.start {
-        for plane in 0..planes.len() {
-            let mut y = ys.start;
-            while y < ys.end {
-                let end = ((y / group + 1) * group).min(ys.end);
-                parts.push(Part {
-                    plane,
-                    rows: y..end,
-                });
-                y = end;
-            }
-        }
-    }
+    let parts = partitions(planes.len(), &ys, &xs, first.chunk_h);
     let mut metadata = Map::new();
     metadata.insert("files".into(), json!(rasters.len()));
     metadata.insert("raster".into(), first.info.clone());
@@ -350,6 +370,27 @@ pub fn build(rasters: Vec<Arc<Raster>>, b: Build) -> Result<Table> {
         parts,
         metadata,
     })
+}
+
+/// Whole chunk rows, grouped up to PARTITION_PIXELS, clipped to the window; per plane.
+fn partitions(planes: usize, ys: &Range<u64>, xs: &Range<u64>, chunk_h: u64) -> Vec<Part> {
+    let width = (xs.end - xs.start).max(1);
+    let group = (PARTITION_PIXELS / (chunk_h * width)).max(1) * chunk_h;
+    let mut parts = vec![];
+    if xs.end > xs.start {
+        for plane in 0..planes {
+            let mut y = ys.start;
+            while y < ys.end {
+                let end = ((y / group + 1) * group).min(ys.end);
+                parts.push(Part {
+                    plane,
+                    rows: y..end,
+                });
+                y = end;
+            }
+        }
+    }
+    parts
 }
 
 impl Table {

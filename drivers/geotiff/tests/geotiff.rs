@@ -304,6 +304,20 @@ async fn xarray_image_serves_a_tiff_as_y_x_channel() {
     let xs = got.column(1).as_primitive::<Int64Type>();
     let cs = got.column(2).as_primitive::<Int64Type>();
     let vs = got.column(3).as_primitive::<UInt8Type>();
+    let window = ImageDriver
+        .open(
+            &object(json!({"urlpath": "geotiff/rgb_strips.tif", "isel": {"band": 0}})),
+            &context(),
+        )
+        .await
+        .expect("open")
+        .discover()
+        .await
+        .expect_err("no band dimension");
+    assert!(
+        matches!(&window, DriverError::BadArg { arg, .. } if arg == "isel.band"),
+        "{window}"
+    );
     assert_eq!(got.num_rows(), w * h * 3);
     for i in 0..got.num_rows() {
         let (y, x, c) = (
