@@ -56,7 +56,7 @@ impl Driver for RasterioDriver {
                 "intake_xarray.RasterIOSource",
                 "geotiff",
             ],
-            intake2_datatypes: &["TIFF", "GeoTIFF", "COG"],
+            intake2_datatypes: &["TIFF", "GeoTIFF"],
         }
     }
 
