@@ -365,6 +365,14 @@ async fn what_is_not_a_readable_tiff_says_so() {
         matches!(&err, DriverError::Corrupt { location, .. } if location.ends_with("corrupt.tif (tile 1)")),
         "{err}"
     );
+    let truncated = open(json!({"urlpath": "geotiff/truncated.tif"}))
+        .await
+        .expect("open");
+    let err = truncated.discover().await.expect_err("cut short");
+    assert!(
+        matches!(&err, DriverError::Corrupt { location, .. } if location.ends_with("truncated.tif (header)")),
+        "{err}"
+    );
     let missing = open(json!({"urlpath": "geotiff/nope.tif"})).await;
     assert!(matches!(missing, Err(DriverError::NotFound(_))));
 }
