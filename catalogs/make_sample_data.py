@@ -1,6 +1,6 @@
 """Writes the sample data of the example catalog (catalogs/data, catalogs/regions).
 
-    python3 -m pip install pyarrow pandas numpy fastavro xarray zarr netCDF4
+    python3 -m pip install pyarrow pandas numpy fastavro xarray zarr netCDF4 rasterio
     python3 catalogs/make_sample_data.py
 
 Seeded, so re-running gives the same values.
@@ -139,8 +139,28 @@ def sea_surface(path: Path) -> None:
     ds.to_netcdf(path, engine="netcdf4", format="NETCDF4", encoding=encoding)
 
 
+def elevation(path: Path) -> None:
+    """A Cloud-Optimized GeoTIFF (rasterio's COG driver): int16 heights in metres on a UTM grid,
+    64x64 tiles, deflate + predictor 2, overviews, nodata -32768 over a lake."""
+    import rasterio
+    from rasterio.crs import CRS
+    from rasterio.transform import from_origin
+
+    e_rng = np.random.default_rng(7)
+    yy, xx = np.mgrid[0:120, 0:160]
+    hills = 300 + 120 * np.sin(xx / 23) * np.cos(yy / 17) + 2.5 * yy + e_rng.normal(0, 3, yy.shape)
+    dem = hills.round().astype("int16")
+    dem[(yy - 90) ** 2 + (xx - 30) ** 2 < 150] = -32768
+    profile = dict(driver="COG", width=160, height=120, count=1, dtype="int16", nodata=-32768,
+                   crs=CRS.from_epsg(32618), transform=from_origin(583000, 4507000, 30, 30),
+                   blocksize=64, compress="deflate", predictor=2, overview_resampling="average")
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(dem, 1)
+
+
 if __name__ == "__main__":
     main()
     ride_events(HERE / "data" / "ride_events.avro")
     air_grid(HERE / "data" / "air_grid.zarr")
     sea_surface(HERE / "data" / "sea_surface.nc")
+    elevation(HERE / "data" / "elevation.tif")

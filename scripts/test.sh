@@ -36,5 +36,6 @@ export INLET_FIXTURES="$PWD/target/fixtures"
 "$PY" tests/fixtures/make_avro_fixtures.py "$INLET_FIXTURES" >&2
 "$PY" tests/fixtures/make_zarr_fixtures.py "$INLET_FIXTURES" >&2
 "$PY" tests/fixtures/make_netcdf_fixtures.py "$INLET_FIXTURES" >&2
+"$PY" tests/fixtures/make_geotiff_fixtures.py "$INLET_FIXTURES" >&2
 
 exec cargo nextest run --workspace --no-fail-fast "$@"
