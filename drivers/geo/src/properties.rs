@@ -1,0 +1,173 @@
+//! GeoJSON `properties` -> typed Arrow columns, inferred as GDAL (pyogrio) does for the common
+//! cases: integers -> int64, integers mixed with floats -> float64, booleans -> bool,
+//! `YYYY-MM-DD` strings -> date32, other strings -> string. A column mixing kinds, or holding
+//! objects/arrays, is a string column (JSON text for non-strings); an all-null column is string.
+
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, StringBuilder,
+};
+use arrow_array::ArrayRef;
+use arrow_schema::{DataType, Field};
+use serde_json::{Map, Value as J};
+
+/// What the values of one property were.
+#[derive(Debug, Default, Clone, Copy)]
+struct Seen {
+    bool: bool,
+    int: bool,
+    float: bool,
+    date: bool,
+    text: bool,
+    nested: bool,
+}
+
+impl Seen {
+    fn add(&mut self, v: &J) {
+        match v {
+            J::Null => {}
+            J::Bool(_) => self.bool = true,
+            J::Number(n) if n.is_i64() => self.int = true,
+            J::Number(_) => self.float = true,
+            J::String(s) if date_days(s).is_some() => self.date = true,
+            J::String(_) => self.text = true,
+            J::Array(_) | J::Object(_) => self.nested = true,
+        }
+    }
+
+    fn data_type(self) -> DataType {
+        let kinds = [
+            self.bool,
+            self.int || self.float,
+            self.date,
+            self.text,
+            self.nested,
+        ];
+        if kinds.iter().filter(|k| **k).count() != 1 {
+            return DataType::Utf8;
+        }
+        match self {
+            Seen { bool: true, .. } => DataType::Boolean,
+            Seen { float: true, .. } => DataType::Float64,
+            Seen { int: true, .. } => DataType::Int64,
+            Seen { date: true, .. } => DataType::Date32,
+            _ => DataType::Utf8,
+        }
+    }
+}
+
+/// Days since 1970-01-01 of an exact `YYYY-MM-DD`.
+pub fn date_days(s: &str) -> Option<i32> {
+    if s.len() != 10 {
+        return None;
+    }
+    let d = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?;
+    i32::try_from((d - epoch).num_days()).ok()
+}
+
+/// Property names in order of first appearance, with their inferred types.
+pub fn infer<'a>(rows: impl Iterator<Item = Option<&'a Map<String, J>>>) -> Vec<Field> {
+    let mut names: Vec<String> = vec![];
+    let mut seen: Vec<Seen> = vec![];
+    let mut index = std::collections::HashMap::new();
+    for props in rows.flatten() {
+        for (k, v) in props {
+            let i = *index.entry(k.clone()).or_insert_with(|| {
+                names.push(k.clone());
+                seen.push(Seen::default());
+                names.len() - 1
+            });
+            seen[i].add(v);
+        }
+    }
+    names
+        .into_iter()
+        .zip(seen)
+        .map(|(n, s)| Field::new(n, s.data_type(), true))
+        .collect()
+}
+
+fn as_text(v: &J) -> Option<String> {
+    match v {
+        J::Null => None,
+        J::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+/// The column `field` from every row's properties (missing -> null).
+pub fn column<'a>(field: &Field, rows: &[Option<&'a Map<String, J>>]) -> ArrayRef {
+    let values = rows
+        .iter()
+        .map(|p| p.and_then(|m| m.get(field.name())).unwrap_or(&J::Null));
+    match field.data_type() {
+        DataType::Boolean => {
+            let mut b = BooleanBuilder::with_capacity(rows.len());
+            values.for_each(|v| b.append_option(v.as_bool()));
+            Arc::new(b.finish())
+        }
+        DataType::Int64 => {
+            let mut b = Int64Builder::with_capacity(rows.len());
+            values.for_each(|v| b.append_option(v.as_i64()));
+            Arc::new(b.finish())
+        }
+        DataType::Float64 => {
+            let mut b = Float64Builder::with_capacity(rows.len());
+            values.for_each(|v| b.append_option(v.as_f64()));
+            Arc::new(b.finish())
+        }
+        DataType::Date32 => {
+            let mut b = Date32Builder::with_capacity(rows.len());
+            values.for_each(|v| b.append_option(v.as_str().and_then(date_days)));
+            Arc::new(b.finish())
+        }
+        _ => {
+            let mut b = StringBuilder::new();
+            values.for_each(|v| b.append_option(as_text(v)));
+            Arc::new(b.finish())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn types_are_inferred_like_gdal() {
+        let rows = [
+            json!({"i": 1, "f": 1, "b": true, "d": "2020-01-02", "s": "x", "m": 1, "n": null}),
+            json!({"i": 2, "f": 2.5, "b": null, "d": "2021-12-31", "s": null, "m": "y", "o": {"a": 1}}),
+        ];
+        let maps: Vec<_> = rows.iter().map(|r| r.as_object()).collect();
+        let fields = infer(maps.iter().copied());
+        let types: Vec<(&str, &DataType)> = fields
+            .iter()
+            .map(|f| (f.name().as_str(), f.data_type()))
+            .collect();
+        assert_eq!(
+            types,
+            [
+                ("i", &DataType::Int64),
+                ("f", &DataType::Float64),
+                ("b", &DataType::Boolean),
+                ("d", &DataType::Date32),
+                ("s", &DataType::Utf8),
+                ("m", &DataType::Utf8),
+                ("n", &DataType::Utf8),
+                ("o", &DataType::Utf8),
+            ]
+        );
+        let m = column(&fields[5], &maps);
+        let m = m
+            .as_any()
+            .downcast_ref::<arrow_array::StringArray>()
+            .expect("strings");
+        assert_eq!((m.value(0), m.value(1)), ("1", "y"));
+        assert_eq!(date_days("1970-01-02"), Some(1));
+        assert_eq!(date_days("2020-1-2"), None);
+    }
+}
