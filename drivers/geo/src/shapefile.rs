@@ -218,12 +218,21 @@ fn decode(parts: Parts, at: &str) -> Result<Table> {
     })
 }
 
+/// The code page a `.cpg` names: dbase's table (code page numbers, `UTF-8`, `ISO-8859-x`), then
+/// the WHATWG labels (`LATIN1`, as GDAL writes for `encoding="latin1"`, `windows-1252`, ...).
+fn code_page(cpg: &str) -> Option<dbase::encoding::DynEncoding> {
+    dbase::encoding::DynEncoding::from_name(cpg).or_else(|| {
+        dbase::encoding_rs::Encoding::for_label(cpg.trim().as_bytes())
+            .map(|e| dbase::encoding::EncodingRs::from(e).into())
+    })
+}
+
 /// The `.dbf` records as columns; there must be one per shape.
 fn attributes(dbf: &[u8], cpg: Option<&str>, rows: usize, at: &str) -> Result<(Vec<Field>, Vec<ArrayRef>)> {
     let dbf_at = format!("{at} (.dbf)");
     let mut builder = dbase::ReaderBuilder::new()
         .with_options(dbase::ReadingOptions::default().character_trim(dbase::TrimOption::End));
-    if let Some(encoding) = cpg.and_then(dbase::encoding::DynEncoding::from_name) {
+    if let Some(encoding) = cpg.and_then(code_page) {
         builder = builder.with_encoding(encoding);
     }
     let mut reader = builder
