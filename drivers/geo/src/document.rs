@@ -169,6 +169,9 @@ fn merge_field(fields: &mut Vec<Field>, f: &Field, at: &str) -> Result<()> {
     let (a, b) = (known.data_type().clone(), f.data_type());
     let merged = match (&a, b) {
         _ if a == *b => a,
+        // A column that was all null in one file takes the type the others give it.
+        (DataType::Null, other) => other.clone(),
+        (_, DataType::Null) => a,
         (DataType::Int64, DataType::Float64) | (DataType::Float64, DataType::Int64) => {
             DataType::Float64
         }
