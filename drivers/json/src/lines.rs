@@ -194,6 +194,11 @@ impl Batches {
             if self.decoder.is_empty() {
                 self.first = self.lines.number;
             }
+            // arrow-json's tape decoder lets some malformed JSON through (`{"a": 1,,}`):
+            // each line is checked first, so an error names its line.
+            serde_json::from_slice::<serde::de::IgnoredAny>(&self.lines.line).map_err(|e| {
+                DriverError::corrupt(self.lines.location(), format!("invalid JSON: {e}"))
+            })?;
             self.lines.line.push(b'\n');
             let used = self
                 .decoder
