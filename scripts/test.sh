@@ -35,5 +35,7 @@ export INLET_FIXTURES="$PWD/target/fixtures"
 "$PY" tests/fixtures/make_fixtures.py "$INLET_FIXTURES" >&2
 "$PY" tests/fixtures/make_avro_fixtures.py "$INLET_FIXTURES" >&2
 "$PY" tests/fixtures/make_zarr_fixtures.py "$INLET_FIXTURES" >&2
+"$PY" tests/fixtures/make_geo_fixtures.py "$INLET_FIXTURES" >&2
+"$PY" tests/fixtures/make_json_fixtures.py "$INLET_FIXTURES" >&2
 
 exec cargo nextest run --workspace --no-fail-fast "$@"

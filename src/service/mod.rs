@@ -49,6 +49,12 @@ pub fn builtin_drivers() -> Registry {
     r.register(Arc::new(inlet_avro::AvroDriver));
     r.register(Arc::new(inlet_zarr::ZarrDriver));
     r.register(Arc::new(inlet_zarr::NdZarrDriver));
+    r.register(Arc::new(inlet_geo::GeoParquetDriver));
+    r.register(Arc::new(inlet_geo::GeoJsonDriver));
+    r.register(Arc::new(inlet_geo::ShapefileDriver));
+    r.register(Arc::new(inlet_json::JsonDriver));
+    r.register(Arc::new(inlet_json::JsonLinesDriver));
+    r.register(Arc::new(inlet_json::TextFilesDriver));
     r
 }
 
