@@ -71,10 +71,11 @@ impl Crs {
             Crs::Crs84 => "OGC:CRS84".into(),
             Crs::Authority(s) | Crs::Wkt(s) => s.clone().into(),
             Crs::Projjson(p) => match (p.pointer("/id/authority"), p.pointer("/id/code")) {
-                (Some(J::String(a)), Some(code)) => {
-                    format!("{a}:{}", code.as_str().map_or(code.to_string(), str::to_string))
-                        .into()
-                }
+                (Some(J::String(a)), Some(code)) => format!(
+                    "{a}:{}",
+                    code.as_str().map_or(code.to_string(), str::to_string)
+                )
+                .into(),
                 _ => p.get("name").cloned().unwrap_or_else(|| p.clone()),
             },
             Crs::Unknown => J::Null,

@@ -40,7 +40,8 @@ impl Document for GeoJson {
 /// A whole JSON document, BOM allowed; a syntax error names the line and column.
 pub fn parse_json(bytes: &[u8], at: &str) -> Result<J> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    serde_json::from_slice(bytes).map_err(|e| DriverError::corrupt(at, format!("invalid JSON: {e}")))
+    serde_json::from_slice(bytes)
+        .map_err(|e| DriverError::corrupt(at, format!("invalid JSON: {e}")))
 }
 
 /// Whether a JSON document is GeoJSON (a FeatureCollection or a Feature).
@@ -51,9 +52,12 @@ pub fn is_geojson(value: &J) -> bool {
     )
 }
 
-/// The features of a GeoJSON document, as (properties, geometry).
-fn features<'v>(value: &'v J, at: &str) -> Result<Vec<(Option<&'v Map<String, J>>, &'v J)>> {
-    let feature = |f: &'v J, i: usize| -> Result<(Option<&'v Map<String, J>>, &'v J)> {
+/// A feature's properties (None when null) and geometry (JSON null when absent).
+type Feature<'v> = (Option<&'v Map<String, J>>, &'v J);
+
+/// The features of a GeoJSON document.
+fn features<'v>(value: &'v J, at: &str) -> Result<Vec<Feature<'v>>> {
+    let feature = |f: &'v J, i: usize| -> Result<Feature<'v>> {
         if f.get("type").and_then(J::as_str) != Some("Feature") {
             return Err(DriverError::corrupt(
                 format!("{at}, feature {i}"),
@@ -76,7 +80,9 @@ fn features<'v>(value: &'v J, at: &str) -> Result<Vec<(Option<&'v Map<String, J>
         Some("FeatureCollection") => value
             .get("features")
             .and_then(J::as_array)
-            .ok_or_else(|| DriverError::corrupt(at, "a FeatureCollection without a \"features\" array"))?
+            .ok_or_else(|| {
+                DriverError::corrupt(at, "a FeatureCollection without a \"features\" array")
+            })?
             .iter()
             .enumerate()
             .map(|(i, f)| feature(f, i))
@@ -100,7 +106,10 @@ pub fn table(value: &J, at: &str) -> Result<Table> {
     let mut fields = properties::infer(props.iter().copied());
     // A property called `geometry` would clash with the geometry column: GDAL drops it too.
     fields.retain(|f| f.name() != GEOMETRY);
-    let mut columns: Vec<ArrayRef> = fields.iter().map(|f| properties::column(f, &props)).collect();
+    let mut columns: Vec<ArrayRef> = fields
+        .iter()
+        .map(|f| properties::column(f, &props))
+        .collect();
     let mut extent = Extent::default();
     let mut wkb = BinaryBuilder::new();
     let mut buf = vec![];
@@ -146,7 +155,13 @@ mod tests {
             {"type": "Feature", "properties": null, "geometry": null},
         ]});
         let t = table(&doc, "x.geojson").expect("table");
-        let names: Vec<_> = t.batch.schema().fields().iter().map(|f| f.name().clone()).collect();
+        let names: Vec<_> = t
+            .batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
         assert_eq!(names, ["name", "n", "geometry"]);
         assert_eq!(t.batch.num_rows(), 2);
         assert_eq!(t.batch.column(2).null_count(), 1);
@@ -164,6 +179,9 @@ mod tests {
         let e = table(&doc, "x.geojson").err().expect("error");
         assert!(e.to_string().contains("x.geojson, feature 1"), "{e}");
         let e = parse_json(b"{\"type\": ", "y.json").expect_err("syntax");
-        assert!(matches!(e, DriverError::Corrupt { .. }) && e.to_string().contains("line 1"), "{e}");
+        assert!(
+            matches!(e, DriverError::Corrupt { .. }) && e.to_string().contains("line 1"),
+            "{e}"
+        );
     }
 }

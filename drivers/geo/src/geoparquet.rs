@@ -34,16 +34,23 @@ fn column_crs(column: &Map<String, J>) -> Crs {
 pub fn annotate(d: &Discovery) -> Result<Discovery> {
     let mut d = d.clone();
     let Some(geo_text) = d.schema.metadata().get("geo") else {
-        d.warnings.push(
-            "the file has no GeoParquet `geo` metadata: it is read as plain Parquet".into(),
-        );
+        d.warnings
+            .push("the file has no GeoParquet `geo` metadata: it is read as plain Parquet".into());
         return Ok(d);
     };
     let geo: J = serde_json::from_str(geo_text).map_err(|e| {
-        let at = d.files.first().map_or("", |f| f.location.as_str()).to_string();
+        let at = d
+            .files
+            .first()
+            .map_or("", |f| f.location.as_str())
+            .to_string();
         DriverError::corrupt(at, format!("the `geo` metadata is not JSON: {e}"))
     })?;
-    let columns = geo.get("columns").and_then(J::as_object).cloned().unwrap_or_default();
+    let columns = geo
+        .get("columns")
+        .and_then(J::as_object)
+        .cloned()
+        .unwrap_or_default();
     let mut summary = Map::new();
     let fields: Vec<Field> = d
         .schema
@@ -76,13 +83,17 @@ pub fn annotate(d: &Discovery) -> Result<Discovery> {
             f.as_ref().clone().with_metadata(metadata)
         })
         .collect();
-    d.schema = Arc::new(Schema::new_with_metadata(fields, d.schema.metadata().clone()));
+    d.schema = Arc::new(Schema::new_with_metadata(
+        fields,
+        d.schema.metadata().clone(),
+    ));
     // Min/max of WKB bytes mean nothing; the bbox says where the geometries are.
     d.statistics.retain(|s| !summary.contains_key(&s.column));
     if let Some(p) = geo.get("primary_column") {
         d.metadata.insert("primary_column".into(), p.clone());
     }
-    d.metadata.insert("geometry_columns".into(), J::Object(summary));
+    d.metadata
+        .insert("geometry_columns".into(), J::Object(summary));
     if let Some(v) = geo.get("version") {
         d.metadata.insert("geoparquet_version".into(), v.clone());
     }

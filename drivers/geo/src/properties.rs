@@ -98,7 +98,7 @@ fn as_text(v: &J) -> Option<String> {
 }
 
 /// The column `field` from every row's properties (missing -> null).
-pub fn column<'a>(field: &Field, rows: &[Option<&'a Map<String, J>>]) -> ArrayRef {
+pub fn column(field: &Field, rows: &[Option<&Map<String, J>>]) -> ArrayRef {
     let values = rows
         .iter()
         .map(|p| p.and_then(|m| m.get(field.name())).unwrap_or(&J::Null));

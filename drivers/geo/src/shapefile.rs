@@ -50,7 +50,12 @@ impl Document for Shapefile {
 
     async fn load(&self, files: &Files, meta: &ObjectMeta) -> Result<Table> {
         let at = files.display(meta);
-        let parts = if meta.location.as_ref().to_ascii_lowercase().ends_with(".zip") {
+        let parts = if meta
+            .location
+            .as_ref()
+            .to_ascii_lowercase()
+            .ends_with(".zip")
+        {
             let bytes = read_whole(files, meta, "zipped shapefile").await?;
             let member = self.member.clone();
             let at2 = at.clone();
@@ -63,8 +68,12 @@ impl Document for Shapefile {
             Parts {
                 shp,
                 dbf: sibling("dbf").await?,
-                prj: sibling("prj").await?.map(|b| String::from_utf8_lossy(&b).into_owned()),
-                cpg: sibling("cpg").await?.map(|b| String::from_utf8_lossy(&b).into_owned()),
+                prj: sibling("prj")
+                    .await?
+                    .map(|b| String::from_utf8_lossy(&b).into_owned()),
+                cpg: sibling("cpg")
+                    .await?
+                    .map(|b| String::from_utf8_lossy(&b).into_owned()),
             }
         };
         let at2 = at.clone();
@@ -81,10 +90,17 @@ async fn sibling(files: &Files, shp: &ObjectMeta, ext: &str) -> Result<Option<Ve
         return Ok(None);
     };
     let upper = path.ends_with(".SHP");
-    let ext = if upper { ext.to_ascii_uppercase() } else { ext.to_string() };
+    let ext = if upper {
+        ext.to_ascii_uppercase()
+    } else {
+        ext.to_string()
+    };
     let location = Path::from(format!("{stem}.{ext}"));
     let display = files.display(shp);
-    let shown = format!("{}.{ext}", display.get(..display.len().saturating_sub(4)).unwrap_or(""));
+    let shown = format!(
+        "{}.{ext}",
+        display.get(..display.len().saturating_sub(4)).unwrap_or("")
+    );
     match files.store.head(&location).await {
         Ok(m) if m.size > MAX_DOCUMENT_BYTES => Err(DriverError::Unsupported(format!(
             "`{shown}` is {} MiB: shapefiles are read whole and at most {} MiB are",
@@ -97,7 +113,10 @@ async fn sibling(files: &Files, shp: &ObjectMeta, ext: &str) -> Result<Option<Ve
                 .get(&location)
                 .await
                 .map_err(|e| DriverError::from_store(&shown, e))?;
-            let bytes = got.bytes().await.map_err(|e| DriverError::from_store(&shown, e))?;
+            let bytes = got
+                .bytes()
+                .await
+                .map_err(|e| DriverError::from_store(&shown, e))?;
             Ok(Some(bytes.to_vec()))
         }
         Err(object_store::Error::NotFound { .. }) => Ok(None),
@@ -123,16 +142,27 @@ fn from_zip(bytes: &[u8], member: Option<&str>, at: &str) -> Result<Parts> {
             .iter()
             .find(|n| n.as_str() == m || n.rsplit('/').next() == Some(m))
             .ok_or_else(|| {
-                DriverError::bad_arg("urlpath", format!("`{at}` holds no `{m}`; it holds {names:?}"))
+                DriverError::bad_arg(
+                    "urlpath",
+                    format!("`{at}` holds no `{m}`; it holds {names:?}"),
+                )
             })?,
         (None, [one]) => *one,
-        (None, []) => return Err(DriverError::corrupt(at, "the zip archive holds no .shp file")),
+        (None, []) => {
+            return Err(DriverError::corrupt(
+                at,
+                "the zip archive holds no .shp file",
+            ))
+        }
         (None, many) => {
             return Err(DriverError::bad_arg(
                 "urlpath",
                 format!(
                     "`{at}` holds several shapefiles ({}): name one as zip://LAYER.shp::{at}",
-                    many.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                    many.iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             ))
         }
@@ -142,7 +172,11 @@ fn from_zip(bytes: &[u8], member: Option<&str>, at: &str) -> Result<Parts> {
     let mut read = |ext: &str| -> Result<Option<Vec<u8>>> {
         let Some(name) = names
             .iter()
-            .find(|n| n.len() == stem.len() + 4 && n.starts_with(stem) && n[stem.len()..].eq_ignore_ascii_case(ext))
+            .find(|n| {
+                n.len() == stem.len() + 4
+                    && n.starts_with(stem)
+                    && n[stem.len()..].eq_ignore_ascii_case(ext)
+            })
             .cloned()
         else {
             return Ok(None);
@@ -189,7 +223,9 @@ fn decode(parts: Parts, at: &str) -> Result<Table> {
             out: &mut buf,
             extent: &mut extent,
         };
-        if write_shape(&shape, &mut w).map_err(|m| DriverError::corrupt(format!("{shp_at}, shape {i}"), m))? {
+        if write_shape(&shape, &mut w)
+            .map_err(|m| DriverError::corrupt(format!("{shp_at}, shape {i}"), m))?
+        {
             wkb.append_value(&buf);
         } else {
             wkb.append_null();
@@ -228,7 +264,12 @@ fn code_page(cpg: &str) -> Option<dbase::encoding::DynEncoding> {
 }
 
 /// The `.dbf` records as columns; there must be one per shape.
-fn attributes(dbf: &[u8], cpg: Option<&str>, rows: usize, at: &str) -> Result<(Vec<Field>, Vec<ArrayRef>)> {
+fn attributes(
+    dbf: &[u8],
+    cpg: Option<&str>,
+    rows: usize,
+    at: &str,
+) -> Result<(Vec<Field>, Vec<ArrayRef>)> {
     let dbf_at = format!("{at} (.dbf)");
     let mut builder = dbase::ReaderBuilder::new()
         .with_options(dbase::ReadingOptions::default().character_trim(dbase::TrimOption::End));
@@ -268,7 +309,8 @@ fn attributes(dbf: &[u8], cpg: Option<&str>, rows: usize, at: &str) -> Result<(V
         .collect::<Result<_>>()?;
     let mut values: Vec<Vec<FieldValue>> = vec![Vec::with_capacity(rows); infos.len()];
     for (i, record) in reader.iter_records().enumerate() {
-        let mut record = record.map_err(|e| DriverError::corrupt(format!("{dbf_at}, record {i}"), e))?;
+        let mut record =
+            record.map_err(|e| DriverError::corrupt(format!("{dbf_at}, record {i}"), e))?;
         for (c, (name, _, _)) in infos.iter().enumerate() {
             values[c].push(record.remove(name).unwrap_or(FieldValue::Character(None)));
         }
@@ -285,7 +327,11 @@ fn attributes(dbf: &[u8], cpg: Option<&str>, rows: usize, at: &str) -> Result<(V
         .zip(&types)
         .map(|((n, _, _), t)| Field::new(n, t.clone(), true))
         .collect();
-    let columns = values.iter().zip(&types).map(|(v, t)| column(v, t)).collect();
+    let columns = values
+        .iter()
+        .zip(&types)
+        .map(|(v, t)| column(v, t))
+        .collect();
     Ok((fields, columns))
 }
 
@@ -368,9 +414,27 @@ fn write_shape(shape: &Shape, w: &mut Writer<'_>) -> std::result::Result<bool, S
         Shape::Multipoint(m) => multipoint(w, m.points().iter().map(|p| xy!(p)).collect()),
         Shape::MultipointM(m) => multipoint(w, m.points().iter().map(|p| xy!(p)).collect()),
         Shape::MultipointZ(m) => multipoint(w, m.points().iter().map(|p| xyz!(p)).collect()),
-        Shape::Polyline(l) => lines(w, l.parts().iter().map(|p| p.iter().map(|q| xy!(q)).collect()).collect()),
-        Shape::PolylineM(l) => lines(w, l.parts().iter().map(|p| p.iter().map(|q| xy!(q)).collect()).collect()),
-        Shape::PolylineZ(l) => lines(w, l.parts().iter().map(|p| p.iter().map(|q| xyz!(q)).collect()).collect()),
+        Shape::Polyline(l) => lines(
+            w,
+            l.parts()
+                .iter()
+                .map(|p| p.iter().map(|q| xy!(q)).collect())
+                .collect(),
+        ),
+        Shape::PolylineM(l) => lines(
+            w,
+            l.parts()
+                .iter()
+                .map(|p| p.iter().map(|q| xy!(q)).collect())
+                .collect(),
+        ),
+        Shape::PolylineZ(l) => lines(
+            w,
+            l.parts()
+                .iter()
+                .map(|p| p.iter().map(|q| xyz!(q)).collect())
+                .collect(),
+        ),
         Shape::Polygon(p) => polygons(w, rings(p.rings(), |q| xy!(q))),
         Shape::PolygonM(p) => polygons(w, rings(p.rings(), |q| xy!(q))),
         Shape::PolygonZ(p) => polygons(w, rings(p.rings(), |q| xyz!(q))),
@@ -436,7 +500,12 @@ fn rings<P>(rings: &[PolygonRing<P>], f: impl Fn(&P) -> Xyz) -> Vec<Vec<Vec<Xyz>
 }
 
 fn polygons(w: &mut Writer<'_>, polygons: Vec<Vec<Vec<Xyz>>>) {
-    let z = polygons.iter().flatten().flatten().next().is_some_and(|p| p.2.is_some());
+    let z = polygons
+        .iter()
+        .flatten()
+        .flatten()
+        .next()
+        .is_some_and(|p| p.2.is_some());
     let polygon = |w: &mut Writer<'_>, rings: &Vec<Vec<Xyz>>| {
         w.header(Kind::Polygon, z);
         w.count(rings.len());

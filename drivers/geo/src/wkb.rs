@@ -175,10 +175,7 @@ fn rings(list: &J, z: bool, w: &mut Writer<'_>) -> Result<(), String> {
 
 fn geojson_geometry(g: &J, kind: Kind, z: bool, w: &mut Writer<'_>) -> Result<(), String> {
     if kind == Kind::GeometryCollection {
-        let parts = array(
-            g.get("geometries").unwrap_or(&J::Null),
-            "\"geometries\"",
-        )?;
+        let parts = array(g.get("geometries").unwrap_or(&J::Null), "\"geometries\"")?;
         w.header(kind, z);
         w.count(parts.len());
         for part in parts {
@@ -257,10 +254,7 @@ mod tests {
     fn points_and_lines_are_iso_wkb() {
         // shapely.to_wkb(Point(1, 2), hex=True, flavor="iso")
         let (b, e) = wkb(json!({"type": "Point", "coordinates": [1.0, 2.0]}));
-        assert_eq!(
-            hex(&b),
-            "0101000000000000000000f03f0000000000000040"
-        );
+        assert_eq!(hex(&b), "0101000000000000000000f03f0000000000000040");
         assert_eq!(e.bbox, Some([1.0, 2.0, 1.0, 2.0]));
         // shapely.to_wkb(LineString([(0, 0, 1), (1, 1, 2)]), hex=True, flavor="iso")
         let (b, e) = wkb(json!({"type": "LineString", "coordinates": [[0, 0, 1], [1, 1, 2]]}));
@@ -283,7 +277,10 @@ mod tests {
         for (g, msg) in [
             (json!({"type": "Circle"}), "unknown geometry type"),
             (json!({"type": "Point"}), "no \"coordinates\""),
-            (json!({"type": "Point", "coordinates": ["a", 1]}), "two numbers"),
+            (
+                json!({"type": "Point", "coordinates": ["a", 1]}),
+                "two numbers",
+            ),
             (json!({"coordinates": [1, 2]}), "no \"type\""),
         ] {
             let e = from_geojson(&g, &mut w).expect_err("invalid");

@@ -46,14 +46,24 @@ fn plain(b: &RecordBatch) -> RecordBatch {
         .schema()
         .fields()
         .iter()
-        .map(|f| f.as_ref().clone().with_metadata(std::collections::HashMap::new()))
+        .map(|f| {
+            f.as_ref()
+                .clone()
+                .with_metadata(std::collections::HashMap::new())
+        })
         .collect();
-    RecordBatch::try_new(Arc::new(arrow_schema::Schema::new(fields)), b.columns().to_vec())
-        .expect("batch")
+    RecordBatch::try_new(
+        Arc::new(arrow_schema::Schema::new(fields)),
+        b.columns().to_vec(),
+    )
+    .expect("batch")
 }
 
 fn geometry_metadata(d: &Discovery) -> (String, J) {
-    let field = d.schema.field_with_name("geometry").expect("geometry field");
+    let field = d
+        .schema
+        .field_with_name("geometry")
+        .expect("geometry field");
     let md = field.metadata();
     let ext: J = serde_json::from_str(&md["ARROW:extension:metadata"]).expect("extension metadata");
     (md["ARROW:extension:name"].clone(), ext)
@@ -100,10 +110,17 @@ async fn every_case_reads_as_geopandas_reads_it() {
         match crs {
             "wkt" => {
                 let wkt = ext_md["crs"].as_str().expect("wkt");
-                assert!(wkt.starts_with("GEOGCS[") || wkt.starts_with("PROJCS["), "{name}: {wkt}");
+                assert!(
+                    wkt.starts_with("GEOGCS[") || wkt.starts_with("PROJCS["),
+                    "{name}: {wkt}"
+                );
             }
             "OGC:CRS84" | "EPSG:3857" => {
-                assert_eq!(ext_md, json!({"crs": crs, "crs_type": "authority_code"}), "{name}");
+                assert_eq!(
+                    ext_md,
+                    json!({"crs": crs, "crs_type": "authority_code"}),
+                    "{name}"
+                );
             }
             _ => {
                 // GeoParquet: PROJJSON as geopandas wrote it, summarised by its id.
@@ -114,7 +131,11 @@ async fn every_case_reads_as_geopandas_reads_it() {
         }
         let mut types: Vec<J> = summary["geometry_types"].as_array().expect("types").clone();
         types.sort_by_key(|t| t.as_str().unwrap_or_default().to_string());
-        assert_eq!(J::Array(types), case["geometry_types"], "{name}: geometry types");
+        assert_eq!(
+            J::Array(types),
+            case["geometry_types"],
+            "{name}: geometry types"
+        );
         if case["driver"] != "geoparquet" {
             // geopandas does not write a bbox by default; Inlet computes it for the others.
             assert_eq!(summary["bbox"], case["bbox"], "{name}: bbox");
@@ -136,7 +157,12 @@ async fn projection_and_limit_apply() {
     };
     let (_, got) = read_all(&source, request).await;
     assert_eq!(got.num_rows(), 3);
-    let names: Vec<_> = got.schema().fields().iter().map(|f| f.name().clone()).collect();
+    let names: Vec<_> = got
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
     assert_eq!(names, ["geometry", "name"]);
     assert_eq!(
         got.schema().field(0).metadata()["ARROW:extension:name"],
@@ -183,10 +209,16 @@ async fn bad_files_are_typed_errors_naming_them() {
         .await
         .expect("open");
     let e = source.discover().await.expect_err("not a shapefile");
-    assert!(matches!(&e, DriverError::Corrupt { location, .. } if location.contains("places.geojson")), "{e}");
+    assert!(
+        matches!(&e, DriverError::Corrupt { location, .. } if location.contains("places.geojson")),
+        "{e}"
+    );
     let e = open("shapefile", json!({"urlpath": "zip://::geo/parcels.zip"}))
         .await
         .err()
         .expect("bad zip url");
-    assert!(matches!(&e, DriverError::BadArg { arg, .. } if arg == "urlpath"), "{e}");
+    assert!(
+        matches!(&e, DriverError::BadArg { arg, .. } if arg == "urlpath"),
+        "{e}"
+    );
 }

@@ -67,7 +67,11 @@ impl Compression {
             Compression::Off => None,
             Compression::Codec(c) => Some(c),
             Compression::Infer => {
-                match path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).as_deref() {
+                match path
+                    .rsplit_once('.')
+                    .map(|(_, e)| e.to_ascii_lowercase())
+                    .as_deref()
+                {
                     Some("gz" | "gzip") => Some(Codec::Gzip),
                     Some("zst" | "zstd") => Some(Codec::Zstd),
                     Some("bz2") => Some(Codec::Bz2),
@@ -108,7 +112,11 @@ pub fn io_error(at: &str, codec: Option<Codec>, e: io::Error) -> DriverError {
     match codec {
         Some(c) => DriverError::corrupt(
             at,
-            format!("cannot decompress as {}: {e} (truncated or not {} data?)", c.name(), c.name()),
+            format!(
+                "cannot decompress as {}: {e} (truncated or not {} data?)",
+                c.name(),
+                c.name()
+            ),
         ),
         None => DriverError::Io(format!("`{at}`: {e}")),
     }
@@ -185,7 +193,9 @@ mod tests {
         assert_eq!(infer.for_path("a/b.jsonl.gz"), Some(Codec::Gzip));
         assert_eq!(infer.for_path("a/b.json"), None);
         assert_eq!(
-            Compression::from_arg(Some("bz2")).expect("bz2").for_path("x.json"),
+            Compression::from_arg(Some("bz2"))
+                .expect("bz2")
+                .for_path("x.json"),
             Some(Codec::Bz2)
         );
         assert!(Compression::from_arg(Some("snappy")).is_err());

@@ -161,12 +161,18 @@ impl Driver for TextFilesDriver {
             // Intake's `read: true` (the default) hands the decoder the file's content, which
             // is what Inlet does; `read: false` hands it the open file: the same for json.loads.
             let _ = a.bool("read")?;
-            match a.str("text_encoding")?.map(str::to_ascii_lowercase).as_deref() {
+            match a
+                .str("text_encoding")?
+                .map(str::to_ascii_lowercase)
+                .as_deref()
+            {
                 None | Some("utf8" | "utf-8") => {}
                 Some(other) => {
                     return Err(DriverError::bad_arg(
                         "text_encoding",
-                        format!("`{other}`: Inlet reads UTF-8 text (or bytes with text_mode: false)"),
+                        format!(
+                            "`{other}`: Inlet reads UTF-8 text (or bytes with text_mode: false)"
+                        ),
                     ))
                 }
             }

@@ -86,7 +86,12 @@ pub struct JsonLinesSource {
 }
 
 impl JsonLinesSource {
-    pub fn new(files: Files, compression: Compression, limits: &Limits, warnings: Vec<String>) -> Self {
+    pub fn new(
+        files: Files,
+        compression: Compression,
+        limits: &Limits,
+        warnings: Vec<String>,
+    ) -> Self {
         JsonLinesSource {
             files,
             compression,
@@ -134,7 +139,12 @@ impl JsonLinesSource {
     async fn load_discovery(&self) -> Result<Arc<Discovery>> {
         let (rows, bytes) = self.sample().await?;
         let schema = infer_json_schema_from_iterator(rows.iter().map(Ok)).map_err(|e| {
-            let at = self.files.objects.first().map(|m| self.files.display(m)).unwrap_or_default();
+            let at = self
+                .files
+                .objects
+                .first()
+                .map(|m| self.files.display(m))
+                .unwrap_or_default();
             DriverError::corrupt(at, e)
         })?;
         let partitions = self
@@ -204,7 +214,10 @@ impl Batches {
                 .decoder
                 .decode(&self.lines.line)
                 .map_err(|e| DriverError::corrupt(self.lines.location(), e))?;
-            if self.lines.line[used..].iter().any(|b| !b.is_ascii_whitespace()) {
+            if self.lines.line[used..]
+                .iter()
+                .any(|b| !b.is_ascii_whitespace())
+            {
                 return Err(DriverError::corrupt(
                     self.lines.location(),
                     "more than one JSON value on the line",
@@ -217,7 +230,10 @@ impl Batches {
                 "the file ends inside a JSON value (truncated?)",
             ));
         }
-        let at = format!("{}, lines {}-{}", self.lines.at, self.first, self.lines.number);
+        let at = format!(
+            "{}, lines {}-{}",
+            self.lines.at, self.first, self.lines.number
+        );
         self.decoder
             .flush()
             .map_err(|e| DriverError::corrupt(at, e))

@@ -37,7 +37,11 @@ impl TextSource {
         limits: &Limits,
         warnings: Vec<String>,
     ) -> Self {
-        let line_type = if binary { DataType::Binary } else { DataType::Utf8 };
+        let line_type = if binary {
+            DataType::Binary
+        } else {
+            DataType::Utf8
+        };
         let schema = Schema::new(vec![
             Field::new("line", line_type, false),
             Field::new("file", DataType::Utf8, false),
@@ -114,7 +118,13 @@ async fn next_batch(
     let columns = out
         .fields()
         .iter()
-        .map(|f| if f.name() == "line" { line.clone() } else { file.clone() })
+        .map(|f| {
+            if f.name() == "line" {
+                line.clone()
+            } else {
+                file.clone()
+            }
+        })
         .collect();
     RecordBatch::try_new(out.clone(), columns)
         .map(Some)

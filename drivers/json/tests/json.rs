@@ -19,7 +19,10 @@ async fn open(driver: &dyn Driver, args: J) -> Result<Arc<dyn Source>, DriverErr
 async fn read(source: &Arc<dyn Source>, request: ReadRequest) -> (Arc<Discovery>, RecordBatch) {
     let d = source.discover().await.expect("discover");
     let schema = d.projected_schema(&request).expect("schema");
-    (d, collect(schema, source.read(request).await.expect("read")).await)
+    (
+        d,
+        collect(schema, source.read(request).await.expect("read")).await,
+    )
 }
 
 async fn read_error(source: &Arc<dyn Source>) -> DriverError {
@@ -27,7 +30,10 @@ async fn read_error(source: &Arc<dyn Source>) -> DriverError {
     match source.discover().await {
         Err(e) => e,
         Ok(_) => {
-            let stream = source.read(ReadRequest::default()).await.expect("read opens");
+            let stream = source
+                .read(ReadRequest::default())
+                .await
+                .expect("read opens");
             stream
                 .try_collect::<Vec<_>>()
                 .await
@@ -49,10 +55,17 @@ fn plain(b: &RecordBatch) -> RecordBatch {
         .schema()
         .fields()
         .iter()
-        .map(|f| f.as_ref().clone().with_metadata(std::collections::HashMap::new()))
+        .map(|f| {
+            f.as_ref()
+                .clone()
+                .with_metadata(std::collections::HashMap::new())
+        })
         .collect();
-    RecordBatch::try_new(Arc::new(arrow_schema::Schema::new(fields)), b.columns().to_vec())
-        .expect("batch")
+    RecordBatch::try_new(
+        Arc::new(arrow_schema::Schema::new(fields)),
+        b.columns().to_vec(),
+    )
+    .expect("batch")
 }
 
 #[tokio::test]
@@ -64,9 +77,12 @@ async fn json_documents_read_as_python_loads_them() {
         // NDJSON under a .json name is read as a document of concatenated values.
         ("json/events_lines.json", "expected/json/events.arrow"),
     ] {
-        let source = open(&JsonDriver, json!({"urlpath": path, "compression": "infer"}))
-            .await
-            .expect("open");
+        let source = open(
+            &JsonDriver,
+            json!({"urlpath": path, "compression": "infer"}),
+        )
+        .await
+        .expect("open");
         let (d, got) = read(&source, small_batches()).await;
         assert_same(&got, &expected(want), path);
         assert_eq!(d.total_rows, Some(got.num_rows() as u64), "{path}");
@@ -88,9 +104,12 @@ async fn ndjson_streams_as_pyarrow_reads_it() {
         assert_same(&got, &want, &args.to_string());
         assert_eq!(d.metadata["format"], "ndjson", "{args}");
     }
-    let source = open(&JsonLinesDriver, json!({"urlpath": "json/parts/part-*.ndjson"}))
-        .await
-        .expect("open");
+    let source = open(
+        &JsonLinesDriver,
+        json!({"urlpath": "json/parts/part-*.ndjson"}),
+    )
+    .await
+    .expect("open");
     let (d, _) = read(&source, small_batches()).await;
     assert_eq!(d.partitions.len(), 3, "a partition per file");
     // Projection and limit push into the decoder and stop reading early.
@@ -112,7 +131,11 @@ async fn a_geojson_under_json_reads_as_geojson() {
         .await
         .expect("open");
     let (d, got) = read(&source, ReadRequest::default()).await;
-    assert_same(&plain(&got), &expected("expected/geo/places.arrow"), "places.geojson");
+    assert_same(
+        &plain(&got),
+        &expected("expected/geo/places.arrow"),
+        "places.geojson",
+    );
     let field = d.schema.field_with_name("geometry").expect("geometry");
     assert_eq!(field.metadata()["ARROW:extension:name"], "geoarrow.wkb");
     assert_eq!(d.metadata["crs"], "OGC:CRS84");
@@ -123,7 +146,14 @@ async fn textfiles_yield_lines_with_their_file() {
     let source = open(&TextFilesDriver, json!({"urlpath": "text/*.txt"}))
         .await
         .expect("open");
-    let (d, got) = read(&source, ReadRequest { batch_size: 2, ..ReadRequest::default() }).await;
+    let (d, got) = read(
+        &source,
+        ReadRequest {
+            batch_size: 2,
+            ..ReadRequest::default()
+        },
+    )
+    .await;
     assert_same(&got, &expected("expected/json/text.arrow"), "text/*.txt");
     assert_eq!(d.partitions.len(), 2);
     let source = open(
@@ -133,10 +163,17 @@ async fn textfiles_yield_lines_with_their_file() {
     .await
     .expect("open");
     let (_, got) = read(&source, ReadRequest::default()).await;
-    assert_same(&got, &expected("expected/json/docs.arrow"), "decoder json.loads");
-    let bytes = open(&TextFilesDriver, json!({"urlpath": "text_bad/latin1.txt", "text_mode": false}))
-        .await
-        .expect("open");
+    assert_same(
+        &got,
+        &expected("expected/json/docs.arrow"),
+        "decoder json.loads",
+    );
+    let bytes = open(
+        &TextFilesDriver,
+        json!({"urlpath": "text_bad/latin1.txt", "text_mode": false}),
+    )
+    .await
+    .expect("open");
     let (_, got) = read(&bytes, ReadRequest::default()).await;
     assert_eq!(got.num_rows(), 2, "text_mode false reads any bytes");
 }
@@ -154,7 +191,8 @@ async fn bad_input_is_a_typed_error_naming_file_and_line() {
     // Past the inference sample, the read names the line too.
     let mut ctx = context();
     ctx.limits.inference_rows = 1;
-    let args: Map<String, J> = serde_json::from_value(json!({"urlpath": "json/bad.jsonl"})).expect("args");
+    let args: Map<String, J> =
+        serde_json::from_value(json!({"urlpath": "json/bad.jsonl"})).expect("args");
     let source = JsonDriver.open(&args, &ctx).await.expect("open");
     let e = read_error(&source).await;
     assert!(
@@ -178,17 +216,32 @@ async fn bad_input_is_a_typed_error_naming_file_and_line() {
         "{e}"
     );
     // A gzip'd file declared plain is not JSON; a plain file declared gzip does not decompress.
-    let source = open(&JsonDriver, json!({"urlpath": "json/events.jsonl", "compression": "gzip"}))
-        .await
-        .expect("open");
+    let source = open(
+        &JsonDriver,
+        json!({"urlpath": "json/events.jsonl", "compression": "gzip"}),
+    )
+    .await
+    .expect("open");
     let e = read_error(&source).await;
-    assert!(matches!(&e, DriverError::Corrupt { message, .. } if message.contains("gzip")), "{e}");
+    assert!(
+        matches!(&e, DriverError::Corrupt { message, .. } if message.contains("gzip")),
+        "{e}"
+    );
     for (args, arg) in [
-        (json!({"urlpath": "text/*.txt", "decoder": "yaml.safe_load"}), "decoder"),
-        (json!({"urlpath": "text/*.txt", "compression": "snappy"}), "compression"),
+        (
+            json!({"urlpath": "text/*.txt", "decoder": "yaml.safe_load"}),
+            "decoder",
+        ),
+        (
+            json!({"urlpath": "text/*.txt", "compression": "snappy"}),
+            "compression",
+        ),
     ] {
         let e = open(&TextFilesDriver, args).await.err().expect("bad arg");
-        assert!(matches!(&e, DriverError::BadArg { arg: a, .. } if a == arg), "{e}");
+        assert!(
+            matches!(&e, DriverError::BadArg { arg: a, .. } if a == arg),
+            "{e}"
+        );
     }
 }
 
