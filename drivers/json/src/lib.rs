@@ -154,10 +154,23 @@ impl Driver for TextFilesDriver {
     }
 
     async fn open(&self, args: &Map<String, J>, ctx: &OpenContext) -> Result<Arc<dyn Source>> {
-        let (location, text_mode, decoder, warnings) = {
+        let (location, text_mode, as_json, warnings) = {
             let a = Args::new(args);
             let text_mode = a.bool("text_mode")?.unwrap_or(true);
-            let decoder = a.str("decoder")?.map(str::to_string);
+            // Checked before the files are listed: a bad decoder is the catalog's error.
+            let as_json = match a.str("decoder")? {
+                None => false,
+                Some("json.loads" | "json:loads" | "json") => true,
+                Some(other) => {
+                    return Err(DriverError::bad_arg(
+                        "decoder",
+                        format!(
+                            "`{other}` is a Python function Inlet cannot run; `json.loads` (each \
+                             file one JSON document) is understood, or leave it out for lines"
+                        ),
+                    ))
+                }
+            };
             // Intake's `read: true` (the default) hands the decoder the file's content, which
             // is what Inlet does; `read: false` hands it the open file: the same for json.loads.
             let _ = a.bool("read")?;
@@ -177,31 +190,24 @@ impl Driver for TextFilesDriver {
                 }
             }
             let location = Location::from_args(&a)?;
-            (location, text_mode, decoder, a.unused("textfiles"))
+            (location, text_mode, as_json, a.unused("textfiles"))
         };
         let (files, compression) = (location.resolve(ctx).await?, location.compression);
-        match decoder.as_deref() {
-            None => Ok(Arc::new(TextSource::new(
-                files,
-                compression,
-                !text_mode,
-                &ctx.limits,
-                warnings,
-            ))),
-            Some("json.loads" | "json:loads" | "json") => Ok(Arc::new(DocumentSource::new(
+        if as_json {
+            return Ok(Arc::new(DocumentSource::new(
                 JsonDocument { compression },
                 files,
                 &ctx.limits,
                 warnings,
-            ))),
-            Some(other) => Err(DriverError::bad_arg(
-                "decoder",
-                format!(
-                    "`{other}` is a Python function Inlet cannot run; `json.loads` (each file one \
-                     JSON document) is understood, or leave it out for lines"
-                ),
-            )),
+            )));
         }
+        Ok(Arc::new(TextSource::new(
+            files,
+            compression,
+            !text_mode,
+            &ctx.limits,
+            warnings,
+        )))
     }
 }
 
