@@ -3,7 +3,8 @@
 //! rows and extent, and keeps only those; a read loads its files again, one partition at a time
 //! inside the memory budget, and streams the table in batches of `batch_size` rows.
 //!
-//! Files over [`MAX_DOCUMENT_BYTES`] are refused with a typed error rather than read whole.
+//! Files over [`MAX_DOCUMENT_BYTES`] (or the source's own bound) are refused with a typed error
+//! rather than read whole.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -49,20 +50,39 @@ pub trait Document: Send + Sync + 'static {
     /// The driver's name, for messages.
     fn name(&self) -> &'static str;
 
-    /// Reads the file `meta` of `files` into one table.
-    async fn load(&self, files: &Files, meta: &ObjectMeta) -> Result<Table>;
+    /// Reads the file `meta` of `files` into one table, refusing files over `max_bytes`.
+    async fn load(&self, files: &Files, meta: &ObjectMeta, max_bytes: u64) -> Result<Table>;
 }
 
-/// The bytes of `meta`, whole, if it is not too big to be read whole.
-pub async fn read_whole(files: &Files, meta: &ObjectMeta, format: &str) -> Result<Bytes> {
+/// `n` bytes for a message: MiB when there are some.
+pub fn size(n: u64) -> String {
+    if n >= 1 << 20 {
+        format!("{} MiB", n >> 20)
+    } else {
+        format!("{n} bytes")
+    }
+}
+
+/// The error for a file of `bytes` that is not read whole.
+pub fn too_big(at: &str, bytes: u64, max_bytes: u64, format: &str) -> DriverError {
+    DriverError::Unsupported(format!(
+        "`{at}` is {}: {format} files are read whole and at most {} are; convert it to \
+         GeoParquet, Parquet or newline-delimited JSON",
+        size(bytes),
+        size(max_bytes)
+    ))
+}
+
+/// The bytes of `meta`, whole, if it is not bigger than `max_bytes`.
+pub async fn read_whole(
+    files: &Files,
+    meta: &ObjectMeta,
+    format: &str,
+    max_bytes: u64,
+) -> Result<Bytes> {
     let at = files.display(meta);
-    if meta.size > MAX_DOCUMENT_BYTES {
-        return Err(DriverError::Unsupported(format!(
-            "`{at}` is {} MiB: {format} files are read whole and at most {} MiB are; \
-             convert it to GeoParquet, Parquet or newline-delimited JSON",
-            meta.size >> 20,
-            MAX_DOCUMENT_BYTES >> 20
-        )));
+    if meta.size > max_bytes {
+        return Err(too_big(&at, meta.size, max_bytes, format));
     }
     files
         .get_pinned(meta, None)
@@ -79,6 +99,7 @@ pub struct DocumentSource<D> {
     read_ahead: usize,
     budget: Option<MemoryBudget>,
     warnings: Vec<String>,
+    max_bytes: u64,
     discovery: tokio::sync::OnceCell<Arc<Discovery>>,
 }
 
@@ -91,8 +112,15 @@ impl<D: Document> DocumentSource<D> {
             read_ahead: limits.read_ahead.max(1),
             budget: limits.budget.clone(),
             warnings,
+            max_bytes: MAX_DOCUMENT_BYTES,
             discovery: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// Refuses files over `max_bytes` (default [`MAX_DOCUMENT_BYTES`]).
+    pub fn with_max_bytes(mut self, max_bytes: u64) -> Self {
+        self.max_bytes = max_bytes;
+        self
     }
 
     async fn load_discovery(&self) -> Result<Arc<Discovery>> {
@@ -101,7 +129,7 @@ impl<D: Document> DocumentSource<D> {
         let mut partitions = vec![];
         for (file, meta) in self.files.objects.iter().enumerate() {
             let at = self.files.display(meta);
-            let table = self.format.load(&self.files, meta).await?;
+            let table = self.format.load(&self.files, meta, self.max_bytes).await?;
             for f in table.batch.schema().fields() {
                 merge_field(&mut fields, f, &at)?;
             }
@@ -230,10 +258,11 @@ impl<D: Document> Source for DocumentSource<D> {
             .map(|p| {
                 let meta = self.files.objects[p.file].clone();
                 let (files, format, out) = (self.files.clone(), self.format.clone(), out.clone());
+                let max_bytes = self.max_bytes;
                 let cost = meta.size.saturating_mul(PARSE_FACTOR);
                 let open = async move {
                     let at = files.display(&meta);
-                    let table = format.load(&files, &meta).await?;
+                    let table = format.load(&files, &meta, max_bytes).await?;
                     let batch = conform(&table.batch, &out, &at)?;
                     let slices: Vec<Result<RecordBatch>> = (0..batch.num_rows())
                         .step_by(batch_size)

@@ -29,9 +29,9 @@ impl Document for GeoJson {
         "geojson"
     }
 
-    async fn load(&self, files: &Files, meta: &ObjectMeta) -> Result<Table> {
+    async fn load(&self, files: &Files, meta: &ObjectMeta, max_bytes: u64) -> Result<Table> {
         let at = files.display(meta);
-        let bytes = read_whole(files, meta, "GeoJSON").await?;
+        let bytes = read_whole(files, meta, "GeoJSON", max_bytes).await?;
         let value = parse_json(&bytes, &at)?;
         table(&value, &at)
     }

@@ -25,7 +25,7 @@ use object_store::{ObjectMeta, ObjectStoreExt};
 use shapefile::{PolygonRing, Shape};
 
 use crate::crs::Crs;
-use crate::document::{read_whole, Document, Geometry, Table, MAX_DOCUMENT_BYTES};
+use crate::document::{read_whole, too_big, Document, Geometry, Table};
 use crate::geojson::GEOMETRY;
 use crate::wkb::{Extent, Kind, Writer};
 
@@ -48,7 +48,7 @@ impl Document for Shapefile {
         "shapefile"
     }
 
-    async fn load(&self, files: &Files, meta: &ObjectMeta) -> Result<Table> {
+    async fn load(&self, files: &Files, meta: &ObjectMeta, max_bytes: u64) -> Result<Table> {
         let at = files.display(meta);
         let parts = if meta
             .location
@@ -56,15 +56,17 @@ impl Document for Shapefile {
             .to_ascii_lowercase()
             .ends_with(".zip")
         {
-            let bytes = read_whole(files, meta, "zipped shapefile").await?;
+            let bytes = read_whole(files, meta, "zipped shapefile", max_bytes).await?;
             let member = self.member.clone();
             let at2 = at.clone();
             tokio::task::spawn_blocking(move || from_zip(&bytes, member.as_deref(), &at2))
                 .await
                 .map_err(|e| DriverError::Io(format!("`{at}`: {e}")))??
         } else {
-            let shp = read_whole(files, meta, "shapefile").await?.to_vec();
-            let sibling = |ext: &'static str| sibling(files, meta, ext);
+            let shp = read_whole(files, meta, "shapefile", max_bytes)
+                .await?
+                .to_vec();
+            let sibling = |ext: &'static str| sibling(files, meta, ext, max_bytes);
             Parts {
                 shp,
                 dbf: sibling("dbf").await?,
@@ -84,7 +86,12 @@ impl Document for Shapefile {
 }
 
 /// `name.shp`'s `name.<ext>` (or `.<EXT>`, matching the case of `.shp`), if it exists.
-async fn sibling(files: &Files, shp: &ObjectMeta, ext: &str) -> Result<Option<Vec<u8>>> {
+async fn sibling(
+    files: &Files,
+    shp: &ObjectMeta,
+    ext: &str,
+    max_bytes: u64,
+) -> Result<Option<Vec<u8>>> {
     let path = shp.location.as_ref();
     let Some(stem) = path.get(..path.len().saturating_sub(4)) else {
         return Ok(None);
@@ -102,11 +109,7 @@ async fn sibling(files: &Files, shp: &ObjectMeta, ext: &str) -> Result<Option<Ve
         display.get(..display.len().saturating_sub(4)).unwrap_or("")
     );
     match files.store.head(&location).await {
-        Ok(m) if m.size > MAX_DOCUMENT_BYTES => Err(DriverError::Unsupported(format!(
-            "`{shown}` is {} MiB: shapefiles are read whole and at most {} MiB are",
-            m.size >> 20,
-            MAX_DOCUMENT_BYTES >> 20
-        ))),
+        Ok(m) if m.size > max_bytes => Err(too_big(&shown, m.size, max_bytes, "shapefile")),
         Ok(_) => {
             let got = files
                 .store

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use arrow_array::RecordBatch;
 use inlet_driver::testing::{assert_same, collect, context, expected, fixtures};
 use inlet_driver::{Discovery, Driver, DriverError, ReadRequest, Source};
-use inlet_geo::{GeoJsonDriver, GeoParquetDriver, ShapefileDriver};
+use inlet_geo::{
+    DocumentSource, GeoJson, GeoJsonDriver, GeoParquetDriver, Shapefile, ShapefileDriver,
+};
 use serde_json::{json, Map, Value as J};
 
 fn geo_manifest() -> J {
@@ -221,4 +223,33 @@ async fn bad_files_are_typed_errors_naming_them() {
         matches!(&e, DriverError::BadArg { arg, .. } if arg == "urlpath"),
         "{e}"
     );
+}
+
+#[tokio::test]
+async fn documents_over_the_size_bound_are_refused_naming_the_file() {
+    let ctx = context();
+    for (urlpath, format) in [
+        ("geo/places.geojson", "GeoJSON"),
+        ("geo/parcels.zip", "zipped shapefile"),
+    ] {
+        let files = ctx
+            .storage
+            .resolve(&json!(urlpath), None, &ctx.catalog_dir)
+            .await
+            .expect("resolve");
+        let limits = inlet_driver::Limits::default();
+        let source: Arc<dyn Source> = if format == "GeoJSON" {
+            Arc::new(DocumentSource::new(GeoJson, files, &limits, vec![]).with_max_bytes(100))
+        } else {
+            Arc::new(
+                DocumentSource::new(Shapefile { member: None }, files, &limits, vec![])
+                    .with_max_bytes(100),
+            )
+        };
+        let e = source.discover().await.expect_err("too big");
+        assert!(
+            matches!(&e, DriverError::Unsupported(m) if m.contains(urlpath) && m.contains("at most 100 bytes") && m.contains(format)),
+            "{e}"
+        );
+    }
 }

@@ -35,8 +35,9 @@ impl Codec {
 }
 
 /// `compression`: a codec, `infer` (by extension) or none.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Compression {
+    #[default]
     Infer,
     Off,
     Codec(Codec),
@@ -175,9 +176,9 @@ pub async fn read_all(
         .map_err(|e| io_error(&at, codec, e))?;
     if out.len() as u64 > max {
         return Err(DriverError::Unsupported(format!(
-            "`{at}` holds more than {} MiB of JSON: a JSON document is read whole and at most \
+            "`{at}` holds more than {} of JSON: a JSON document is read whole and at most \
              that is; newline-delimited JSON streams at any size (`lines: true`, or a .jsonl file)",
-            max >> 20
+            inlet_geo::document::size(max)
         )));
     }
     Ok(out)

@@ -11,14 +11,16 @@ use arrow_schema::Schema;
 use async_trait::async_trait;
 use inlet_driver::storage::Files;
 use inlet_driver::{DriverError, Result};
-use inlet_geo::{Document, Table, MAX_DOCUMENT_BYTES};
+use inlet_geo::{Document, Table};
 use object_store::ObjectMeta;
 use serde_json::Value as J;
 
 use crate::decode::{self, Compression};
 
+/// JSON documents (decompressed as `compression` says: by extension by default).
+#[derive(Default)]
 pub struct JsonDocument {
-    pub compression: Compression,
+    pub(crate) compression: Compression,
 }
 
 #[async_trait]
@@ -27,10 +29,10 @@ impl Document for JsonDocument {
         "json"
     }
 
-    async fn load(&self, files: &Files, meta: &ObjectMeta) -> Result<Table> {
+    async fn load(&self, files: &Files, meta: &ObjectMeta, max_bytes: u64) -> Result<Table> {
         let at = files.display(meta);
         let codec = self.compression.for_path(meta.location.as_ref());
-        let bytes = decode::read_all(files, meta, codec, MAX_DOCUMENT_BYTES).await?;
+        let bytes = decode::read_all(files, meta, codec, max_bytes).await?;
         let at2 = at.clone();
         tokio::task::spawn_blocking(move || parse(&bytes, &at2))
             .await

@@ -19,11 +19,11 @@ use inlet_geo::DocumentSource;
 use serde_json::{Map, Value as J};
 
 use decode::Compression;
-use document::JsonDocument;
 use lines::JsonLinesSource;
 use text::TextSource;
 
 pub use decode::without_codec_extension;
+pub use document::JsonDocument;
 
 /// Whether a path names newline-delimited JSON by its extension (`.jsonl`, `.ndjson`, also
 /// compressed: `.jsonl.gz`).

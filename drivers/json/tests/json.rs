@@ -259,3 +259,40 @@ async fn intake_spellings_resolve() {
         assert_eq!(r.resolve(written), Some(name), "{written}");
     }
 }
+
+#[tokio::test]
+async fn a_json_document_over_the_size_bound_points_at_lines() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let rows = vec![json!({"a": 1}); 50];
+    std::fs::write(
+        dir.path().join("rows.json"),
+        serde_json::to_vec(&rows).expect("json"),
+    )
+    .expect("write");
+    let mut ctx = context();
+    ctx.catalog_dir = dir.path().to_path_buf();
+    let files = ctx
+        .storage
+        .resolve(&json!("rows.json"), None, &ctx.catalog_dir)
+        .await
+        .expect("resolve");
+    let source = |max: u64| -> Arc<dyn Source> {
+        Arc::new(
+            inlet_geo::DocumentSource::new(
+                inlet_json::JsonDocument::default(),
+                files.clone(),
+                &inlet_driver::Limits::default(),
+                vec![],
+            )
+            .with_max_bytes(max),
+        )
+    };
+    let (_, got) = read(&source(1 << 20), ReadRequest::default()).await;
+    assert_eq!(got.num_rows(), 50, "within the bound");
+    // The bound applies to the decompressed document; the message points at `lines: true`.
+    let e = source(100).discover().await.expect_err("too big");
+    assert!(
+        matches!(&e, DriverError::Unsupported(m) if m.contains("rows.json") && m.contains("lines: true")),
+        "{e}"
+    );
+}
