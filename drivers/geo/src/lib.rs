@@ -158,10 +158,83 @@ impl Driver for ShapefileDriver {
     }
 }
 
+/// `geopandasfile` (intake-geopandas' `GeoPandasFileSource`, any file GDAL reads): dispatched
+/// by the urlpath's extension to the GeoJSON, shapefile or GeoParquet driver.
+pub struct GeoFileDriver;
+
+/// The driver for a urlpath's extension, as a name (`geojson`, `shapefile`, `geoparquet`).
+fn geo_driver_for(urlpath: &J) -> Result<&'static str> {
+    let first = match urlpath {
+        J::Array(items) => items.first().and_then(J::as_str),
+        other => other.as_str(),
+    }
+    .unwrap_or_default();
+    let lower = first.to_ascii_lowercase();
+    let ext = lower.rsplit_once('.').map_or("", |(_, e)| e);
+    Ok(match ext {
+        _ if lower.starts_with("zip://") => "shapefile",
+        "shp" | "zip" => "shapefile",
+        "geojson" | "json" => "geojson",
+        "parquet" | "geoparquet" | "pq" => "geoparquet",
+        other => {
+            return Err(DriverError::Unsupported(format!(
+                "`{first}`: geopandasfile reads .geojson/.json, .shp/.zip and .parquet here; \
+                 `.{other}` (GeoPackage, FlatGeobuf, KML, ...) is not read by Inlet"
+            )))
+        }
+    })
+}
+
+#[async_trait]
+impl Driver for GeoFileDriver {
+    fn name(&self) -> &'static str {
+        "geopandasfile"
+    }
+
+    fn names(&self) -> DriverNames {
+        DriverNames {
+            aliases: &[
+                "intake_geopandas.geopandas.GeoPandasFileSource",
+                "intake_geopandas.GeoPandasFileSource",
+            ],
+            intake2_datatypes: &[],
+        }
+    }
+
+    async fn open(&self, args: &Map<String, J>, ctx: &OpenContext) -> Result<Arc<dyn Source>> {
+        let urlpath = args
+            .get("urlpath")
+            .ok_or_else(|| DriverError::bad_arg("urlpath", "is required"))?;
+        match geo_driver_for(urlpath)? {
+            "shapefile" => ShapefileDriver.open(args, ctx).await,
+            "geoparquet" => GeoParquetDriver.open(args, ctx).await,
+            _ => GeoJsonDriver.open(args, ctx).await,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn geopandasfile_dispatches_by_extension() {
+        for (url, driver) in [
+            (json!("a/b.geojson"), "geojson"),
+            (json!(["a/b.JSON"]), "geojson"),
+            (json!("zip://a/b.zip"), "shapefile"),
+            (json!("s3://b/k.shp"), "shapefile"),
+            (json!("a/b.parquet"), "geoparquet"),
+        ] {
+            assert_eq!(geo_driver_for(&url).expect("known"), driver, "{url}");
+        }
+        let e = geo_driver_for(&json!("a/b.gpkg")).expect_err("gpkg");
+        assert!(
+            matches!(&e, DriverError::Unsupported(m) if m.contains(".gpkg")),
+            "{e}"
+        );
+    }
 
     #[test]
     fn zip_urls_split_into_archive_and_layer() {

@@ -189,6 +189,25 @@ async fn intake_geopandas_spellings_resolve() {
 }
 
 #[tokio::test]
+async fn geopandasfile_reads_each_format_by_its_extension() {
+    for urlpath in [
+        "geo/places.geojson",
+        "zip://geo/parcels.zip",
+        "geo/places.parquet",
+    ] {
+        let args: Map<String, J> =
+            serde_json::from_value(json!({"urlpath": urlpath})).expect("args");
+        let source = inlet_geo::GeoFileDriver
+            .open(&args, &context())
+            .await
+            .expect("open");
+        let d = source.discover().await.expect("discover");
+        let (ext, _) = geometry_metadata(&d);
+        assert_eq!(ext, "geoarrow.wkb", "{urlpath}");
+    }
+}
+
+#[tokio::test]
 async fn bad_files_are_typed_errors_naming_them() {
     let source = open("geojson", json!({"urlpath": "geo/broken.geojson"}))
         .await
