@@ -1,15 +1,17 @@
 //! GeoJSON `properties` -> typed Arrow columns, inferred as GDAL (pyogrio) does for the common
 //! cases: integers -> int64, integers mixed with floats -> float64, booleans -> bool,
-//! `YYYY-MM-DD` strings -> date32, other strings -> string. A column mixing kinds, or holding
+//! `YYYY-MM-DD` strings -> date32, ISO date-times -> timestamp[ms] (with an offset or `Z`:
+//! timestamp[ms, UTC], converted), other strings -> string. A column mixing kinds, or holding
 //! objects/arrays, is a string column (JSON text for non-strings); an all-null column is string.
 
 use std::sync::Arc;
 
 use arrow_array::builder::{
     BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, StringBuilder,
+    TimestampMillisecondBuilder,
 };
 use arrow_array::ArrayRef;
-use arrow_schema::{DataType, Field};
+use arrow_schema::{DataType, Field, TimeUnit};
 use serde_json::{Map, Value as J};
 
 /// What the values of one property were.
@@ -19,6 +21,8 @@ struct Seen {
     int: bool,
     float: bool,
     date: bool,
+    naive: bool,
+    aware: bool,
     text: bool,
     nested: bool,
 }
@@ -31,6 +35,8 @@ impl Seen {
             J::Number(n) if n.is_i64() => self.int = true,
             J::Number(_) => self.float = true,
             J::String(s) if date_days(s).is_some() => self.date = true,
+            J::String(s) if naive_ms(s).is_some() => self.naive = true,
+            J::String(s) if aware_ms(s).is_some() => self.aware = true,
             J::String(_) => self.text = true,
             J::Array(_) | J::Object(_) => self.nested = true,
         }
@@ -41,6 +47,8 @@ impl Seen {
             self.bool,
             self.int || self.float,
             self.date,
+            self.naive,
+            self.aware,
             self.text,
             self.nested,
         ];
@@ -52,6 +60,10 @@ impl Seen {
             Seen { float: true, .. } => DataType::Float64,
             Seen { int: true, .. } => DataType::Int64,
             Seen { date: true, .. } => DataType::Date32,
+            Seen { naive: true, .. } => DataType::Timestamp(TimeUnit::Millisecond, None),
+            Seen { aware: true, .. } => {
+                DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
+            }
             _ => DataType::Utf8,
         }
     }
@@ -65,6 +77,22 @@ pub fn date_days(s: &str) -> Option<i32> {
     let d = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
     let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?;
     i32::try_from((d - epoch).num_days()).ok()
+}
+
+/// Milliseconds since the epoch of a date-time without offset (`2020-01-02T03:04:05.250`,
+/// or with a space), read as UTC wall time as pyogrio's naive datetime64 is.
+pub fn naive_ms(s: &str) -> Option<i64> {
+    ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
+        .iter()
+        .find_map(|f| chrono::NaiveDateTime::parse_from_str(s, f).ok())
+        .map(|t| t.and_utc().timestamp_millis())
+}
+
+/// Milliseconds since the epoch of an RFC 3339 date-time (`Z` or an offset).
+pub fn aware_ms(s: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.timestamp_millis())
 }
 
 /// Property names in order of first appearance, with their inferred types.
@@ -118,6 +146,12 @@ pub fn column(field: &Field, rows: &[Option<&Map<String, J>>]) -> ArrayRef {
             values.for_each(|v| b.append_option(v.as_f64()));
             Arc::new(b.finish())
         }
+        DataType::Timestamp(_, tz) => {
+            let parse = if tz.is_some() { aware_ms } else { naive_ms };
+            let mut b = TimestampMillisecondBuilder::with_capacity(rows.len());
+            values.for_each(|v| b.append_option(v.as_str().and_then(parse)));
+            Arc::new(b.finish().with_timezone_opt(tz.clone()))
+        }
         DataType::Date32 => {
             let mut b = Date32Builder::with_capacity(rows.len());
             values.for_each(|v| b.append_option(v.as_str().and_then(date_days)));
@@ -168,6 +202,10 @@ mod tests {
             .expect("strings");
         assert_eq!((m.value(0), m.value(1)), ("1", "y"));
         assert_eq!(date_days("1970-01-02"), Some(1));
+        assert_eq!(naive_ms("1970-01-01T00:00:01.250"), Some(1250));
+        assert_eq!(naive_ms("1970-01-01 00:01:00"), Some(60_000));
+        assert_eq!(aware_ms("1970-01-01T02:00:00+02:00"), Some(0));
+        assert_eq!(naive_ms("1970-01-01T02:00:00Z"), None);
         assert_eq!(date_days("2020-1-2"), None);
     }
 }
