@@ -32,9 +32,61 @@ impl Document for GeoJson {
     async fn load(&self, files: &Files, meta: &ObjectMeta, max_bytes: u64) -> Result<Table> {
         let at = files.display(meta);
         let bytes = read_whole(files, meta, "GeoJSON", max_bytes).await?;
-        let value = parse_json(&bytes, &at)?;
-        table(&value, &at)
+        let at2 = at.clone();
+        tokio::task::spawn_blocking(move || parse(&bytes, &at2))
+            .await
+            .map_err(|e| DriverError::Io(format!("`{at}`: {e}")))?
     }
+}
+
+/// A FeatureCollection whose geometries stay unparsed text until each is written as WKB: a
+/// tree of `serde_json::Value`s for every coordinate took ~25x the document's size.
+#[derive(serde::Deserialize)]
+struct Collection<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(borrow)]
+    features: Vec<RawFeature<'a>>,
+    #[serde(default)]
+    crs: Option<J>,
+}
+
+#[derive(serde::Deserialize)]
+struct RawFeature<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    properties: Option<Map<String, J>>,
+    #[serde(borrow, default)]
+    geometry: Option<&'a serde_json::value::RawValue>,
+}
+
+/// A GeoJSON document's bytes as a table. A FeatureCollection is read feature by feature; any
+/// other document (or one the typed reading refuses, to name the feature at fault) as a value.
+pub fn parse(bytes: &[u8], at: &str) -> Result<Table> {
+    match feature_collection(bytes, at) {
+        Some(table) => table,
+        None => table(&parse_json(bytes, at)?, at),
+    }
+}
+
+/// The table of a document that is a well-formed FeatureCollection; None for anything else
+/// (other JSON, other GeoJSON, invalid JSON: the caller reads it as a value and says why).
+pub fn feature_collection(bytes: &[u8], at: &str) -> Option<Result<Table>> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let c = serde_json::from_slice::<Collection>(bytes).ok()?;
+    if c.kind != "FeatureCollection" || c.features.iter().any(|f| f.kind != "Feature") {
+        return None;
+    }
+    let crs = crs::from_geojson_member(c.crs.as_ref());
+    let props: Vec<Option<&Map<String, J>>> =
+        c.features.iter().map(|f| f.properties.as_ref()).collect();
+    Some(build(&props, crs, at, |i| match c.features[i].geometry {
+        None => Ok(None),
+        Some(raw) => serde_json::from_str::<J>(raw.get())
+            .map(|g| Some(std::borrow::Cow::Owned(g)))
+            .map_err(|e| e.to_string()),
+    }))
 }
 
 /// A whole JSON document, BOM allowed; a syntax error names the line and column.
@@ -103,30 +155,45 @@ fn features<'v>(value: &'v J, at: &str) -> Result<Vec<Feature<'v>>> {
 pub fn table(value: &J, at: &str) -> Result<Table> {
     let features = features(value, at)?;
     let props: Vec<Option<&Map<String, J>>> = features.iter().map(|(p, _)| *p).collect();
+    let crs = crs::from_geojson_member(value.get("crs"));
+    build(&props, crs, at, |i| {
+        let g = features[i].1;
+        Ok((!g.is_null()).then_some(std::borrow::Cow::Borrowed(g)))
+    })
+}
+
+/// The table of features: their properties, and `geometry(i)` (None when null) as WKB.
+fn build<'g>(
+    props: &[Option<&Map<String, J>>],
+    crs: crs::Crs,
+    at: &str,
+    geometry: impl Fn(usize) -> std::result::Result<Option<std::borrow::Cow<'g, J>>, String>,
+) -> Result<Table> {
     let mut fields = properties::infer(props.iter().copied());
     // A property called `geometry` would clash with the geometry column: GDAL drops it too.
     fields.retain(|f| f.name() != GEOMETRY);
     let mut columns: Vec<ArrayRef> = fields
         .iter()
-        .map(|f| properties::column(f, &props))
+        .map(|f| properties::column(f, props))
         .collect();
     let mut extent = Extent::default();
     let mut wkb = BinaryBuilder::new();
     let mut buf = vec![];
-    for (i, (_, g)) in features.iter().enumerate() {
-        if g.is_null() {
+    for i in 0..props.len() {
+        let at_feature = || format!("{at}, feature {i}");
+        let Some(g) = geometry(i).map_err(|m| DriverError::corrupt(at_feature(), m))? else {
             wkb.append_null();
             continue;
-        }
+        };
         buf.clear();
         wkb::from_geojson(
-            g,
+            &g,
             &mut Writer {
                 out: &mut buf,
                 extent: &mut extent,
             },
         )
-        .map_err(|m| DriverError::corrupt(format!("{at}, feature {i}"), m))?;
+        .map_err(|m| DriverError::corrupt(at_feature(), m))?;
         wkb.append_value(&buf);
     }
     columns.push(Arc::new(wkb.finish()));
@@ -137,7 +204,7 @@ pub fn table(value: &J, at: &str) -> Result<Table> {
         batch,
         geometry: Some(Geometry {
             column: GEOMETRY.into(),
-            crs: crs::from_geojson_member(value.get("crs")),
+            crs,
             extent,
         }),
     })
@@ -178,6 +245,20 @@ mod tests {
         ]});
         let e = table(&doc, "x.geojson").err().expect("error");
         assert!(e.to_string().contains("x.geojson, feature 1"), "{e}");
+        let e = parse(
+            serde_json::to_vec(&doc).expect("bytes").as_slice(),
+            "x.geojson",
+        )
+        .err()
+        .expect("typed path falls back to name the feature");
+        assert!(e.to_string().contains("x.geojson, feature 1"), "{e}");
+        let e = parse(
+            b"{\"type\": \"FeatureCollection\", \"features\": [",
+            "z.geojson",
+        )
+        .err()
+        .expect("eof");
+        assert!(e.to_string().contains("line 1"), "{e}");
         let e = parse_json(b"{\"type\": ", "y.json").expect_err("syntax");
         assert!(
             matches!(e, DriverError::Corrupt { .. }) && e.to_string().contains("line 1"),

@@ -53,6 +53,10 @@ fn kind(v: &J) -> &'static str {
 
 /// A document's bytes as a table.
 pub fn parse(bytes: &[u8], at: &str) -> Result<Table> {
+    // A FeatureCollection is read without a value tree for its coordinates.
+    if let Some(table) = inlet_geo::geojson::feature_collection(bytes, at) {
+        return table;
+    }
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut values: Vec<J> = serde_json::Deserializer::from_slice(bytes)
         .into_iter::<J>()
