@@ -1,6 +1,6 @@
 """Writes the sample data of the example catalog (catalogs/data, catalogs/regions).
 
-    python3 -m pip install pyarrow pandas numpy fastavro xarray zarr netCDF4 rasterio
+    python3 -m pip install pyarrow pandas numpy fastavro xarray zarr netCDF4 rasterio geopandas pyogrio shapely
     python3 catalogs/make_sample_data.py
 
 Seeded, so re-running gives the same values.
@@ -158,9 +158,52 @@ def elevation(path: Path) -> None:
         dst.write(dem, 1)
 
 
+def geo_and_text(data: Path) -> None:
+    """Districts as GeoJSON, GeoParquet and a zipped shapefile; a ride log as NDJSON; notes."""
+    import json
+    import shutil
+    import tempfile
+    import zipfile
+
+    import geopandas as gpd
+    from shapely.geometry import Point, box
+
+    names = ["Harbour", "Old Town", "Riverside", "Hillcrest", "Market", "Parkview"]
+    districts = gpd.GeoDataFrame({
+        "district": names,
+        "population": [12500, 8300, 15100, 6400, 9900, 7200],
+        "area_km2": [3.2, 1.1, 4.8, 5.5, 0.9, 2.7],
+        "founded": ["1650-05-01", "1402-01-01", "1888-09-12", "1921-03-30", "1530-06-15",
+                    "1960-11-02"],
+    }, geometry=[box(4.85 + 0.02 * (i % 3), 52.35 + 0.02 * (i // 3),
+                     4.87 + 0.02 * (i % 3), 52.37 + 0.02 * (i // 3)) for i in range(6)],
+        crs="EPSG:4326")
+    districts.to_file(data / "districts.geojson", driver="GeoJSON", engine="pyogrio")
+    districts.to_parquet(data / "districts.parquet")
+    with tempfile.TemporaryDirectory() as tmp:
+        districts.to_file(Path(tmp) / "districts.shp", driver="ESRI Shapefile", engine="pyogrio")
+        with zipfile.ZipFile(data / "districts_shp.zip", "w", zipfile.ZIP_DEFLATED) as z:
+            for f in sorted(Path(tmp).iterdir()):
+                z.write(f, f.name)
+    with open(data / "ride_log.jsonl", "w") as f:
+        for i in range(200):
+            p = Point(4.85 + (i % 17) * 0.004, 52.35 + (i % 13) * 0.004)
+            f.write(json.dumps({"ride": i, "district": names[i % 6], "minutes": 5 + (i * 7) % 40,
+                                "fare": round(3.5 + ((i * 37) % 100) / 10, 2),
+                                "pickup": {"lon": round(p.x, 4), "lat": round(p.y, 4)},
+                                "tags": ["night"] if i % 5 == 0 else []}) + "\n")
+    notes = data / "notes"
+    shutil.rmtree(notes, ignore_errors=True)
+    notes.mkdir()
+    (notes / "2024-01.txt").write_text("Harbour ferry ran late all week\nNew stand at Market\n")
+    (notes / "2024-02.txt").write_text("Riverside bridge closed for works\n"
+                                       "Parkview rides up 12%\nHillcrest: no incidents\n")
+
+
 if __name__ == "__main__":
     main()
     ride_events(HERE / "data" / "ride_events.avro")
     air_grid(HERE / "data" / "air_grid.zarr")
     sea_surface(HERE / "data" / "sea_surface.nc")
     elevation(HERE / "data" / "elevation.tif")
+    geo_and_text(HERE / "data")

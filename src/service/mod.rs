@@ -52,6 +52,13 @@ pub fn builtin_drivers() -> Registry {
     r.register(Arc::new(inlet_netcdf::NetcdfDriver));
     r.register(Arc::new(inlet_geotiff::RasterioDriver));
     r.register(Arc::new(inlet_geotiff::ImageDriver));
+    r.register(Arc::new(inlet_geo::GeoParquetDriver));
+    r.register(Arc::new(inlet_geo::GeoJsonDriver));
+    r.register(Arc::new(inlet_geo::ShapefileDriver));
+    r.register(Arc::new(inlet_geo::GeoFileDriver));
+    r.register(Arc::new(inlet_json::JsonDriver));
+    r.register(Arc::new(inlet_json::JsonLinesDriver));
+    r.register(Arc::new(inlet_json::TextFilesDriver));
     r
 }
 
