@@ -103,7 +103,7 @@ impl Fixture {
     }
 }
 
-fn text<'a>(r: &'a reqwest::Response, h: header::HeaderName) -> &'a str {
+fn text(r: &reqwest::Response, h: header::HeaderName) -> &str {
     r.headers()
         .get(h)
         .and_then(|v| v.to_str().ok())
