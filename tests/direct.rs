@@ -488,3 +488,95 @@ fn python_readers_read_files_directly() {
         "{stdout}"
     );
 }
+
+/// A catalog `s3` with one private object in a moto S3 bucket.
+async fn s3_catalog(dir: &Path, endpoint: &str) -> (PathBuf, Vec<u8>) {
+    let client = Client::new();
+    let r = client
+        .put(format!("{endpoint}/private"))
+        .send()
+        .await
+        .expect("create bucket");
+    assert!(r.status().is_success(), "create bucket: {}", r.status());
+    let bytes = std::fs::read(fixtures().join("parquet/types.parquet")).expect("fixture");
+    let r = client
+        .put(format!("{endpoint}/private/data/types.parquet"))
+        .header("x-amz-acl", "private")
+        .body(bytes.clone())
+        .send()
+        .await
+        .expect("put");
+    assert!(r.status().is_success(), "upload: {}", r.status());
+    let yaml = format!(
+        "sources:
+  types:
+    driver: parquet
+    args:
+      urlpath: s3://private/data/types.parquet
+      storage_options: {{key: testing, secret: testing, endpoint_url: '{endpoint}', region: us-east-1}}
+"
+    );
+    (common::write_catalog(dir, "s3.yaml", &yaml), bytes)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn object_storage_is_proxied_presigned_or_off() {
+    inlet_driver::storage::ensure_tls_provider();
+    let s3 = common::S3Server::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let (cat, bytes) = s3_catalog(dir.path(), &s3.endpoint).await;
+    let client = Client::new();
+    let unsigned = client
+        .get(format!("{}/private/data/types.parquet", s3.endpoint))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(unsigned.status(), StatusCode::FORBIDDEN, "the object is private");
+    let tail = |b: &[u8]| b[b.len() - 8..].to_vec();
+    let cat = cat.to_str().expect("utf8");
+
+    for mode in ["proxy", "presign", "off"] {
+        let server = InletServer::start(&["--catalog", cat, "--direct-access", mode], &[]);
+        let list = server.json("/api/v1/sources/s3.types/files").await;
+        let file = &list["files"][0];
+        assert_eq!(file["path"], "types.parquet", "{list}");
+        assert_eq!(file["size"], bytes.len());
+        let url = file["url"].as_str();
+        match mode {
+            "proxy" => {
+                let url = url.expect("a url");
+                assert!(url.starts_with(&server.url("/api/v1/files/")), "{url}");
+            }
+            "presign" => {
+                let url = url.expect("a url");
+                assert!(
+                    url.starts_with(&s3.endpoint) && url.contains("X-Amz-Signature="),
+                    "{url}"
+                );
+            }
+            _ => {
+                assert!(file["url"].is_null(), "{list}");
+                let r = client
+                    .get(server.url("/api/v1/sources/s3.types/data.parquet"))
+                    .send()
+                    .await
+                    .expect("GET");
+                let body = problem(r, StatusCode::CONFLICT, "no-direct-files").await;
+                assert!(body["detail"].as_str().is_some_and(|d| d.contains("off")));
+                continue;
+            }
+        }
+        let url = url.expect("a url");
+        let whole = client.get(url).send().await.expect("GET");
+        assert_eq!(whole.status(), StatusCode::OK, "{mode}");
+        assert_eq!(whole.bytes().await.expect("body").as_ref(), bytes.as_slice(), "{mode}");
+        let suffix = client
+            .get(url)
+            .header(header::RANGE, "bytes=-8")
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(suffix.status(), StatusCode::PARTIAL_CONTENT, "{mode}");
+        assert_eq!(suffix.bytes().await.expect("body").to_vec(), tail(&bytes), "{mode}");
+    }
+}
