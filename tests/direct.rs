@@ -580,3 +580,53 @@ async fn object_storage_is_proxied_presigned_or_off() {
         assert_eq!(suffix.bytes().await.expect("body").to_vec(), tail(&bytes), "{mode}");
     }
 }
+
+/// `inlet token ...` against the SQLite state of `server`: stdout.
+fn token_cli(server: &InletServer, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_inlet"))
+        .arg("token")
+        .args(args)
+        .arg("--state-dir")
+        .arg(server.state_dir.path())
+        .env_remove("INLET_DATABASE_URL")
+        .env_remove("INLET_STATE_DIR")
+        .env_remove("INLET_CONFIG")
+        .output()
+        .expect("run inlet token");
+    assert!(out.status.success(), "token {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scopes_apply_and_a_revoked_token_ends_its_urls() {
+    let f = start(&["--auth", "required"]);
+    let made = |name: &str, scope: &str| -> (String, String) {
+        let out = token_cli(&f.server, &["create", "--name", name, "--scope", scope, "--format", "json"]);
+        let v: J = serde_json::from_str(&out).expect("json");
+        (v["id"].as_str().expect("id").into(), v["token"].as_str().expect("token").into())
+    };
+    let (id, token) = made("reader", "catalog:fx:read");
+    let (_, other) = made("other", "catalog:elsewhere:read");
+    let list = f.server.url("/api/v1/sources/fx.types/files");
+    let anonymous = f.get(&list, &[]).await;
+    problem(anonymous, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+    let out_of_scope = f.client.get(&list).bearer_auth(&other).send().await.expect("GET");
+    problem(out_of_scope, StatusCode::NOT_FOUND, "not-found").await;
+    let listed: J = f
+        .client
+        .get(&list)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("json");
+    let url = listed["files"][0]["url"].as_str().expect("url");
+    // The URL is the credential: readers fetch it without headers.
+    let r = f.get(url, &[(header::RANGE, "bytes=0-3")]).await;
+    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    token_cli(&f.server, &["revoke", &id]);
+    let body = problem(f.get(url, &[]).await, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+    assert!(body["detail"].as_str().is_some_and(|d| d.contains("revoked")), "{body}");
+}
