@@ -292,11 +292,13 @@ mod tests {
                 "http = \"127.0.0.1:9000\"\nmax_streams = 8\ncatalogs = [\"a\", \"b\"]\n",
             )?;
             jail.set_env("INLET_MAX_STREAMS", "4");
+            jail.set_env("INLET_DIRECT_ACCESS", "presign");
             let c = ServeConfig::load(Some(Path::new("inlet.toml"))).map_err(|e| e.to_string())?;
             assert_eq!(c.http.port(), 9000);
             assert_eq!(c.max_streams, 4, "the environment wins over the file");
             assert_eq!(c.catalogs, vec![PathBuf::from("a"), PathBuf::from("b")]);
             assert_eq!(c.ticket_ttl_secs, 3600);
+            assert_eq!(c.direct_access, DirectAccess::Presign);
             jail.create_file("bad.toml", "max_stream = 8\n")?;
             let err = ServeConfig::load(Some(Path::new("bad.toml"))).expect_err("typo");
             assert!(err.contains("max_stream"), "{err}");

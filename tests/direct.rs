@@ -531,7 +531,11 @@ async fn object_storage_is_proxied_presigned_or_off() {
         .send()
         .await
         .expect("GET");
-    assert_eq!(unsigned.status(), StatusCode::FORBIDDEN, "the object is private");
+    assert_eq!(
+        unsigned.status(),
+        StatusCode::FORBIDDEN,
+        "the object is private"
+    );
     let tail = |b: &[u8]| b[b.len() - 8..].to_vec();
     let cat = cat.to_str().expect("utf8");
 
@@ -569,7 +573,11 @@ async fn object_storage_is_proxied_presigned_or_off() {
         let url = url.expect("a url");
         let whole = client.get(url).send().await.expect("GET");
         assert_eq!(whole.status(), StatusCode::OK, "{mode}");
-        assert_eq!(whole.bytes().await.expect("body").as_ref(), bytes.as_slice(), "{mode}");
+        assert_eq!(
+            whole.bytes().await.expect("body").as_ref(),
+            bytes.as_slice(),
+            "{mode}"
+        );
         let suffix = client
             .get(url)
             .header(header::RANGE, "bytes=-8")
@@ -577,7 +585,11 @@ async fn object_storage_is_proxied_presigned_or_off() {
             .await
             .expect("GET");
         assert_eq!(suffix.status(), StatusCode::PARTIAL_CONTENT, "{mode}");
-        assert_eq!(suffix.bytes().await.expect("body").to_vec(), tail(&bytes), "{mode}");
+        assert_eq!(
+            suffix.bytes().await.expect("body").to_vec(),
+            tail(&bytes),
+            "{mode}"
+        );
     }
 }
 
@@ -593,7 +605,11 @@ fn token_cli(server: &InletServer, args: &[&str]) -> String {
         .env_remove("INLET_CONFIG")
         .output()
         .expect("run inlet token");
-    assert!(out.status.success(), "token {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "token {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -601,16 +617,30 @@ fn token_cli(server: &InletServer, args: &[&str]) -> String {
 async fn scopes_apply_and_a_revoked_token_ends_its_urls() {
     let f = start(&["--auth", "required"]);
     let made = |name: &str, scope: &str| -> (String, String) {
-        let out = token_cli(&f.server, &["create", "--name", name, "--scope", scope, "--format", "json"]);
+        let out = token_cli(
+            &f.server,
+            &[
+                "create", "--name", name, "--scope", scope, "--format", "json",
+            ],
+        );
         let v: J = serde_json::from_str(&out).expect("json");
-        (v["id"].as_str().expect("id").into(), v["token"].as_str().expect("token").into())
+        (
+            v["id"].as_str().expect("id").into(),
+            v["token"].as_str().expect("token").into(),
+        )
     };
     let (id, token) = made("reader", "catalog:fx:read");
     let (_, other) = made("other", "catalog:elsewhere:read");
     let list = f.server.url("/api/v1/sources/fx.types/files");
     let anonymous = f.get(&list, &[]).await;
     problem(anonymous, StatusCode::UNAUTHORIZED, "unauthenticated").await;
-    let out_of_scope = f.client.get(&list).bearer_auth(&other).send().await.expect("GET");
+    let out_of_scope = f
+        .client
+        .get(&list)
+        .bearer_auth(&other)
+        .send()
+        .await
+        .expect("GET");
     problem(out_of_scope, StatusCode::NOT_FOUND, "not-found").await;
     let listed: J = f
         .client
@@ -627,6 +657,16 @@ async fn scopes_apply_and_a_revoked_token_ends_its_urls() {
     let r = f.get(url, &[(header::RANGE, "bytes=0-3")]).await;
     assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
     token_cli(&f.server, &["revoke", &id]);
-    let body = problem(f.get(url, &[]).await, StatusCode::UNAUTHORIZED, "unauthenticated").await;
-    assert!(body["detail"].as_str().is_some_and(|d| d.contains("revoked")), "{body}");
+    let body = problem(
+        f.get(url, &[]).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await;
+    assert!(
+        body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("revoked")),
+        "{body}"
+    );
 }

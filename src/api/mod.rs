@@ -277,12 +277,21 @@ pub fn router_with(state: AppState, pages: Router<AppState>) -> Router {
         app = app.layer(
             CorsLayer::new()
                 .allow_origin(origins)
-                .allow_methods([Method::GET, Method::POST])
+                .allow_methods([Method::GET, Method::HEAD, Method::POST])
                 .allow_headers([
                     header::ACCEPT,
                     header::AUTHORIZATION,
                     header::CONTENT_TYPE,
                     header::IF_NONE_MATCH,
+                    header::RANGE,
+                    header::IF_RANGE,
+                ])
+                // Browser readers of file URLs (DuckDB-WASM) read these of range answers.
+                .expose_headers([
+                    header::ACCEPT_RANGES,
+                    header::CONTENT_RANGE,
+                    header::CONTENT_LENGTH,
+                    header::ETAG,
                 ]),
         );
     }

@@ -180,7 +180,12 @@ impl Core {
                 .file_access(caller, source, &opened.params, &files, meta, expires_at)
                 .await?;
             listed.push(SourceFile {
-                path: meta.location.as_ref()[root.len()..].to_string(),
+                path: meta
+                    .location
+                    .as_ref()
+                    .strip_prefix(root.as_str())
+                    .unwrap_or(meta.location.as_ref())
+                    .to_string(),
                 size: meta.size,
                 etag: meta.e_tag.clone(),
                 last_modified: meta.last_modified,
