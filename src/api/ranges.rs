@@ -16,11 +16,21 @@ pub enum Ranges {
     Parts(Vec<Range<u64>>),
 }
 
+/// Ranges one request may ask for: each is a storage request of its own, and readers ask for
+/// a few (Parquet column chunks), not hundreds.
+pub const MAX_RANGES: usize = 64;
+
 /// The ranges a `Range` header asks of a file of `size` bytes; `Err` (why) when none can be
 /// served (416). A unit other than `bytes` is ignored (the whole file), as RFC 9110 allows.
 pub fn parse(value: &str, size: u64) -> Result<Ranges, String> {
     if !value.trim_start().starts_with("bytes=") {
         return Ok(Ranges::Whole);
+    }
+    // Counted before parsing: the parser compares every pair of ranges for overlaps.
+    if value.matches(',').count() >= MAX_RANGES {
+        return Err(format!(
+            "the Range header asks for more than {MAX_RANGES} ranges: ask for fewer, or for one range covering them"
+        ));
     }
     let mut parsed = http_range_header::parse_range_header(value.trim())
         .map_err(|e| format!("the Range header `{value}` is not a valid byte range ({e})"))?;
@@ -250,6 +260,13 @@ mod tests {
             parse("bytes=0-0", 0).is_err(),
             "an empty file has no ranges"
         );
+        let many = |n: u64| {
+            let list: Vec<String> = (0..n).map(|i| format!("{}-{}", i * 2, i * 2)).collect();
+            format!("bytes={}", list.join(","))
+        };
+        assert_eq!(parts(&many(64), 1000).len(), 64);
+        let refused = parse(&many(65), 1000).expect_err("too many ranges");
+        assert!(refused.contains("more than 64"), "{refused}");
     }
 
     #[test]
