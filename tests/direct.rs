@@ -41,6 +41,10 @@ fn catalog(dir: &Path) -> PathBuf {
   avro_types:
     driver: avro_table
     args: {{urlpath: '{fx}/avro/types.avro'}}
+  guarded:
+    driver: parquet
+    direct_access: forbid
+    args: {{urlpath: '{fx}/parquet/types.parquet'}}
   grid:
     driver: intake_xarray.xzarr.ZarrSource
     args: {{urlpath: '{fx}/zarr/grid_v3.zarr'}}
@@ -163,6 +167,14 @@ async fn files_are_listed_with_partitions_sizes_and_urls() {
         .await;
     let body = problem(zarr, StatusCode::CONFLICT, "no-direct-files").await;
     assert!(body["detail"].as_str().is_some_and(|d| d.contains("/data")));
+    // Intake's `direct_access: forbid`: the catalog's author wants reads through the server.
+    let guarded = f
+        .get(&f.server.url("/api/v1/sources/fx.guarded/files"), &[])
+        .await;
+    let body = problem(guarded, StatusCode::CONFLICT, "no-direct-files").await;
+    assert!(body["detail"]
+        .as_str()
+        .is_some_and(|d| d.contains("direct_access: forbid")));
     let unknown = f
         .get(&f.server.url("/api/v1/sources/fx.nope/files"), &[])
         .await;

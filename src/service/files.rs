@@ -133,6 +133,23 @@ fn common_dir(locations: &[&str]) -> String {
     dir.iter().map(|d| format!("{d}/")).collect()
 }
 
+/// Intake's `direct_access: forbid` on the entry: its author wants the data read through the
+/// server only.
+fn forbidden_by_catalog(snap: &super::Snapshot, source: &str) -> Result<(), ServiceError> {
+    let (node, idx) = snap.service.entry(source)?;
+    let forbid = node
+        .file
+        .entries
+        .get(idx)
+        .is_some_and(|e| e.direct_access.as_deref() == Some("forbid"));
+    if forbid {
+        return Err(ServiceError::NoDirectFiles(format!(
+            "the catalog forbids direct access to `{source}` (`direct_access: forbid`): read it with /api/v1/sources/{source}/data"
+        )));
+    }
+    Ok(())
+}
+
 impl Core {
     /// The whole files behind `source` with the given parameter values, each with how to
     /// reach it. A source whose driver reads no whole files (Zarr) is `NoDirectFiles`.
@@ -148,6 +165,7 @@ impl Core {
             .open(source, params)
             .await
             .map_err(|e| caller.conceal(e))?;
+        forbidden_by_catalog(&snap, source)?;
         let Some(files) = opened.source.whole_files() else {
             return Err(ServiceError::NoDirectFiles(format!(
                 "`{source}` is not made of whole files a client could read on its own (its driver reads parts of a store, like Zarr chunks): read it with /api/v1/sources/{source}/data"
@@ -288,7 +306,10 @@ impl Core {
             return Err(super::tickets::TicketError::Expired(claims.expires).into());
         }
         self.check_ticket_token(claims.token.as_deref()).await?;
-        let opened = self.snapshot().open(&claims.source, &claims.params).await?;
+        let snap = self.snapshot();
+        let opened = snap.open(&claims.source, &claims.params).await?;
+        // The catalog may have forbidden it since the URL was made.
+        forbidden_by_catalog(&snap, &claims.source)?;
         let changed = |why: &str| {
             ServiceError::Driver(inlet_driver::DriverError::Changed(format!(
                 "`{}` of `{}` {why} since the URL was made: list the files again",
