@@ -258,6 +258,12 @@ async fn ranges_validators_and_head_follow_rfc_9110() {
         whole.bytes().await.expect("body").as_ref(),
         bytes.as_slice()
     );
+    // Bytes of files count as the source's usage.
+    let usage = f.server.json("/api/v1/sources/fx.types/usage").await;
+    assert!(
+        usage["bytes"].as_u64().is_some_and(|b| b >= size as u64),
+        "{usage}"
+    );
 
     let first = f.get(&url, &[(header::RANGE, "bytes=0-3")]).await;
     assert_eq!(first.status(), StatusCode::PARTIAL_CONTENT);
