@@ -87,6 +87,21 @@ pub struct ServeConfig {
     pub storage_retry_timeout_secs: u64,
     /// The first retry's delay; each next one doubles, to at most 5 s.
     pub storage_backoff_ms: u64,
+    /// How `GET /api/v1/sources/{source}/files` hands out files in object storage: `proxy`
+    /// (default: this server serves them with Range, like local files), `presign` (a URL
+    /// signed for the store, S3/GCS/Azure, valid as long as a ticket) or `off` (listed
+    /// without a URL).
+    pub direct_access: DirectAccess,
+}
+
+/// How clients get the bytes of files in object storage (local files are always proxied).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum DirectAccess {
+    #[default]
+    Proxy,
+    Presign,
+    Off,
 }
 
 /// Whether requests must carry a token.
@@ -135,13 +150,15 @@ impl Default for ServeConfig {
             storage_retries: 3,
             storage_retry_timeout_secs: 30,
             storage_backoff_ms: 100,
+            direct_access: DirectAccess::Proxy,
         }
     }
 }
 
 /// Scalar keys read from `INLET_*` variables; list-valued ones come from clap (comma-separated
 /// variables), and other `INLET_*` variables (test settings, ...) are not configuration.
-const ENV_KEYS: [&str; 27] = [
+const ENV_KEYS: [&str; 28] = [
+    "direct_access",
     "max_inflight_bytes",
     "budget_wait_ms",
     "stream_idle_timeout_secs",
@@ -275,11 +292,13 @@ mod tests {
                 "http = \"127.0.0.1:9000\"\nmax_streams = 8\ncatalogs = [\"a\", \"b\"]\n",
             )?;
             jail.set_env("INLET_MAX_STREAMS", "4");
+            jail.set_env("INLET_DIRECT_ACCESS", "presign");
             let c = ServeConfig::load(Some(Path::new("inlet.toml"))).map_err(|e| e.to_string())?;
             assert_eq!(c.http.port(), 9000);
             assert_eq!(c.max_streams, 4, "the environment wins over the file");
             assert_eq!(c.catalogs, vec![PathBuf::from("a"), PathBuf::from("b")]);
             assert_eq!(c.ticket_ttl_secs, 3600);
+            assert_eq!(c.direct_access, DirectAccess::Presign);
             jail.create_file("bad.toml", "max_stream = 8\n")?;
             let err = ServeConfig::load(Some(Path::new("bad.toml"))).expect_err("typo");
             assert!(err.contains("max_stream"), "{err}");

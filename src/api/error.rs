@@ -108,7 +108,10 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
             StatusCode::FORBIDDEN
         }
         ErrorKind::TicketExpired => StatusCode::GONE,
-        ErrorKind::TicketStale | ErrorKind::DataChanged => StatusCode::CONFLICT,
+        ErrorKind::TicketStale | ErrorKind::DataChanged | ErrorKind::NoDirectFiles => {
+            StatusCode::CONFLICT
+        }
+        ErrorKind::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
         ErrorKind::Busy | ErrorKind::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
         ErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,

@@ -2,9 +2,11 @@
 
 pub mod data;
 pub mod error;
+pub mod files;
 pub mod meta;
 pub mod openapi;
 pub mod query;
+pub mod ranges;
 pub mod state;
 
 use std::time::{Duration, Instant};
@@ -108,6 +110,9 @@ const OPEN_ROUTES: [&str; 5] = [
     "/docs/redoc.standalone.js",
 ];
 
+/// Where files are served by their signed URLs (`/api/v1/files/{ticket}`).
+const FILE_ROUTE: &str = "/api/v1/files/";
+
 /// The cookie the web page keeps a signed-in token in (`HttpOnly; SameSite=Strict`).
 pub const SESSION_COOKIE: &str = "inlet_token";
 
@@ -129,7 +134,10 @@ pub fn session_token(headers: &axum::http::HeaderMap) -> Option<String> {
 /// reads (GET, HEAD) without one may also use the web page's sign-in cookie, so that the
 /// page's links to the JSON work for a signed-in person (the cookie is SameSite=Strict).
 async fn authenticate(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
-    if OPEN_ROUTES.contains(&req.uri().path()) {
+    // A file URL is its own credential (signed, expiring, tied to the token that listed it):
+    // readers like Polars and DuckDB fetch it without headers.
+    let path = req.uri().path();
+    if OPEN_ROUTES.contains(&path) || path.starts_with(FILE_ROUTE) {
         return next.run(req).await;
     }
     let header_value = req
@@ -202,6 +210,11 @@ pub fn router_with(state: AppState, pages: Router<AppState>) -> Router {
         .route("/api/v1/sources/{source}", get(meta::get_source))
         .route("/api/v1/sources/{source}/schema", get(meta::get_schema))
         .route("/api/v1/sources/{source}/plan", post(data::plan))
+        .route("/api/v1/sources/{source}/files", get(files::list_files))
+        .route(
+            "/api/v1/sources/{source}/data.parquet",
+            get(files::data_parquet),
+        )
         .route("/api/v1/sources/{source}/usage", get(meta::usage))
         .route("/api/v1/search", get(meta::search))
         .route("/api/v1/status", get(meta::status))
@@ -211,7 +224,8 @@ pub fn router_with(state: AppState, pages: Router<AppState>) -> Router {
         ));
     let streams = Router::new()
         .route("/api/v1/sources/{source}/data", get(data::get_data))
-        .route("/api/v1/tickets/{ticket}", get(data::redeem));
+        .route("/api/v1/tickets/{ticket}", get(data::redeem))
+        .route("/api/v1/files/{ticket}", get(files::get_file));
     let ops = Router::new()
         .route("/livez", get(meta::livez))
         .route("/readyz", get(meta::readyz))
@@ -220,9 +234,19 @@ pub fn router_with(state: AppState, pages: Router<AppState>) -> Router {
         .route("/docs", get(docs))
         .route("/docs/redoc.standalone.js", get(redoc_js));
     // Arrow IPC carries its own buffer compression (negotiated with `codecs=`); compress the rest.
-    let compress = CompressionLayer::new().compress_when(DefaultPredicate::new().and(
-        NotForContentType::const_new("application/vnd.apache.arrow.stream"),
-    ));
+    // Files go out byte for byte: their lengths and ranges are of the stored bytes.
+    let verbatim =
+        |_: StatusCode,
+         _: axum::http::Version,
+         _: &axum::http::HeaderMap,
+         ext: &axum::http::Extensions| { ext.get::<files::Verbatim>().is_none() };
+    let compress = CompressionLayer::new().compress_when(
+        DefaultPredicate::new()
+            .and(NotForContentType::const_new(
+                "application/vnd.apache.arrow.stream",
+            ))
+            .and(verbatim),
+    );
     let api = metadata
         .merge(streams)
         .merge(ops)
@@ -253,12 +277,21 @@ pub fn router_with(state: AppState, pages: Router<AppState>) -> Router {
         app = app.layer(
             CorsLayer::new()
                 .allow_origin(origins)
-                .allow_methods([Method::GET, Method::POST])
+                .allow_methods([Method::GET, Method::HEAD, Method::POST])
                 .allow_headers([
                     header::ACCEPT,
                     header::AUTHORIZATION,
                     header::CONTENT_TYPE,
                     header::IF_NONE_MATCH,
+                    header::RANGE,
+                    header::IF_RANGE,
+                ])
+                // Browser readers of file URLs (DuckDB-WASM) read these of range answers.
+                .expose_headers([
+                    header::ACCEPT_RANGES,
+                    header::CONTENT_RANGE,
+                    header::CONTENT_LENGTH,
+                    header::ETAG,
                 ]),
         );
     }

@@ -3,7 +3,7 @@
 
 use utoipa::OpenApi;
 
-use super::{data, error, meta};
+use super::{data, error, files, meta};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,6 +19,9 @@ use super::{data, error, meta};
         data::get_data,
         data::plan,
         data::redeem,
+        files::list_files,
+        files::data_parquet,
+        files::get_file,
         meta::livez,
         meta::readyz,
         meta::metrics,
@@ -43,11 +46,13 @@ use super::{data, error, meta};
         data::Plan,
         data::Endpoint,
         data::Binary,
+        files::FileList,
+        files::FileView,
     )),
     tags(
         (name = "catalogs", description = "Catalogs and search"),
         (name = "sources", description = "Source descriptions and schemas"),
-        (name = "data", description = "Arrow data plane: streams, plans, tickets"),
+        (name = "data", description = "Arrow data plane: streams, plans, tickets, direct file access"),
         (name = "operations", description = "Health and metrics"),
     )
 )]

@@ -190,6 +190,10 @@ pub struct ServeArgs {
     /// Listen beyond loopback with `--auth off` (only behind a proxy that authenticates).
     #[arg(long)]
     pub insecure_no_auth: bool,
+    /// How files in object storage are handed out by `/files`: `proxy` (default), `presign`
+    /// (URLs signed for the store) or `off`.
+    #[arg(long, value_enum)]
+    pub direct_access: Option<crate::config::DirectAccess>,
     /// Origins allowed by CORS (repeatable; `*` for any). CORS is off without it.
     #[arg(
         long = "cors-origin",
@@ -223,6 +227,9 @@ impl ServeArgs {
         }
         if self.insecure_no_auth {
             c.insecure_no_auth = true;
+        }
+        if let Some(d) = self.direct_access {
+            c.direct_access = d;
         }
         let lists: [(&Vec<PathBuf>, &mut Vec<PathBuf>); 2] = [
             (&self.catalogs, &mut c.catalogs),

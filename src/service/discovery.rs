@@ -201,6 +201,10 @@ impl Source for CachedSource {
     fn restore(&self, discovery: Arc<Discovery>) -> bool {
         self.inner.restore(discovery)
     }
+
+    fn whole_files(&self) -> Option<inlet_driver::storage::Files> {
+        self.inner.whole_files()
+    }
 }
 
 /// Background discovery of one revision: how far it got.

@@ -42,6 +42,10 @@ pub enum ServiceError {
     /// The SQL state (tokens, search index, usage) cannot be reached.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// The source's files cannot be handed out whole (its driver reads no whole files, the
+    /// operator turned direct access off, or it is not one Parquet file).
+    #[error("{0}")]
+    NoDirectFiles(String),
 }
 
 /// What kind of failure an error is, whatever its layer. Each kind has one stable slug
@@ -88,6 +92,10 @@ pub enum ErrorKind {
     Unauthenticated,
     /// The database cannot be reached or failed.
     DatabaseUnavailable,
+    /// The source's files cannot be read directly (see [`ServiceError::NoDirectFiles`]).
+    NoDirectFiles,
+    /// A byte range outside the file (HTTP `Range`).
+    RangeNotSatisfiable,
     Internal,
 }
 
@@ -119,6 +127,8 @@ impl ErrorKind {
             ErrorKind::Timeout => "storage-timeout",
             ErrorKind::Unauthenticated => "unauthenticated",
             ErrorKind::DatabaseUnavailable => "database-unavailable",
+            ErrorKind::NoDirectFiles => "no-direct-files",
+            ErrorKind::RangeNotSatisfiable => "range-not-satisfiable",
             ErrorKind::Internal => "encoding",
         }
     }
@@ -144,6 +154,8 @@ impl ErrorKind {
                 | ErrorKind::TicketForged
                 | ErrorKind::TicketExpired
                 | ErrorKind::TicketStale
+                | ErrorKind::NoDirectFiles
+                | ErrorKind::RangeNotSatisfiable
         )
     }
 }
@@ -193,6 +205,7 @@ impl ServiceError {
             ServiceError::Timeout(_) => ErrorKind::Timeout,
             ServiceError::Unauthenticated(_) => ErrorKind::Unauthenticated,
             ServiceError::Store(_) => ErrorKind::DatabaseUnavailable,
+            ServiceError::NoDirectFiles(_) => ErrorKind::NoDirectFiles,
         }
     }
 

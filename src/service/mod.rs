@@ -9,6 +9,7 @@ mod core;
 pub mod describe;
 pub mod discovery;
 mod error;
+pub mod files;
 pub mod plan;
 mod read;
 pub mod search;

@@ -165,7 +165,7 @@ impl Core {
         let snap = self.snapshot();
         let claims = self.tickets.verify(ticket, &snap.revision)?;
         authorize(caller, &claims.source)?;
-        self.check_ticket_token(&claims).await?;
+        self.check_ticket_token(claims.token.as_deref()).await?;
         let permit = self
             .admission
             .admit()
@@ -192,7 +192,7 @@ impl Core {
         let snap = self.snapshot();
         let mut claims = self.tickets.verify(ticket, &snap.revision)?;
         authorize(caller, &claims.source)?;
-        self.check_ticket_token(&claims).await?;
+        self.check_ticket_token(claims.token.as_deref()).await?;
         claims.expires = now() + self.config.ticket_ttl_secs;
         Ok((self.tickets.sign(&claims), claims.expires))
     }

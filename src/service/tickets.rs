@@ -10,6 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use hmac::{Hmac, Mac};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as J;
 use sha2::Sha256;
@@ -147,14 +148,20 @@ impl TicketKey {
     }
 
     pub fn sign(&self, claims: &Claims) -> String {
+        self.sign_any(claims)
+    }
+
+    /// Signs any claims (read tickets, file tickets: see `super::files`).
+    pub fn sign_any<T: Serialize>(&self, claims: &T) -> String {
         let body = B64.encode(serde_json::to_vec(claims).unwrap_or_default());
         let mut mac = self.mac();
         mac.update(body.as_bytes());
         format!("{body}.{}", B64.encode(mac.finalize().into_bytes()))
     }
 
-    /// The claims of a genuine, unexpired ticket of the current revision.
-    pub fn verify(&self, ticket: &str, current_revision: &str) -> Result<Claims, TicketError> {
+    /// The claims of a ticket this key signed, not yet checked for expiry. Claims of another
+    /// kind (a read ticket where a file ticket is expected) do not decode: malformed.
+    pub fn open<T: DeserializeOwned>(&self, ticket: &str) -> Result<T, TicketError> {
         let (body, sig) = ticket.split_once('.').ok_or(TicketError::Malformed)?;
         let sig = B64.decode(sig).map_err(|_| TicketError::Malformed)?;
         let mut mac = self.mac();
@@ -162,7 +169,12 @@ impl TicketKey {
         mac.verify_slice(&sig).map_err(|_| TicketError::Forged)?;
         // Signed by a key we share, so the claims are ours; a decoding failure is a version skew.
         let bytes = B64.decode(body).map_err(|_| TicketError::Malformed)?;
-        let claims: Claims = serde_json::from_slice(&bytes).map_err(|_| TicketError::Malformed)?;
+        serde_json::from_slice(&bytes).map_err(|_| TicketError::Malformed)
+    }
+
+    /// The claims of a genuine, unexpired ticket of the current revision.
+    pub fn verify(&self, ticket: &str, current_revision: &str) -> Result<Claims, TicketError> {
+        let claims: Claims = self.open(ticket)?;
         if claims.expires < now() {
             return Err(TicketError::Expired(claims.expires));
         }

@@ -81,6 +81,14 @@ pub trait Source: Send + Sync {
         None
     }
 
+    /// The whole files this source reads, as listed (store and [`ObjectMeta`](object_store::ObjectMeta)s),
+    /// when each file is a self-contained dataset a client could read on its own (a Parquet,
+    /// CSV or Avro file): the service then offers them for direct download with `Range`.
+    /// None (the default) for formats whose files mean nothing alone (a Zarr store's chunks).
+    fn whole_files(&self) -> Option<storage::Files> {
+        None
+    }
+
     /// Hands the source a discovery made earlier from the same files (same [`Source::files`]):
     /// `discover` then answers it without reading metadata, and reads fetch what they need
     /// when they need it. Returns false when the driver cannot use it (the default), or when

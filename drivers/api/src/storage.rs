@@ -12,6 +12,7 @@ use object_store::azure::MicrosoftAzureBuilder;
 use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::http::HttpBuilder;
 use object_store::path::Path as ObjectPath;
+use object_store::signer::Signer;
 use object_store::{
     BackoffConfig, ClientOptions, GetOptions, GetRange, GetResult, ObjectMeta, ObjectStore,
     ObjectStoreExt, RetryConfig,
@@ -87,6 +88,9 @@ impl StorageRetry {
     }
 }
 
+/// A store as built here: what reads it and, for S3, GCS and Azure, what signs URLs to it.
+type Built = (Arc<dyn ObjectStore>, Option<Arc<dyn Signer>>);
+
 /// The objects behind one source, all in one store.
 #[derive(Debug, Clone)]
 pub struct Files {
@@ -94,6 +98,8 @@ pub struct Files {
     /// `s3://bucket`, `https://host:port`, or empty for local files: prefixed to locations for display.
     base: String,
     pub objects: Vec<ObjectMeta>,
+    /// Signs URLs with the store's credentials (S3, GCS, Azure); None for local files and HTTP.
+    signer: Option<Arc<dyn Signer>>,
 }
 
 impl Files {
@@ -107,7 +113,29 @@ impl Files {
             store,
             base: base.into(),
             objects,
+            signer: None,
         }
+    }
+
+    /// A URL that GETs `meta` from the store itself for `expires_in`, signed with the source's
+    /// credentials; None when the store cannot sign (local files, plain HTTP).
+    pub async fn presigned_url(
+        &self,
+        meta: &ObjectMeta,
+        expires_in: std::time::Duration,
+    ) -> Result<Option<Url>> {
+        let Some(signer) = &self.signer else {
+            return Ok(None);
+        };
+        signer
+            .signed_url(
+                object_store::signer::Method::GET,
+                &meta.location,
+                expires_in,
+            )
+            .await
+            .map(Some)
+            .map_err(|e| DriverError::from_store(&self.display(meta), e))
     }
 
     /// How a user would write the object's location: `s3://bucket/key` or `/abs/path`.
@@ -128,6 +156,11 @@ impl Files {
             .get_opts(&meta.location, options)
             .await
             .map_err(|e| DriverError::from_store(&self.display(meta), e))
+    }
+
+    /// Whether the objects are local files (not object storage or HTTP).
+    pub fn is_local(&self) -> bool {
+        self.base.is_empty()
     }
 
     pub fn display(&self, meta: &ObjectMeta) -> String {
@@ -316,7 +349,8 @@ impl StorageResolver {
                     self.check_host(&host, "endpoint")?;
                 }
                 ensure_tls_provider();
-                let store = build_store(scheme, &bucket, &base, &opts, self.retry.config())?;
+                let (store, signer) =
+                    build_store(scheme, &bucket, &base, &opts, self.retry.config())?;
                 let mut objects = vec![];
                 for loc in &locations {
                     if let Location::Remote { key, url, .. } = loc {
@@ -327,6 +361,7 @@ impl StorageResolver {
                     store,
                     base,
                     objects,
+                    signer,
                 })
             }
         }
@@ -393,6 +428,7 @@ impl StorageResolver {
             )),
             base: String::new(),
             objects,
+            signer: None,
         })
     }
 }
@@ -742,7 +778,12 @@ fn build_store(
     base: &str,
     opts: &Map<String, J>,
     retry: RetryConfig,
-) -> Result<Arc<dyn ObjectStore>> {
+) -> Result<Built> {
+    // The same client reads and signs.
+    fn signing<S: ObjectStore + Signer>(store: S) -> Built {
+        let store = Arc::new(store);
+        (store.clone(), Some(store))
+    }
     match scheme {
         Scheme::S3 => {
             let accepted = [
@@ -780,7 +821,7 @@ fn build_store(
             let region = region
                 .or_else(|| std::env::var("AWS_REGION").ok())
                 .unwrap_or_else(|| "us-east-1".into());
-            Ok(Arc::new(
+            Ok(signing(
                 b.with_region(region).build().map_err(config_error)?,
             ))
         }
@@ -801,7 +842,7 @@ fn build_store(
                     _ => b,
                 };
             }
-            Ok(Arc::new(b.build().map_err(config_error)?))
+            Ok(signing(b.build().map_err(config_error)?))
         }
         Scheme::Azure => {
             let accepted = [
@@ -831,7 +872,7 @@ fn build_store(
                     _ => b,
                 };
             }
-            Ok(Arc::new(b.build().map_err(config_error)?))
+            Ok(signing(b.build().map_err(config_error)?))
         }
         Scheme::Http => {
             flatten_options(opts, &[])?;
@@ -839,7 +880,7 @@ fn build_store(
                 .with_url(base)
                 .with_retry(retry)
                 .with_client_options(ClientOptions::new().with_allow_http(true));
-            Ok(Arc::new(b.build().map_err(config_error)?))
+            Ok((Arc::new(b.build().map_err(config_error)?), None))
         }
     }
 }

@@ -352,6 +352,11 @@ impl Source for AvroSource {
         Ok(self.state().await?.discovery.clone())
     }
 
+    // An Avro object container file carries its schema: a client reads it on its own.
+    fn whole_files(&self) -> Option<Files> {
+        Some(Files::clone(&self.files))
+    }
+
     async fn read(&self, request: ReadRequest) -> Result<BatchStream> {
         let state = self.state().await?;
         let d = &state.discovery;

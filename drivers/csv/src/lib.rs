@@ -433,6 +433,11 @@ impl Source for CsvSource {
         Ok(self.state().await?.discovery.clone())
     }
 
+    // Each CSV file (compressed or not) is a table a client reads on its own.
+    fn whole_files(&self) -> Option<Files> {
+        Some(Files::clone(&self.files))
+    }
+
     async fn read(&self, request: ReadRequest) -> Result<BatchStream> {
         let state = self.state().await?;
         let d = &state.discovery;

@@ -401,6 +401,10 @@ impl Source for ParquetSource {
         Some(self.files.file_infos())
     }
 
+    fn whole_files(&self) -> Option<Files> {
+        Some(self.files.clone())
+    }
+
     fn restore(&self, discovery: Arc<Discovery>) -> bool {
         if discovery.files != self.files.file_infos() {
             return false;
