@@ -129,7 +129,7 @@ fn ls_shows_unsupported_drivers_and_nested_errors_without_failing() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
-        stdout(&o).contains("[unsupported driver: rasterio]"),
+        stdout(&o).contains("[unsupported driver: opendap]"),
         "{}",
         stdout(&o)
     );

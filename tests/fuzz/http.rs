@@ -75,9 +75,9 @@ sources:
     args:
       urlpath: '{data}/stations.csv'
   unsupported:
-    driver: rasterio
+    driver: opendap
     args:
-      urlpath: '{data}/x.tif'
+      urlpath: 'http://127.0.0.1:9/x.nc'
 ",
         data = data.display()
     )
