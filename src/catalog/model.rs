@@ -27,9 +27,35 @@ pub struct CatalogFile {
     /// 1 for Intake v1 YAML, 2 for Intake 2 (`version: 2`).
     pub version: u32,
     pub diagnostics: Vec<Diagnostic>,
+    /// Entry positions by name (the last of a repeated name), built on the first lookup: a
+    /// catalog of 100,000 entries is looked up by name on every request.
+    pub by_name: std::sync::OnceLock<std::collections::HashMap<String, usize>>,
 }
 
 impl CatalogFile {
+    /// The entry that `dotted` names or lies under (`entry` or `entry.more`), the longest
+    /// such name when several match (entry names may contain dots).
+    pub fn entry_under(&self, dotted: &str) -> Option<usize> {
+        let by_name = self.by_name.get_or_init(|| {
+            self.entries
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (e.name.clone(), i))
+                .collect()
+        });
+        let cuts = dotted
+            .match_indices('.')
+            .map(|(i, _)| i)
+            .chain([dotted.len()]);
+        let mut found = None;
+        for cut in cuts {
+            if let Some(&i) = by_name.get(&dotted[..cut]) {
+                found = Some(i);
+            }
+        }
+        found
+    }
+
     pub fn has_errors(&self) -> bool {
         self.diagnostics
             .iter()

@@ -46,6 +46,7 @@ fn empty_catalog(path: &Path) -> CatalogFile {
         entries: vec![],
         version: 1,
         diagnostics: vec![],
+        by_name: Default::default(),
     }
 }
 
@@ -492,6 +493,7 @@ impl FileParser<'_> {
             entries: children,
             version: 1,
             diagnostics: vec![],
+            by_name: Default::default(),
         };
         Some(Entry {
             name: key.text.clone(),
