@@ -10,7 +10,6 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use inlet_driver::{DriverError, Result};
 use inlet_grid::Regions;
-use object_store::ObjectStoreExt;
 use zarrs::array::codec::{ArrayToBytesCodecTraits, CodecOptions};
 
 use crate::store::{key_path, Node, ZarrLocation};
