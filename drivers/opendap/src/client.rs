@@ -214,7 +214,8 @@ impl Client {
             StatusCode::NOT_FOUND => Retry::Final(DriverError::NotFound(format!(
                 "`{url}` does not exist (404){detail}: check the urlpath"
             ))),
-            s if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS => {
+            // A DAP error body says what failed (a file it cannot read): asking again won't help.
+            s if (s.is_server_error() && dap.is_none()) || s == StatusCode::TOO_MANY_REQUESTS => {
                 Retry::Transient(format!("the server answered {status}{detail}"))
             }
             _ => Retry::Final(match dap {
@@ -255,6 +256,12 @@ enum Retry {
 /// A DAP2 error body as a typed error (codes of the DAP2 specification).
 pub fn dap_failure(url: &str, code: Option<i64>, message: &str) -> DriverError {
     let code_text = code.map(|c| format!(" {c}")).unwrap_or_default();
+    // Long messages are tracebacks: their end says what failed.
+    let chars: Vec<char> = message.trim().chars().collect();
+    let message = match chars.len() {
+        n if n > 400 => format!("...{}", chars[n - 400..].iter().collect::<String>()),
+        _ => chars.iter().collect(),
+    };
     let what = format!("`{url}`: the DAP server answered error{code_text}: {message}");
     match code {
         Some(1003) | Some(1004) => DriverError::NotFound(what),

@@ -15,8 +15,9 @@ use crate::das::Das;
 use crate::dds::{DapType, DdsVar};
 use crate::xdr;
 
-/// About this many stored bytes per request: a partition's window along the leading dimension.
-const REQUEST_BYTES: u64 = 8 << 20;
+/// About this many stored bytes per request by default: a partition's window along the leading
+/// dimension (the `request_bytes` arg).
+pub const REQUEST_BYTES: u64 = 8 << 20;
 
 pub struct DapArray {
     name: String,
@@ -116,7 +117,12 @@ fn raw_of(
 
 /// The dataset's arrays: every array and Grid array, and Grid maps no top-level array repeats
 /// (THREDDS and pydap list them at the top level too).
-pub fn arrays(vars: &[DdsVar], das: &Das, mask_and_scale: bool) -> Vec<Arc<DapArray>> {
+pub fn arrays(
+    vars: &[DdsVar],
+    das: &Das,
+    mask_and_scale: bool,
+    request_bytes: u64,
+) -> Vec<Arc<DapArray>> {
     let mut out: Vec<Arc<DapArray>> = vec![];
     let top: Vec<&str> = vars
         .iter()
@@ -146,7 +152,7 @@ pub fn arrays(vars: &[DdsVar], das: &Das, mask_and_scale: bool) -> Vec<Arc<DapAr
             attrs,
             ty: v.ty,
             raw,
-            chunk0: (REQUEST_BYTES / (inner * esize)).max(1),
+            chunk0: (request_bytes / (inner * esize)).max(1),
         }));
     }
     out

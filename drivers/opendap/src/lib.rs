@@ -180,6 +180,11 @@ impl OpendapDriver {
         a.get("auth");
         let mut warnings = vec![];
         let opts = options(&a, &mut warnings)?;
+        let request_bytes = match a.usize("request_bytes")? {
+            Some(0) => return Err(DriverError::bad_arg("request_bytes", "must be positive")),
+            Some(n) => n as u64,
+            None => dataset::REQUEST_BYTES,
+        };
         warnings.extend(a.unused("opendap"));
         let base = dataset_url(urlpath)?;
         let host = url::Url::parse(&base)
@@ -191,6 +196,7 @@ impl OpendapDriver {
         Ok(Arc::new(OpendapSource {
             regions: Arc::new(DapRegions { client }),
             opts,
+            request_bytes,
             limits: limits.clone(),
             warnings,
             state: OnceCell::new(),
@@ -209,6 +215,8 @@ struct State {
 struct OpendapSource {
     regions: Arc<DapRegions>,
     opts: Options,
+    /// Stored bytes per data request, about.
+    request_bytes: u64,
     limits: Limits,
     warnings: Vec<String>,
     state: OnceCell<State>,
@@ -233,7 +241,12 @@ impl OpendapSource {
             .map_err(|e| DriverError::corrupt(format!("{}.dds", client.base), e))?;
         let das = das::parse(&text(&das, ".das")?)
             .map_err(|e| DriverError::corrupt(format!("{}.das", client.base), e))?;
-        let arrays = dataset::arrays(&vars, &das, self.opts.cf.mask_and_scale);
+        let arrays = dataset::arrays(
+            &vars,
+            &das,
+            self.opts.cf.mask_and_scale,
+            self.request_bytes,
+        );
         let mut warnings = self.warnings.clone();
         let readable: Vec<Arc<DapArray>> = arrays
             .iter()
@@ -272,8 +285,18 @@ impl OpendapSource {
             ),
         );
         let opts = &self.opts;
-        let chosen = table::choose(&readable, opts, &mut meta)?;
-        let t = table::build(self.regions.as_ref(), chosen, &readable, opts, meta, vec![]).await?;
+        // Argument errors name the dataset: which server's variables or dimensions they miss.
+        let at_url = |e: DriverError| match e {
+            DriverError::BadArg { arg, message } => DriverError::BadArg {
+                arg,
+                message: format!("{message} (dataset `{}`)", client.base),
+            },
+            other => other,
+        };
+        let chosen = table::choose(&readable, opts, &mut meta).map_err(at_url)?;
+        let t = table::build(self.regions.as_ref(), chosen, &readable, opts, meta, vec![])
+            .await
+            .map_err(at_url)?;
         let inner = t.inner();
         let row_bytes = t.row_bytes();
         let d0 = &t.dims[0].name;

@@ -5,31 +5,38 @@
 use arrow_buffer::{Buffer, MutableBuffer};
 use inlet_grid::Raw;
 
-use crate::dds::{self, tokens, DapType, Tok};
+use crate::dds::{self, DapType};
 
-/// A DAP2 error body: (code, message), when `body` is one.
+/// A DAP2 error body: (code, message), when `body` is one. The message runs from its opening
+/// quote to the last `";` (some servers leave quotes inside it unescaped).
 pub fn dap_error(body: &[u8]) -> Option<(Option<i64>, String)> {
     let head = &body[..body.len().min(64 * 1024)];
-    let text = std::str::from_utf8(head).ok()?;
-    if !text.trim_start().starts_with("Error") {
+    let text = String::from_utf8_lossy(head);
+    let rest = text.trim_start().strip_prefix("Error")?.trim_start();
+    if !rest.starts_with('{') {
         return None;
     }
-    let toks = tokens(text).ok()?;
-    let mut code = None;
-    let mut message = String::new();
-    for w in toks.windows(3) {
-        match w {
-            [Tok::Word(k), Tok::Punct('='), Tok::Word(v)] if k.eq_ignore_ascii_case("code") => {
-                code = v.parse().ok();
-            }
-            [Tok::Word(k), Tok::Punct('='), Tok::Str(v) | Tok::Word(v)]
-                if k.eq_ignore_ascii_case("message") =>
-            {
-                message = v.clone();
-            }
-            _ => {}
+    let field = |name: &str| -> Option<&str> {
+        let lower = rest.to_ascii_lowercase();
+        let at = lower.find(name)? + name.len();
+        rest[at..].trim_start().strip_prefix('=').map(str::trim_start)
+    };
+    let code = field("code").and_then(|v| {
+        let digits: String = v
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '-')
+            .collect();
+        digits.parse().ok()
+    });
+    let message = match field("message") {
+        Some(v) if v.starts_with('"') => {
+            let inner = &v[1..];
+            let end = inner.rfind("\";").unwrap_or(inner.len());
+            inner[..end].replace("\\\"", "\"").replace("\\\\", "\\")
         }
-    }
+        Some(v) => v.split(';').next().unwrap_or_default().to_string(),
+        None => String::new(),
+    };
     Some((code, message))
 }
 
@@ -153,5 +160,7 @@ mod tests {
             Some((Some(1005), "Bad \"constraint\"".into()))
         );
         assert_eq!(dap_error(b"Dataset {"), None);
+        let body = b"Error {\n code = -1;\n message = \"File \"x.py\", line 3\";\n};";
+        assert_eq!(dap_error(body), Some((Some(-1), "File \"x.py\", line 3".into())));
     }
 }

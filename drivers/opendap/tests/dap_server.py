@@ -4,6 +4,7 @@ NetCDF handler, one bug patched below) over wsgiref on a loopback port, with an 
 
     python dap_server.py DATA_DIR LOG_FILE [USER:PASSWORD]
 
+Files the handler cannot open get a DAP2 error body (status 500), as other servers answer.
 Binds 127.0.0.1 on a free port and prints `PORT <n>` on stdout once it serves. Every request
 (method, path and query, status) is appended to LOG_FILE, one line each, so tests can check what
 crossed the network. With USER:PASSWORD, requests without those basic credentials get 401.
@@ -11,11 +12,14 @@ crossed the network. With USER:PASSWORD, requests without those basic credential
 
 import base64
 import sys
+import threading
+
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import numpy as np
 import pydap.handlers.netcdf as nc_handler
+from pydap.responses.error import ErrorResponse
 from pydap.wsgi.app import DapServer
 
 
@@ -47,6 +51,8 @@ def main() -> None:
     creds = sys.argv[3] if len(sys.argv) > 3 else None
     app = DapServer(data)
     log = open(log_path, "a", buffering=1)
+    # netCDF4 (HDF5) is not thread-safe: one request at a time reads the files, whole.
+    lock = threading.Lock()
 
     def logged(environ, start_response):
         line = environ.get("PATH_INFO", "")
@@ -64,7 +70,14 @@ def main() -> None:
             log.write(f"GET {line} {status.split()[0]}\n")
             return start_response(status, headers, exc_info)
 
-        return app(environ, start)
+        with lock:
+            try:
+                return [b"".join(app(environ, start))]
+            except Exception:
+                # pydap answers errors inside a dataset as DAP2 error bodies, but a file its
+                # handler cannot open crashes the app: answer that one the same way (as
+                # THREDDS and Hyrax do).
+                return [b"".join(ErrorResponse(sys.exc_info())(environ, start))]
 
     server = make_server("127.0.0.1", 0, logged, server_class=Threading, handler_class=Quiet)
     print(f"PORT {server.server_port}", flush=True)
