@@ -15,7 +15,8 @@ case "$venv" in
   *) venv="$(pwd)/$venv" ;;
 esac
 py="$venv/bin/python"
-reqs=("pydap[server]==3.4.1" "numpy<2" "netCDF4<1.7.3")
+# setuptools: pydap 3.4 imports pkg_resources, which venvs of Python >= 3.12 lack.
+reqs=("pydap[server]==3.4.1" "numpy<2" "netCDF4<1.7.3" "setuptools<80")
 want=$(printf '%s\n' "${reqs[@]}" | sha256sum | cut -d' ' -f1)
 stamp="$venv/.inlet-requirements.sha256"
 
