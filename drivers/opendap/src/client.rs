@@ -21,10 +21,16 @@ use crate::xdr::dap_error;
 pub enum Auth {
     None,
     /// Basic credentials sent to the dataset's server.
-    GenericHttp { user: String, password: String },
+    GenericHttp {
+        user: String,
+        password: String,
+    },
     /// NASA Earthdata Login: basic credentials sent to the login server the data server
     /// redirects to, its session cookies kept for the data server.
-    Urs { user: String, password: String },
+    Urs {
+        user: String,
+        password: String,
+    },
 }
 
 impl Auth {
@@ -208,9 +214,12 @@ impl Client {
             .map(|(_, m)| format!(": {m}"))
             .unwrap_or_default();
         match status {
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Retry::Final(DriverError::Io(
-                format!("`{url}`: access denied ({status}): {}{detail}", self.auth.hint()),
-            )),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                Retry::Final(DriverError::Io(format!(
+                    "`{url}`: access denied ({status}): {}{detail}",
+                    self.auth.hint()
+                )))
+            }
             StatusCode::NOT_FOUND => Retry::Final(DriverError::NotFound(format!(
                 "`{url}` does not exist (404){detail}: check the urlpath"
             ))),
@@ -266,9 +275,7 @@ pub fn dap_failure(url: &str, code: Option<i64>, message: &str) -> DriverError {
     match code {
         Some(1003) | Some(1004) => DriverError::NotFound(what),
         Some(1005) => DriverError::bad_arg("urlpath", what),
-        Some(1006) => DriverError::Io(format!(
-            "{what} (set `auth` and DAP_USER/DAP_PASSWORD)"
-        )),
+        Some(1006) => DriverError::Io(format!("{what} (set `auth` and DAP_USER/DAP_PASSWORD)")),
         _ => DriverError::Io(what),
     }
 }

@@ -193,9 +193,8 @@ impl Regions for DapRegions {
         }
         let suffix = format!(".dods?{}", constraint(&array.path, region));
         let body = self.client.get(&suffix).await?;
-        xdr::decode(&body, array.ty, raw, count).map_err(|e| {
-            DriverError::corrupt(format!("{}{suffix}", self.client.base), e)
-        })
+        xdr::decode(&body, array.ty, raw, count)
+            .map_err(|e| DriverError::corrupt(format!("{}{suffix}", self.client.base), e))
     }
 }
 

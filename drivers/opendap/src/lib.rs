@@ -90,7 +90,12 @@ fn options(a: &Args<'_>, warnings: &mut Vec<String>) -> Result<Options> {
             ));
         }
     }
-    let known = ["decode_cf", "mask_and_scale", "decode_times", "drop_variables"];
+    let known = [
+        "decode_cf",
+        "mask_and_scale",
+        "decode_times",
+        "drop_variables",
+    ];
     for k in kwargs.keys() {
         if !known.contains(&k.as_str()) && !DASK_ONLY.contains(&k.as_str()) {
             warnings.push(format!(
@@ -241,12 +246,7 @@ impl OpendapSource {
             .map_err(|e| DriverError::corrupt(format!("{}.dds", client.base), e))?;
         let das = das::parse(&text(&das, ".das")?)
             .map_err(|e| DriverError::corrupt(format!("{}.das", client.base), e))?;
-        let arrays = dataset::arrays(
-            &vars,
-            &das,
-            self.opts.cf.mask_and_scale,
-            self.request_bytes,
-        );
+        let arrays = dataset::arrays(&vars, &das, self.opts.cf.mask_and_scale, self.request_bytes);
         let mut warnings = self.warnings.clone();
         let readable: Vec<Arc<DapArray>> = arrays
             .iter()
@@ -278,7 +278,8 @@ impl OpendapSource {
                 arrays
                     .iter()
                     .map(|a| {
-                        let v = json!({"dims": a.dims(), "shape": a.shape(), "attributes": a.attrs()});
+                        let v =
+                            json!({"dims": a.dims(), "shape": a.shape(), "attributes": a.attrs()});
                         (a.name().to_string(), v)
                     })
                     .collect(),

@@ -19,7 +19,10 @@ pub fn dap_error(body: &[u8]) -> Option<(Option<i64>, String)> {
     let field = |name: &str| -> Option<&str> {
         let lower = rest.to_ascii_lowercase();
         let at = lower.find(name)? + name.len();
-        rest[at..].trim_start().strip_prefix('=').map(str::trim_start)
+        rest[at..]
+            .trim_start()
+            .strip_prefix('=')
+            .map(str::trim_start)
     };
     let code = field("code").and_then(|v| {
         let digits: String = v
@@ -48,7 +51,8 @@ pub fn decode(body: &[u8], ty: DapType, raw: Raw, count: u64) -> Result<Buffer, 
         .windows(MARK.len())
         .position(|w| w == MARK)
         .ok_or("no `Data:` section: not a DAP2 data response")?;
-    let dds_text = std::str::from_utf8(&body[..at]).map_err(|_| "the response's DDS is not text")?;
+    let dds_text =
+        std::str::from_utf8(&body[..at]).map_err(|_| "the response's DDS is not text")?;
     let vars = dds::parse(dds_text).map_err(|e| format!("the response's DDS: {e}"))?;
     let [var] = vars.as_slice() else {
         return Err(format!(
@@ -161,6 +165,9 @@ mod tests {
         );
         assert_eq!(dap_error(b"Dataset {"), None);
         let body = b"Error {\n code = -1;\n message = \"File \"x.py\", line 3\";\n};";
-        assert_eq!(dap_error(body), Some((Some(-1), "File \"x.py\", line 3".into())));
+        assert_eq!(
+            dap_error(body),
+            Some((Some(-1), "File \"x.py\", line 3".into()))
+        );
     }
 }

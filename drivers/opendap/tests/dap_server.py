@@ -6,7 +6,7 @@ NetCDF handler, one bug patched below) over wsgiref on a loopback port, with an 
 
 Files the handler cannot open get a DAP2 error body (status 500), as other servers answer.
 Binds 127.0.0.1 on a free port and prints `PORT <n>` on stdout once it serves. Every request
-(method, path and query, status) is appended to LOG_FILE, one line each, so tests can check what
+(method, path and query, status, body bytes) is appended to LOG_FILE, one line each, so tests can check what
 crossed the network. With USER:PASSWORD, requests without those basic credentials get 401.
 """
 
@@ -66,18 +66,22 @@ def main() -> None:
                                                     ("Content-Type", "text/plain")])
                 return [b"credentials required\n"]
 
+        status_seen = []
+
         def start(status, headers, exc_info=None):
-            log.write(f"GET {line} {status.split()[0]}\n")
+            status_seen.append(status.split()[0])
             return start_response(status, headers, exc_info)
 
         with lock:
             try:
-                return [b"".join(app(environ, start))]
+                body = b"".join(app(environ, start))
             except Exception:
                 # pydap answers errors inside a dataset as DAP2 error bodies, but a file its
                 # handler cannot open crashes the app: answer that one the same way (as
                 # THREDDS and Hyrax do).
-                return [b"".join(ErrorResponse(sys.exc_info())(environ, start))]
+                body = b"".join(ErrorResponse(sys.exc_info())(environ, start))
+        log.write(f"GET {line} {status_seen[-1] if status_seen else '-'} {len(body)}\n")
+        return [body]
 
     server = make_server("127.0.0.1", 0, logged, server_class=Threading, handler_class=Quiet)
     print(f"PORT {server.server_port}", flush=True)

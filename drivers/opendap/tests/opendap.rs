@@ -46,8 +46,12 @@ impl DapServer {
         std::fs::create_dir(&data).expect("data dir");
         for f in files {
             let from = fixtures().join("netcdf").join(f);
-            std::fs::copy(&from, data.join(f))
-                .unwrap_or_else(|e| panic!("{}: {e}; run scripts/test.sh's fixture step", from.display()));
+            std::fs::copy(&from, data.join(f)).unwrap_or_else(|e| {
+                panic!(
+                    "{}: {e}; run scripts/test.sh's fixture step",
+                    from.display()
+                )
+            });
         }
         let log = dir.path().join("access.log");
         let stderr = std::fs::File::create(dir.path().join("stderr.log")).expect("stderr file");
@@ -69,7 +73,8 @@ impl DapServer {
             .strip_prefix("PORT ")
             .and_then(|p| p.trim().parse().ok())
             .unwrap_or_else(|| {
-                let err = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default();
+                let err =
+                    std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default();
                 panic!("the pydap server did not start: {line:?}\n{err}")
             });
         DapServer {
@@ -140,7 +145,10 @@ async fn check(server: &DapServer, case: &str) -> RecordBatch {
     )
     .expect("json");
     let c = &manifest["cases"][case];
-    let file = c["urlpath"].as_str().expect("urlpath").trim_start_matches("netcdf/");
+    let file = c["urlpath"]
+        .as_str()
+        .expect("urlpath")
+        .trim_start_matches("netcdf/");
     let mut args = c["args"].as_object().cloned().unwrap_or_default();
     args.insert("urlpath".into(), J::from(server.url(file)));
     let source = open(J::Object(args)).await.expect("open");
@@ -175,8 +183,15 @@ async fn whole_datasets_read_as_xarray_reads_the_served_files() {
     .expect("open");
     let d = source.discover().await.expect("discover");
     assert_eq!(d.total_rows, Some(420));
-    assert!(d.warnings.iter().any(|w| w.contains("chunks")), "{:?}", d.warnings);
-    assert_eq!(d.metadata["attributes"]["title"], json!("Inlet NetCDF fixture"));
+    assert!(
+        d.warnings.iter().any(|w| w.contains("chunks")),
+        "{:?}",
+        d.warnings
+    );
+    assert_eq!(
+        d.metadata["attributes"]["title"],
+        json!("Inlet NetCDF fixture")
+    );
 }
 
 #[tokio::test]
@@ -268,7 +283,10 @@ async fn failures_are_typed_and_name_the_url() {
         .discover()
         .await
         .expect_err("404");
-    assert!(matches!(&e, DriverError::NotFound(m) if m.contains("nosuch.nc")), "{e}");
+    assert!(
+        matches!(&e, DriverError::NotFound(m) if m.contains("nosuch.nc")),
+        "{e}"
+    );
     let e = open(json!({"urlpath": server.url("garbage.nc")}))
         .await
         .expect("open")
@@ -288,12 +306,22 @@ async fn failures_are_typed_and_name_the_url() {
         .await
         .err()
         .expect("engine");
-    assert!(matches!(e, DriverError::BadArg { ref arg, .. } if arg == "engine"), "{e}");
+    assert!(
+        matches!(e, DriverError::BadArg { ref arg, .. } if arg == "engine"),
+        "{e}"
+    );
     // The operator's host list applies to DAP servers as to object stores.
-    let storage = Arc::new(StorageResolver::default().with_allowed_hosts(["data.example.org".to_string()]));
-    let e = OpendapDriver::source(&server.url("grid_nc4.nc"), Auth::None, &Map::new(), storage, &Limits::default())
-        .err()
-        .expect("denied");
+    let storage =
+        Arc::new(StorageResolver::default().with_allowed_hosts(["data.example.org".to_string()]));
+    let e = OpendapDriver::source(
+        &server.url("grid_nc4.nc"),
+        Auth::None,
+        &Map::new(),
+        storage,
+        &Limits::default(),
+    )
+    .err()
+    .expect("denied");
     assert!(matches!(e, DriverError::Denied(_)), "{e}");
 }
 
@@ -327,5 +355,8 @@ async fn generic_http_auth_sends_basic_credentials() {
         .discover()
         .await
         .expect_err("refused");
-    assert!(matches!(&e, DriverError::Io(m) if m.contains("refused")), "{e}");
+    assert!(
+        matches!(&e, DriverError::Io(m) if m.contains("refused")),
+        "{e}"
+    );
 }
