@@ -20,9 +20,15 @@ pub enum Kind {
     /// Two floats of half the size: served as `struct<real, imag>`.
     Complex,
     /// datetime64 (`M8`): a count of `scale` x `unit` since 1970-01-01; NaT is null.
-    DateTime { unit: TimeUnit, scale: i64 },
+    DateTime {
+        unit: TimeUnit,
+        scale: i64,
+    },
     /// timedelta64 (`m8`): a count of `scale` x `unit`; NaT is null.
-    TimeDelta { unit: TimeUnit, scale: i64 },
+    TimeDelta {
+        unit: TimeUnit,
+        scale: i64,
+    },
     /// `S<n>`: bytes, trailing NULs stripped (as numpy shows them).
     Bytes,
     /// `U<n>`: UCS-4 text, trailing NULs stripped.
@@ -45,7 +51,10 @@ impl DType {
             _ => ('=', descr),
         };
         let big_endian = order == '>' || (order == '=' && cfg!(target_endian = "big"));
-        let code = rest.chars().next().ok_or_else(|| "an empty dtype".to_string())?;
+        let code = rest
+            .chars()
+            .next()
+            .ok_or_else(|| "an empty dtype".to_string())?;
         let body = &rest[code.len_utf8()..];
         let (digits, unit) = match body.split_once('[') {
             Some((d, u)) => (d, Some(u.trim_end_matches(']'))),
@@ -66,7 +75,9 @@ impl DType {
                     big_endian,
                 })
             } else {
-                Err(format!("dtype `{descr}` has an element size numpy does not write"))
+                Err(format!(
+                    "dtype `{descr}` has an element size numpy does not write"
+                ))
             }
         };
         match code {
@@ -155,39 +166,75 @@ impl DType {
                 None,
             )),
             (Kind::Int, 1) => self.prim::<Int8Type, 1>(bytes, i8::from_le_bytes, i8::from_be_bytes),
-            (Kind::Int, 2) => self.prim::<Int16Type, 2>(bytes, i16::from_le_bytes, i16::from_be_bytes),
-            (Kind::Int, 4) => self.prim::<Int32Type, 4>(bytes, i32::from_le_bytes, i32::from_be_bytes),
-            (Kind::Int, _) => self.prim::<Int64Type, 8>(bytes, i64::from_le_bytes, i64::from_be_bytes),
-            (Kind::UInt, 1) => self.prim::<UInt8Type, 1>(bytes, u8::from_le_bytes, u8::from_be_bytes),
-            (Kind::UInt, 2) => self.prim::<UInt16Type, 2>(bytes, u16::from_le_bytes, u16::from_be_bytes),
-            (Kind::UInt, 4) => self.prim::<UInt32Type, 4>(bytes, u32::from_le_bytes, u32::from_be_bytes),
-            (Kind::UInt, _) => self.prim::<UInt64Type, 8>(bytes, u64::from_le_bytes, u64::from_be_bytes),
+            (Kind::Int, 2) => {
+                self.prim::<Int16Type, 2>(bytes, i16::from_le_bytes, i16::from_be_bytes)
+            }
+            (Kind::Int, 4) => {
+                self.prim::<Int32Type, 4>(bytes, i32::from_le_bytes, i32::from_be_bytes)
+            }
+            (Kind::Int, _) => {
+                self.prim::<Int64Type, 8>(bytes, i64::from_le_bytes, i64::from_be_bytes)
+            }
+            (Kind::UInt, 1) => {
+                self.prim::<UInt8Type, 1>(bytes, u8::from_le_bytes, u8::from_be_bytes)
+            }
+            (Kind::UInt, 2) => {
+                self.prim::<UInt16Type, 2>(bytes, u16::from_le_bytes, u16::from_be_bytes)
+            }
+            (Kind::UInt, 4) => {
+                self.prim::<UInt32Type, 4>(bytes, u32::from_le_bytes, u32::from_be_bytes)
+            }
+            (Kind::UInt, _) => {
+                self.prim::<UInt64Type, 8>(bytes, u64::from_le_bytes, u64::from_be_bytes)
+            }
             (Kind::Float, 2) => {
                 let bits = self.values::<2, u16>(bytes, u16::from_le_bytes, u16::from_be_bytes);
                 Arc::new(Float16Array::from(
-                    bits.into_iter().map(half::f16::from_bits).collect::<Vec<_>>(),
+                    bits.into_iter()
+                        .map(half::f16::from_bits)
+                        .collect::<Vec<_>>(),
                 ))
             }
-            (Kind::Float, 4) => self.prim::<Float32Type, 4>(bytes, f32::from_le_bytes, f32::from_be_bytes),
-            (Kind::Float, _) => self.prim::<Float64Type, 8>(bytes, f64::from_le_bytes, f64::from_be_bytes),
-            (Kind::Complex, 8) => self.complex::<Float32Type, 4>(bytes, f32::from_le_bytes, f32::from_be_bytes),
-            (Kind::Complex, _) => self.complex::<Float64Type, 8>(bytes, f64::from_le_bytes, f64::from_be_bytes),
+            (Kind::Float, 4) => {
+                self.prim::<Float32Type, 4>(bytes, f32::from_le_bytes, f32::from_be_bytes)
+            }
+            (Kind::Float, _) => {
+                self.prim::<Float64Type, 8>(bytes, f64::from_le_bytes, f64::from_be_bytes)
+            }
+            (Kind::Complex, 8) => {
+                self.complex::<Float32Type, 4>(bytes, f32::from_le_bytes, f32::from_be_bytes)
+            }
+            (Kind::Complex, _) => {
+                self.complex::<Float64Type, 8>(bytes, f64::from_le_bytes, f64::from_be_bytes)
+            }
             (Kind::DateTime { unit, scale }, _) => {
                 let v = self.times(bytes, scale);
                 match unit {
                     TimeUnit::Second => Arc::new(PrimitiveArray::<TimestampSecondType>::from(v)),
-                    TimeUnit::Millisecond => Arc::new(PrimitiveArray::<TimestampMillisecondType>::from(v)),
-                    TimeUnit::Microsecond => Arc::new(PrimitiveArray::<TimestampMicrosecondType>::from(v)),
-                    TimeUnit::Nanosecond => Arc::new(PrimitiveArray::<TimestampNanosecondType>::from(v)),
+                    TimeUnit::Millisecond => {
+                        Arc::new(PrimitiveArray::<TimestampMillisecondType>::from(v))
+                    }
+                    TimeUnit::Microsecond => {
+                        Arc::new(PrimitiveArray::<TimestampMicrosecondType>::from(v))
+                    }
+                    TimeUnit::Nanosecond => {
+                        Arc::new(PrimitiveArray::<TimestampNanosecondType>::from(v))
+                    }
                 }
             }
             (Kind::TimeDelta { unit, scale }, _) => {
                 let v = self.times(bytes, scale);
                 match unit {
                     TimeUnit::Second => Arc::new(PrimitiveArray::<DurationSecondType>::from(v)),
-                    TimeUnit::Millisecond => Arc::new(PrimitiveArray::<DurationMillisecondType>::from(v)),
-                    TimeUnit::Microsecond => Arc::new(PrimitiveArray::<DurationMicrosecondType>::from(v)),
-                    TimeUnit::Nanosecond => Arc::new(PrimitiveArray::<DurationNanosecondType>::from(v)),
+                    TimeUnit::Millisecond => {
+                        Arc::new(PrimitiveArray::<DurationMillisecondType>::from(v))
+                    }
+                    TimeUnit::Microsecond => {
+                        Arc::new(PrimitiveArray::<DurationMicrosecondType>::from(v))
+                    }
+                    TimeUnit::Nanosecond => {
+                        Arc::new(PrimitiveArray::<DurationNanosecondType>::from(v))
+                    }
                 }
             }
             (Kind::Bytes, size) => Arc::new(BinaryArray::from_iter_values(
@@ -272,8 +319,8 @@ impl DType {
 
 fn complex_fields(part: DataType) -> Fields {
     Fields::from(vec![
-        Field::new("real", part.clone(), false),
-        Field::new("imag", part, false),
+        Field::new("real", part.clone(), true),
+        Field::new("imag", part, true),
     ])
 }
 
@@ -330,7 +377,10 @@ mod tests {
     fn big_endian_and_nat() {
         let d = DType::parse(">i4").expect("i4");
         let a = d.decode(&[0, 0, 1, 0, 255, 255, 255, 255]).expect("decode");
-        let a = a.as_any().downcast_ref::<arrow_array::Int32Array>().expect("i32");
+        let a = a
+            .as_any()
+            .downcast_ref::<arrow_array::Int32Array>()
+            .expect("i32");
         assert_eq!(a.values().to_vec(), vec![256, -1]);
         let d = DType::parse("<m8[ms]").expect("m8");
         let mut b = 5i64.to_le_bytes().to_vec();

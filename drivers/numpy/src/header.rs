@@ -44,9 +44,10 @@ pub fn header_len(prefix: &[u8]) -> Result<u64, String> {
     }
     match prefix[6] {
         1 => Ok(10 + u64::from(u16::from_le_bytes([prefix[8], prefix[9]]))),
-        2 | 3 if prefix.len() >= 12 => {
-            Ok(12 + u64::from(u32::from_le_bytes([prefix[8], prefix[9], prefix[10], prefix[11]])))
-        }
+        2 | 3 if prefix.len() >= 12 => Ok(12
+            + u64::from(u32::from_le_bytes([
+                prefix[8], prefix[9], prefix[10], prefix[11],
+            ]))),
         2 | 3 => Err("the header is cut short".into()),
         v => Err(format!(
             "format version {v}.{} is not one numpy writes (1.0, 2.0, 3.0)",
@@ -138,7 +139,11 @@ fn parse_inner(bytes: &[u8]) -> Result<Header, (bool, String)> {
     shape
         .iter()
         .try_fold(1u64, |acc, n| acc.checked_mul(*n))
-        .ok_or_else(|| c(format!("shape {shape:?} has more elements than fit in 64 bits")))?;
+        .ok_or_else(|| {
+            c(format!(
+                "shape {shape:?} has more elements than fit in 64 bits"
+            ))
+        })?;
     Ok(Header {
         version: (major, minor),
         dtype: DType::parse(&descr).map_err(|m| (true, m))?,
@@ -235,7 +240,11 @@ impl<'a> Parser<'a> {
             match self.chars.next() {
                 Some(',') => {}
                 Some('}') => return Ok(Lit::Dict(items)),
-                other => return Err(format!("expected `,` or `}}` in the header, found {other:?}")),
+                other => {
+                    return Err(format!(
+                        "expected `,` or `}}` in the header, found {other:?}"
+                    ))
+                }
             }
         }
     }
@@ -297,7 +306,12 @@ impl<'a> Parser<'a> {
 
     fn word(&mut self) -> Result<Lit, String> {
         let mut w = String::new();
-        while let Some(c) = self.chars.peek().copied().filter(|c| c.is_ascii_alphanumeric()) {
+        while let Some(c) = self
+            .chars
+            .peek()
+            .copied()
+            .filter(|c| c.is_ascii_alphanumeric())
+        {
             w.push(c);
             self.chars.next();
         }
@@ -331,23 +345,35 @@ mod tests {
         assert_eq!(h.shape, vec![3, 4]);
         assert!(!h.fortran_order);
         assert_eq!(h.descr, "<f8");
-        let h = parse(&file("{'descr': '|b1', 'fortran_order': True, 'shape': (), }"))
-            .expect("0-d");
+        let h = parse(&file(
+            "{'descr': '|b1', 'fortran_order': True, 'shape': (), }",
+        ))
+        .expect("0-d");
         assert!(h.shape.is_empty() && h.fortran_order);
-        let h = parse(&file("{'descr': '<i8', 'fortran_order': False, 'shape': (5L,)}"))
-            .expect("py2 long");
+        let h = parse(&file(
+            "{'descr': '<i8', 'fortran_order': False, 'shape': (5L,)}",
+        ))
+        .expect("py2 long");
         assert_eq!(h.shape, vec![5]);
     }
 
     #[test]
     fn bad_headers_say_why() {
         assert!(parse(b"PK\x03\x04 not npy").is_err());
-        let e = parse(&file("{'descr': [('a', '<i4')], 'fortran_order': False, 'shape': (1,)}"))
-            .expect_err("structured");
-        assert!(matches!(&e, HeaderError::Unsupported(m) if m.contains("structured")), "{e:?}");
+        let e = parse(&file(
+            "{'descr': [('a', '<i4')], 'fortran_order': False, 'shape': (1,)}",
+        ))
+        .expect_err("structured");
+        assert!(
+            matches!(&e, HeaderError::Unsupported(m) if m.contains("structured")),
+            "{e:?}"
+        );
         let e = parse(&file("{'descr': '<f8', 'shape': (1,)}")).expect_err("no order");
         assert!(e.message().contains("fortran_order"), "{e:?}");
-        let e = parse(&file("{'descr': '<f8', 'fortran_order': False, 'shape': (1,")).expect_err("cut");
+        let e = parse(&file(
+            "{'descr': '<f8', 'fortran_order': False, 'shape': (1,",
+        ))
+        .expect_err("cut");
         assert!(e.message().contains("ended"), "{e:?}");
         let deep = format!("{}{}", "(".repeat(100), ")".repeat(100));
         assert!(parse(&file(&deep)).is_err());

@@ -103,10 +103,7 @@ fn shape_arg(v: &J) -> Result<Vec<u64>> {
     let bad = || DriverError::bad_arg("shape", format!("expected a list of lengths, got {v}"));
     match v {
         J::Number(n) => n.as_u64().map(|n| vec![n]).ok_or_else(bad),
-        J::Array(items) => items
-            .iter()
-            .map(|i| i.as_u64().ok_or_else(bad))
-            .collect(),
+        J::Array(items) => items.iter().map(|i| i.as_u64().ok_or_else(bad)).collect(),
         _ => Err(bad()),
     }
 }
@@ -202,7 +199,8 @@ struct NpySource {
 /// One file's header, read by range: a prefix, then the rest when the header is longer.
 async fn read_header(files: &Files, meta: &ObjectMeta) -> Result<Header> {
     let shown = files.display(meta);
-    let corrupt = |m: &str| DriverError::corrupt(&shown, format!("{m}; write it again with np.save"));
+    let corrupt =
+        |m: &str| DriverError::corrupt(&shown, format!("{m}; write it again with np.save"));
     if meta.size < 10 {
         return Err(corrupt(&format!(
             "is {} bytes long, shorter than any .npy header (it is empty or truncated)",
@@ -252,7 +250,11 @@ impl NpySource {
 
     async fn load(&self) -> Result<(Arc<Layout>, Arc<Discovery>)> {
         let files = &self.files;
-        let reads: Vec<_> = files.objects.iter().map(|m| read_header(files, m)).collect();
+        let reads: Vec<_> = files
+            .objects
+            .iter()
+            .map(|m| read_header(files, m))
+            .collect();
         let headers: Vec<Header> = futures::stream::iter(reads)
             .buffered(self.limits.discovery_concurrency.max(1))
             .try_collect()
@@ -422,10 +424,12 @@ impl Source for NpySource {
         let cols: Vec<read::Col> = schema
             .fields()
             .iter()
-            .map(|f| match f.name().strip_prefix("dim_").and_then(|k| k.parse().ok()) {
-                Some(k) if k < ndim => read::Col::Dim(k),
-                _ => read::Col::Value,
-            })
+            .map(
+                |f| match f.name().strip_prefix("dim_").and_then(|k| k.parse().ok()) {
+                    Some(k) if k < ndim => read::Col::Dim(k),
+                    _ => read::Col::Value,
+                },
+            )
             .collect();
         let batch_size = request.batch_size.max(1) as u64;
         let ahead = self.limits.read_ahead.max(1) as u64;
@@ -452,7 +456,8 @@ impl Source for NpySource {
                     whole.min(batch_size * row_bytes * (ahead + 1))
                 };
                 let shared = shared.clone();
-                let open = async move { Ok::<BatchStream, DriverError>(read::partition(shared, part)) };
+                let open =
+                    async move { Ok::<BatchStream, DriverError>(read::partition(shared, part)) };
                 (cost, open)
             })
             .collect();

@@ -109,7 +109,11 @@ impl State {
             if self.transposed.is_none() {
                 self.transposed = Some(self.load_fortran().await?);
             }
-            let t = self.transposed.as_ref().map(Bytes::clone).unwrap_or_default();
+            let t = self
+                .transposed
+                .as_ref()
+                .map(Bytes::clone)
+                .unwrap_or_default();
             t.slice((self.pos * is) as usize..((self.pos + len) * is) as usize)
         } else {
             let elem = self.part.rows.start * l.inner() + self.pos;
@@ -239,7 +243,10 @@ mod tests {
     fn dimension_columns_follow_c_order() {
         let col = |k, first, len| {
             let a = dim_column(&[2, 3, 2], k, first, len);
-            let a = a.as_any().downcast_ref::<Int64Array>().map(|a| a.values().to_vec());
+            let a = a
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .map(|a| a.values().to_vec());
             a.unwrap_or_default()
         };
         assert_eq!(col(0, 0, 12), vec![0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1]);
