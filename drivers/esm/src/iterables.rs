@@ -24,14 +24,27 @@ fn list_type() -> DataType {
 impl IterableSource {
     pub async fn new(inner: Arc<dyn Source>, columns: Vec<String>) -> Result<IterableSource> {
         let d = inner.discover().await?;
-        let mut fields: Vec<Field> = d.schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+        let mut fields: Vec<Field> = d
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
         let mut converted = vec![];
         for c in &columns {
             let Some(f) = fields.iter_mut().find(|f| f.name() == c) else {
-                let names: Vec<&str> = d.schema.fields().iter().map(|f| f.name().as_str()).collect();
+                let names: Vec<&str> = d
+                    .schema
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().as_str())
+                    .collect();
                 return Err(DriverError::bad_arg(
                     "columns_with_iterables",
-                    format!("names `{c}`, which is not a column; columns: {}", names.join(", ")),
+                    format!(
+                        "names `{c}`, which is not a column; columns: {}",
+                        names.join(", ")
+                    ),
                 ));
             };
             match f.data_type() {
@@ -50,7 +63,10 @@ impl IterableSource {
             }
         }
         let mut discovery = Discovery::clone(&d);
-        discovery.schema = Arc::new(Schema::new_with_metadata(fields, d.schema.metadata().clone()));
+        discovery.schema = Arc::new(Schema::new_with_metadata(
+            fields,
+            d.schema.metadata().clone(),
+        ));
         Ok(IterableSource {
             inner,
             columns: converted,
@@ -109,7 +125,9 @@ fn to_lists(s: &StringArray) -> arrow_array::ListArray {
 pub fn literal_items(text: &str) -> Vec<String> {
     let t = text.trim();
     let inner = match (t.chars().next(), t.chars().last()) {
-        (Some('['), Some(']')) | (Some('('), Some(')')) | (Some('{'), Some('}')) if t.len() >= 2 => {
+        (Some('['), Some(']')) | (Some('('), Some(')')) | (Some('{'), Some('}'))
+            if t.len() >= 2 =>
+        {
             &t[1..t.len() - 1]
         }
         _ => return vec![t.to_string()],

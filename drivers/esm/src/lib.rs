@@ -52,7 +52,14 @@ impl Driver for EsmDriver {
     async fn open(&self, args: &Map<String, J>, ctx: &OpenContext) -> Result<Arc<dyn Source>> {
         let a = Args::new(args);
         // The collection, as intake-esm's versions have named it.
-        let keys = ["obj", "esmcat", "esmcol_obj", "esmcol_path", "path", "urlpath"];
+        let keys = [
+            "obj",
+            "esmcat",
+            "esmcol_obj",
+            "esmcol_path",
+            "path",
+            "urlpath",
+        ];
         let mut found = keys.iter().filter_map(|k| a.get(k).map(|v| (*k, v)));
         let Some((key, obj)) = found.next() else {
             return Err(DriverError::bad_arg(
@@ -76,7 +83,9 @@ impl Driver for EsmDriver {
             other => {
                 return Err(DriverError::bad_arg(
                     key,
-                    format!("expected the URL of an ESM catalog JSON, or its contents, got {other}"),
+                    format!(
+                        "expected the URL of an ESM catalog JSON, or its contents, got {other}"
+                    ),
                 ))
             }
         };
@@ -88,7 +97,14 @@ impl Driver for EsmDriver {
         }
         let iterables = a.strings("columns_with_iterables")?.unwrap_or_default();
         // Display and loading options of intake-esm: no effect on the table.
-        for k in ["progressbar", "sep", "log_level", "intake_kwargs", "registry", "threaded"] {
+        for k in [
+            "progressbar",
+            "sep",
+            "log_level",
+            "intake_kwargs",
+            "registry",
+            "threaded",
+        ] {
             a.get(k);
         }
         Ok(Arc::new(EsmSource {
@@ -170,7 +186,9 @@ impl EsmSource {
 
     async fn load(&self) -> Result<(Arc<dyn Source>, Arc<Discovery>)> {
         let (json, url) = self.json().await?;
-        let shown = url.clone().unwrap_or_else(|| "the inline collection".into());
+        let shown = url
+            .clone()
+            .unwrap_or_else(|| "the inline collection".into());
         if !json.contains_key("esmcat_version") && !json.contains_key("esmcol_version") {
             return Err(DriverError::corrupt(
                 shown.as_str(),
@@ -279,7 +297,10 @@ async fn whole(files: &Files, shown: &str) -> Result<bytes::Bytes> {
     if files.objects.len() > 1 {
         return Err(DriverError::bad_arg(
             "esmcol_obj",
-            format!("`{shown}` matches {} files: name one ESM catalog JSON", files.objects.len()),
+            format!(
+                "`{shown}` matches {} files: name one ESM catalog JSON",
+                files.objects.len()
+            ),
         ));
     }
     if meta.size > MAX_JSON {
@@ -316,7 +337,10 @@ mod tests {
     fn catalog_files_resolve_next_to_the_json() {
         let r = |j: Option<&str>, f: &str| relative_to(j, f);
         assert_eq!(
-            r(Some("https://h/cmip6/pangeo-cmip6.json"), "pangeo-cmip6.csv"),
+            r(
+                Some("https://h/cmip6/pangeo-cmip6.json"),
+                "pangeo-cmip6.csv"
+            ),
             "https://h/cmip6/pangeo-cmip6.csv"
         );
         assert_eq!(

@@ -20,7 +20,10 @@ pub struct MemorySource {
 impl MemorySource {
     pub fn from_records(records: &[J], shown: &str) -> Result<MemorySource> {
         let bad = |e: &dyn std::fmt::Display| {
-            DriverError::corrupt(shown, format!("`catalog_dict` cannot be read as a table: {e}"))
+            DriverError::corrupt(
+                shown,
+                format!("`catalog_dict` cannot be read as a table: {e}"),
+            )
         };
         if let Some((i, _)) = records.iter().enumerate().find(|(_, r)| !r.is_object()) {
             return Err(bad(&format!("record {i} is not an object")));
@@ -107,6 +110,9 @@ impl Source for MemorySource {
                 at += n;
             }
         }
-        Ok(limit_stream(futures::stream::iter(out).boxed(), request.limit))
+        Ok(limit_stream(
+            futures::stream::iter(out).boxed(),
+            request.limit,
+        ))
     }
 }
