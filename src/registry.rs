@@ -62,6 +62,11 @@ mod tests {
         assert_eq!(r("avro_sequence"), Some(Resolved::Source("avro")));
         assert_eq!(r("ndzarr"), Some(Resolved::Source("ndzarr")));
         assert_eq!(r("rasterio"), Some(Resolved::Source("rasterio")));
+        assert_eq!(r("numpy"), r("intake.source.npy.NPySource"));
+        assert_eq!(
+            r("intake_esm.core.esm_datastore"),
+            Some(Resolved::Source("intake_esm.esm_datastore"))
+        );
         assert_eq!(r("opendap"), None);
         assert_eq!(drivers.resolve_intake2("AVRO"), Some("avro"));
         assert_eq!(
