@@ -111,7 +111,10 @@ async fn npy_and_esm_catalogs_read_over_http() {
     .await;
     assert_same(&part, &want.slice(60_000, 10), "partition 2, 10 rows");
     let bytes = served.load(Ordering::SeqCst) - before;
-    assert!(bytes < 8 * 1024, "{bytes} bytes for 10 rows of one partition");
+    assert!(
+        bytes < 8 * 1024,
+        "{bytes} bytes for 10 rows of one partition"
+    );
 
     let want = expected("expected/esm/assets.arrow");
     let got = read(&svc, "remote.cmip6", ReadRequest::default()).await;
