@@ -109,11 +109,7 @@ impl State {
             if self.transposed.is_none() {
                 self.transposed = Some(self.load_fortran().await?);
             }
-            let t = self
-                .transposed
-                .as_ref()
-                .map(Bytes::clone)
-                .unwrap_or_default();
+            let t = self.transposed.clone().unwrap_or_default();
             t.slice((self.pos * is) as usize..((self.pos + len) * is) as usize)
         } else {
             let elem = self.part.rows.start * l.inner() + self.pos;
