@@ -23,7 +23,7 @@ use inlet_driver::args::Args;
 use inlet_driver::storage::Files;
 use inlet_driver::{
     limit_stream, ordered_parallel_within, BatchStream, Discovery, Driver, DriverError,
-    DriverNames, FileInfo, Limits, OpenContext, Partition, ReadRequest, Result, Source,
+    DriverNames, Limits, OpenContext, Partition, ReadRequest, Result, Source,
 };
 use object_store::{GetRange, ObjectMeta};
 use serde_json::{json, Map, Value as J};
@@ -475,9 +475,8 @@ impl Source for NpySource {
         Ok(limit_stream(stream, request.limit))
     }
 
-    fn files(&self) -> Option<Vec<FileInfo>> {
-        Some(self.files.file_infos())
-    }
+    // No `files()`: without `restore` (headers are not in the cached discovery), a cache
+    // entry would be written on every open and never used.
 
     fn whole_files(&self) -> Option<Files> {
         Some(self.files.clone())
