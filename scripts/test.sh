@@ -41,5 +41,7 @@ export INLET_FIXTURES="$PWD/target/fixtures"
 "$PY" tests/fixtures/make_geotiff_fixtures.py "$INLET_FIXTURES" >&2
 "$PY" tests/fixtures/make_geo_fixtures.py "$INLET_FIXTURES" >&2
 "$PY" tests/fixtures/make_json_fixtures.py "$INLET_FIXTURES" >&2
+"$PY" tests/fixtures/make_numpy_fixtures.py "$INLET_FIXTURES" >&2
+"$PY" tests/fixtures/make_esm_fixtures.py "$INLET_FIXTURES" >&2
 
 exec cargo nextest run --workspace --no-fail-fast "$@"

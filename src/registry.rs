@@ -68,6 +68,11 @@ mod tests {
             Some(Resolved::Source("opendap"))
         );
         assert_eq!(r("intake_sql.SQLSource"), None);
+        assert_eq!(r("numpy"), r("intake.source.npy.NPySource"));
+        assert_eq!(
+            r("intake_esm.core.esm_datastore"),
+            Some(Resolved::Source("intake_esm.esm_datastore"))
+        );
         assert_eq!(drivers.resolve_intake2("AVRO"), Some("avro"));
         assert_eq!(
             resolve("parquet", &Registry::new()),

@@ -319,6 +319,6 @@ fn most_corpus_entries_have_a_driver_inlet_reads() {
     );
 }
 
-/// The coverage reached (per mille of source entries): 208 of 259 with the OPeNDAP driver (205
-/// with the NetCDF, GeoTIFF, geo and JSON drivers, 153 before them).
-const COVERAGE_PER_MILLE: usize = 803;
+/// The coverage reached (per mille of source entries): 217 of 259 with the OPeNDAP, numpy and
+/// intake-esm drivers (205 with the NetCDF, GeoTIFF, geo and JSON drivers; 153 before them).
+const COVERAGE_PER_MILLE: usize = 837;

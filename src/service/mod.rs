@@ -61,6 +61,8 @@ pub fn builtin_drivers() -> Registry {
     r.register(Arc::new(inlet_json::JsonDriver));
     r.register(Arc::new(inlet_json::JsonLinesDriver));
     r.register(Arc::new(inlet_json::TextFilesDriver));
+    r.register(Arc::new(inlet_numpy::NumpyDriver));
+    r.register(Arc::new(inlet_esm::EsmDriver));
     r
 }
 
