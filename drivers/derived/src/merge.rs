@@ -83,18 +83,21 @@ impl Merge {
             bytes += size;
             if bytes > self.bound() {
                 return Err(DriverError::Unsupported(format!(
-                    "merge: the right side `{}` is over the {} MiB Inlet holds in memory for a merge: serve the merged result as a file instead",
+                    "merge: the right side `{}` is over the {} KiB Inlet holds in memory for a merge (at most {} MiB, and half the server's memory budget): serve the merged result as a file instead",
                     self.right_name,
-                    self.bound() / (1024 * 1024)
+                    self.bound() / 1024,
+                    RIGHT_SIDE_LIMIT / (1024 * 1024)
                 )));
             }
             if let Some(budget) = &self.limits.budget {
                 match budget.reserve_within(size as u64, budget.first_wait).await {
                     Some(r) => held.push(r),
-                    None => return Err(DriverError::Overloaded(format!(
+                    None => {
+                        return Err(DriverError::Overloaded(format!(
                         "the server's memory budget for streams ({} MiB) is in use: retry shortly",
                         budget.total() / (1024 * 1024)
-                    ))),
+                    )))
+                    }
                 }
             }
             batches.push(b);

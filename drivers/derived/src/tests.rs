@@ -418,7 +418,7 @@ async fn a_merge_over_its_bound_is_a_clear_error() {
     let s = PipelineDriver.open(&args, &ctx).await.expect("open");
     let e = read_all(&s, Default::default()).await;
     assert!(
-        matches!(&e, Err(DriverError::Unsupported(m)) if m.contains("right side `big` is over the 0 MiB")),
+        matches!(&e, Err(DriverError::Unsupported(m)) if m.contains("right side `big` is over the 0 KiB")),
         "{e:?}"
     );
 }
