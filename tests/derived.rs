@@ -24,6 +24,7 @@ fn derived_sources_read_as_pandas_computes_them() {
         .arg(repo.join("tests/clients/check_derived.py"))
         .arg(&server.base)
         .arg(&data)
+        .arg(&server.flight)
         .output()
         .expect("run check_derived.py");
     println!("{}", String::from_utf8_lossy(&out.stdout));

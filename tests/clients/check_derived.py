@@ -3,7 +3,7 @@ as Arrow with pyarrow equals pandas doing the same operation on the same CSV fil
 tickets read a concatenation partition by partition; Python steps, Intake's own refusals,
 cycles and other-file targets are errors with precise messages.
 
-Usage: check_derived.py http://HOST:PORT DATA_DIR
+Usage: check_derived.py http://HOST:PORT DATA_DIR grpc://HOST:PORT
 """
 import json
 import sys
@@ -14,6 +14,7 @@ import warnings
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.flight as flight
 
 base, data = sys.argv[1], sys.argv[2]
 warnings.simplefilter("ignore")  # pandas 3 deprecates join(lsuffix=...), which Intake catalogs use
@@ -73,10 +74,17 @@ parts = [pa.ipc.open_stream(urllib.request.urlopen(e["locations"][0]).read()).re
 assert len(parts) == 2, len(parts)
 same("concat_rows by plan", pa.concat_tables(parts), pd.concat([df, df1]))
 
+# Over Arrow Flight, as any source.
+client = flight.connect(sys.argv[3])
+info = client.get_flight_info(flight.FlightDescriptor.for_path("derived", "merged"))
+same("merged over Flight", pa.concat_tables([client.do_get(e.ticket).read_all() for e in info.endpoints]),
+     df.merge(df1, on="rank"))
+
 # Describe lists a derived source like any other.
-desc = json.load(get("/api/v1/sources/derived.merged"))
-cols = [c["name"] for c in desc["schema"]["columns"]] if isinstance(desc.get("schema"), dict) else None
-print("describe merged:", cols or desc.get("schema"))
+text = get("/api/v1/sources/derived.merged").read().decode()
+for col in ["name_x", "score_x", "rank", "name_y", "score_y"]:
+    assert f'"{col}"' in text, (col, text)
+print("describe merged: the merged schema")
 
 
 def problem(name):
