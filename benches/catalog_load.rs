@@ -3,7 +3,8 @@
 //!     cargo bench --bench catalog_load
 //!
 //! Each measurement runs in a fresh child process so that its peak RSS (VmHWM) is its own and
-//! not the generator's. Targets (issue #3): <= 1 s and <= 300 MB for each layout.
+//! not the generator's. Targets: <= 0.5 s for the one file (#14), <= 300 MB. With
+//! `INLET_BENCH_INTAKE_PYTHON` (a Python with `intake<2`), Intake loads the same file in the same run.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -75,18 +76,74 @@ fn main() {
         .expect("write");
     }
     let me = std::env::current_exe().expect("exe");
+    let mut one_file_secs = None;
     for (label, path) in [
         ("1 file x 100,000 entries", &one),
         ("1,000 files x 100 entries", &many),
     ] {
-        print!("{label}: ");
         let path: &PathBuf = path;
-        let status = Command::new(&me)
+        let out = Command::new(&me)
             .arg("--measure")
             .arg(path)
-            .status()
+            .output()
             .expect("child");
-        assert!(status.success());
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        println!("{label}: {line}");
+        if one_file_secs.is_none() {
+            one_file_secs = seconds_in(&line);
+        }
+    }
+    if let (Some(intake), Some(inlet)) = (intake_anchor(&one.join("big.yaml")), one_file_secs) {
+        println!(
+            "1 file x 100,000 entries: Intake {intake:.2} s, Inlet {inlet:.3} s: Inlet {:.0}x faster",
+            intake / inlet
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The seconds in `load+validate 1.234 s`.
+fn seconds_in(line: &str) -> Option<f64> {
+    line.split("load+validate ")
+        .nth(1)?
+        .split(' ')
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// The anchor: Intake's `open_catalog` + listing of the same 100,000-entry file, when
+/// `INLET_BENCH_INTAKE_PYTHON` names a Python with Intake (`pip install 'intake<2'`): its time
+/// and Inlet's ratio to it. Intake takes about a minute on this file.
+fn intake_anchor(file: &Path) -> Option<f64> {
+    let Ok(python) = std::env::var("INLET_BENCH_INTAKE_PYTHON") else {
+        println!("Intake anchor skipped: set INLET_BENCH_INTAKE_PYTHON to a Python with intake<2");
+        return None;
+    };
+    let out = Command::new(python)
+        .args([
+            "-c",
+            "import sys, time, intake\n\
+             t = time.perf_counter()\n\
+             cat = intake.open_catalog(sys.argv[1])\n\
+             n = len(list(cat))\n\
+             assert n == 100000, n\n\
+             print(time.perf_counter() - t)",
+        ])
+        .arg(file)
+        .output()
+        .expect("python");
+    if !out.status.success() {
+        println!(
+            "Intake anchor failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return None;
+    }
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
 }

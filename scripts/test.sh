@@ -31,6 +31,8 @@ fi
 
 PY=$(bash scripts/pyenv.sh)
 export INLET_PYTHON="$PY"
+# The OPeNDAP driver's tests run a real pydap server from its own venv (numpy < 2).
+export INLET_PYDAP_PYTHON="$(bash scripts/pydap-venv.sh)"
 export INLET_FIXTURES="$PWD/target/fixtures"
 "$PY" tests/fixtures/make_fixtures.py "$INLET_FIXTURES" >&2
 "$PY" tests/fixtures/make_avro_fixtures.py "$INLET_FIXTURES" >&2

@@ -62,7 +62,12 @@ mod tests {
         assert_eq!(r("avro_sequence"), Some(Resolved::Source("avro")));
         assert_eq!(r("ndzarr"), Some(Resolved::Source("ndzarr")));
         assert_eq!(r("rasterio"), Some(Resolved::Source("rasterio")));
-        assert_eq!(r("opendap"), None);
+        assert_eq!(r("opendap"), Some(Resolved::Source("opendap")));
+        assert_eq!(
+            r("intake_xarray.opendap.OpenDapSource"),
+            Some(Resolved::Source("opendap"))
+        );
+        assert_eq!(r("intake_sql.SQLSource"), None);
         assert_eq!(drivers.resolve_intake2("AVRO"), Some("avro"));
         assert_eq!(
             resolve("parquet", &Registry::new()),

@@ -125,11 +125,11 @@ fn ls_shows_unsupported_drivers_and_nested_errors_without_failing() {
         "ls",
         "-r",
         "--catalog",
-        &corpus("intake__intake-xarray__examples__catalog.yml"),
+        &corpus("intake__intake-sql__tests__cat.yaml"),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
-        stdout(&o).contains("[unsupported driver: opendap]"),
+        stdout(&o).contains("[unsupported driver: sql_cat]"),
         "{}",
         stdout(&o)
     );

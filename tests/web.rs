@@ -166,7 +166,8 @@ async fn search_and_source_pages_work_with_plain_links_and_forms() {
     let (status, _, raster) = get(&site.url("/sources/slow.raster")).await;
     assert_eq!(status, 200);
     assert!(
-        raster.contains("class=\"badge warn\"") && raster.contains("unsupported driver: opendap"),
+        raster.contains("class=\"badge warn\"")
+            && raster.contains("unsupported driver: intake_sql.SQLSource"),
         "{raster}"
     );
     assert!(raster.contains("slow.yaml:"), "file:line:col: {raster}");

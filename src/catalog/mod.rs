@@ -6,6 +6,7 @@ pub mod model;
 pub mod params;
 pub mod parse;
 pub mod redact;
+mod split;
 pub mod template;
 pub mod tree;
 pub mod view;

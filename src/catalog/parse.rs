@@ -32,7 +32,8 @@ const ENTRY_KEYS: &[&str] = &[
     "cache",
 ];
 
-/// Above this size, YAML parsing and entry conversion run on two threads (a pipeline).
+/// Above this size, YAML parsing and entry conversion run on two threads (a pipeline), or the
+/// `sources:` block is cut into pieces parsed on every core (see [`super::split`]).
 const PIPELINE_BYTES: usize = 1 << 20;
 
 fn empty_catalog(path: &Path) -> CatalogFile {
@@ -71,6 +72,21 @@ fn parse_entries(
             yaml::parse_streaming(text, &mut |key, node| entries.extend(p.entry(&key, &node)));
         return (root, problems, entries);
     }
+    if let Some(parsed) = parse_in_pieces(path, text, templater, drivers, d) {
+        return parsed;
+    }
+    parse_pipelined(path, text, templater, drivers, d)
+}
+
+/// YAML parsing on this thread, entry conversion on another.
+fn parse_pipelined(
+    path: &Path,
+    text: &str,
+    templater: &Templater,
+    drivers: &Registry,
+    d: &mut Diagnostics,
+) -> (Option<Node>, Vec<yaml::YamlProblem>, Vec<Entry>) {
+    let mut scratch = empty_catalog(path);
     let (tx, rx) = std::sync::mpsc::sync_channel::<(Key, Node)>(4096);
     std::thread::scope(|scope| {
         let worker = scope.spawn(move || {
@@ -95,6 +111,121 @@ fn parse_entries(
         d.absorb(wd);
         (root, problems, entries)
     })
+}
+
+/// What one piece of a split `sources:` block parsed to: its entry keys in order, its entries,
+/// and its diagnostics; None when the piece does not stand alone as YAML.
+type Piece = Option<(Pos, Vec<(Key, Pos)>, Vec<Entry>, Diagnostics)>;
+
+fn parse_piece(
+    path: &Path,
+    first_line: u32,
+    piece: &str,
+    templater: &Templater,
+    drivers: &Registry,
+) -> Piece {
+    let text = format!("sources:\n{piece}");
+    let mut scratch = empty_catalog(path);
+    let mut d = Diagnostics::new(path);
+    let mut p = FileParser {
+        cat: &mut scratch,
+        d: &mut d,
+        templater,
+        drivers,
+    };
+    let (mut keys, mut entries) = (vec![], vec![]);
+    // `sources:` is the piece's line 1, its first line is the file's `first_line`.
+    let (root, problems) =
+        yaml::parse_streaming_at(&text, first_line.saturating_sub(2), &mut |key, node| {
+            entries.extend(p.entry(&key, &node));
+            keys.push((key, node.pos));
+        });
+    // The piece stands alone when it parsed to `sources:` and a mapping, and nothing else.
+    let map = root.as_ref().and_then(Node::as_map)?;
+    match map {
+        [(k, v)] if problems.is_empty() && k.text == "sources" && v.as_map().is_some() => {
+            Some((v.pos, keys, entries, d))
+        }
+        _ => None,
+    }
+}
+
+/// The pieces of a large plain catalog parsed on every core, or None (then the one-pass parse
+/// runs) when the file is not of that layout or a piece does not stand alone.
+fn parse_in_pieces(
+    path: &Path,
+    text: &str,
+    templater: &Templater,
+    drivers: &Registry,
+    d: &mut Diagnostics,
+) -> Option<(Option<Node>, Vec<yaml::YamlProblem>, Vec<Entry>)> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    let split = super::split::split_sources(text, threads, 1000)?;
+    let (root, problems) = yaml::parse(&split.rest);
+    let mut root = root?;
+    let plain = problems.is_empty()
+        && root.get("version").is_none()
+        && root.get("sources").is_some_and(Node::is_null)
+        && root
+            .get("metadata")
+            .and_then(|m| m.get("hierarchical_catalog"))
+            .is_none();
+    if !plain {
+        return None;
+    }
+    let pieces: Vec<Piece> = std::thread::scope(|scope| {
+        let running: Vec<_> = split
+            .pieces
+            .iter()
+            .map(|&(line, piece)| {
+                scope.spawn(move || parse_piece(path, line, piece, templater, drivers))
+            })
+            .collect();
+        running
+            .into_iter()
+            .map(|t| t.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    let mut names = std::collections::HashSet::new();
+    let (mut keys, mut entries, mut map_pos) = (vec![], vec![], None);
+    for piece in pieces {
+        let (pos, k, e, wd) = piece?;
+        map_pos.get_or_insert(pos);
+        // A name repeated across pieces: the one-pass parse reports it with both positions.
+        if !k.iter().all(|(key, _)| names.insert(key.text.clone())) {
+            return None;
+        }
+        keys.extend(k);
+        entries.extend(e);
+        d.absorb(wd);
+    }
+    let Value::Map(top) = &mut root.value else {
+        return None;
+    };
+    for (k, v) in top.iter_mut() {
+        if k.text == "sources" {
+            // As the one-pass parse leaves it: each entry replaced by a null at its position.
+            let pos = map_pos.unwrap_or(v.pos);
+            let streamed = keys
+                .into_iter()
+                .map(|(k, pos)| {
+                    (
+                        k,
+                        Node {
+                            pos,
+                            value: Value::Null,
+                        },
+                    )
+                })
+                .collect();
+            *v = Node {
+                pos,
+                value: Value::Map(streamed),
+            };
+            break;
+        }
+    }
+    Some((Some(root), vec![], entries))
 }
 
 /// Parses one catalog file's text. `path` is used for diagnostics and `CATALOG_DIR`; `drivers`
@@ -637,4 +768,102 @@ fn refuse_intake2_code(s: &str) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A large catalog with warnings, errors, comments, block scalars and anchors inside entries.
+    fn big_catalog(n: usize) -> String {
+        let mut s = String::from(
+            "name: big\ndescription: |\n  many\n  entries\nmetadata:\n  parameters:\n    \
+             region: {type: str, default: eu}\nsources:\n  # comment\n",
+        );
+        for i in 0..n {
+            match i % 7 {
+                0 => s.push_str(&format!("  e{i}:\n    driver: csv\n    colour: red\n    args: {{urlpath: 'f{i}.csv'}}\n")),
+                1 => s.push_str(&format!("  bad/{i}:\n    driver: csv\n")),
+                2 => s.push_str(&format!(
+                    "  e{i}:\n    description: |\n      line one\n\n      line two\n    driver: parquet\n    \
+                     args:\n      urlpath: &u{i} \"s3://b/{{{{ region }}}}/{i}.parquet\"\n      \
+                     storage_options: {{anon: true}}\n    metadata: {{again: *u{i}}}\n"
+                )),
+                3 => s.push_str(&format!("  e{i}: 3\n")),
+                _ => s.push_str(&format!(
+                    "  e{i}:\n    driver: intake_xarray.netcdf.NetCDFSource\n    args:\n      urlpath: 'x{i}.nc'\n# between\n\n"
+                )),
+            }
+        }
+        s
+    }
+
+    fn parse_both(text: &str) -> (String, String) {
+        let path = Path::new("/cat/big.yaml");
+        let templater = Templater::default();
+        let drivers = crate::service::builtin_drivers();
+        let mut d1 = Diagnostics::new(path);
+        let (root1, problems1, entries1) =
+            parse_in_pieces(path, text, &templater, &drivers, &mut d1).expect("split");
+        let mut d2 = Diagnostics::new(path);
+        let (root2, problems2, entries2) =
+            parse_pipelined(path, text, &templater, &drivers, &mut d2);
+        assert!(
+            problems1.is_empty() && problems2.is_empty(),
+            "{problems2:?}"
+        );
+        same(&format!("{root1:?}"), &format!("{root2:?}"));
+        (
+            format!("{entries1:?}{:?}", d1.into_vec()),
+            format!("{entries2:?}{:?}", d2.into_vec()),
+        )
+    }
+
+    /// Equal texts, or a panic showing where they part.
+    fn same(a: &str, b: &str) {
+        if let Some(at) = a.bytes().zip(b.bytes()).position(|(x, y)| x != y) {
+            let from = at.saturating_sub(150);
+            panic!(
+                "differ at byte {at}:\n{}\n{}",
+                &a[from..(at + 150).min(a.len())],
+                &b[from..(at + 150).min(b.len())]
+            );
+        }
+        assert_eq!(a.len(), b.len());
+    }
+
+    #[test]
+    fn a_catalog_parsed_in_pieces_equals_the_one_pass_parse() {
+        let text = big_catalog(7000);
+        let (pieces, one_pass) = parse_both(&text);
+        assert!(one_pass.contains("bad/1") && one_pass.contains("colour"));
+        same(&pieces, &one_pass);
+    }
+
+    #[test]
+    fn pieces_that_do_not_stand_alone_fall_back_to_the_one_pass_parse() {
+        let path = Path::new("/cat/big.yaml");
+        let templater = Templater::default();
+        let drivers = crate::service::builtin_drivers();
+        let mut d = Diagnostics::new(path);
+        // An anchor in the first entry aliased from the last one.
+        let text = big_catalog(7000)
+            .replace("  e0:\n    driver: csv\n", "  e0:\n    driver: &d csv\n")
+            + "  last:\n    driver: *d\n";
+        assert!(parse_in_pieces(path, &text, &templater, &drivers, &mut d).is_none());
+        // A name repeated in two pieces.
+        let text = big_catalog(7000) + "  e0:\n    driver: csv\n";
+        assert!(parse_in_pieces(path, &text, &templater, &drivers, &mut d).is_none());
+        let cat = parse_catalog(path, &text, &templater, &drivers);
+        assert!(
+            cat.diagnostics
+                .iter()
+                .any(|x| x.message.contains("e0") && x.message.contains("duplicate")),
+            "{:?}",
+            cat.diagnostics
+                .iter()
+                .filter(|x| x.message.contains("e0"))
+                .collect::<Vec<_>>()
+        );
+    }
 }

@@ -223,7 +223,7 @@ fn alias_budget(len: usize) -> usize {
 /// Parses one document. Returns the root (None for an empty file) and every problem found:
 /// duplicate keys are reported all at once; a syntax error stops the parse where it occurs.
 pub fn parse(text: &str) -> (Option<Node>, Vec<YamlProblem>) {
-    parse_with(text, None)
+    parse_with(text, 0, None)
 }
 
 /// Like [`parse`], but each entry of a top-level `sources:` mapping is handed to `on_entry` as
@@ -233,20 +233,34 @@ pub fn parse_streaming(
     text: &str,
     on_entry: &mut dyn FnMut(Key, Node),
 ) -> (Option<Node>, Vec<YamlProblem>) {
-    parse_with(text, Some(on_entry))
+    parse_with(text, 0, Some(on_entry))
+}
+
+/// Like [`parse_streaming`] for a piece of a larger file whose first line is line
+/// `1 + line_offset` of that file: every position is reported in the file's lines.
+pub fn parse_streaming_at(
+    text: &str,
+    line_offset: u32,
+    on_entry: &mut dyn FnMut(Key, Node),
+) -> (Option<Node>, Vec<YamlProblem>) {
+    parse_with(text, line_offset, Some(on_entry))
 }
 
 fn parse_with(
     text: &str,
+    line_offset: u32,
     sink: Option<&mut dyn FnMut(Key, Node)>,
 ) -> (Option<Node>, Vec<YamlProblem>) {
     // A byte order mark is not content (PyYAML skips it too); positions count from after it,
     // as editors show them.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut end = yaml_end(text);
+    end.line = end.line.saturating_add(line_offset);
     let mut builder = Builder {
         sink,
         alias_limit: alias_budget(text.len()),
-        end: yaml_end(text),
+        end,
+        line_offset,
         ..Builder::default()
     };
     // Events are pulled one at a time rather than through `Parser::load`, which recurses once
@@ -258,7 +272,7 @@ fn parse_with(
             Ok(next) => next,
             Err(e) => {
                 builder.problems.push(YamlProblem {
-                    pos: Pos::from_marker(*e.marker()).min(builder.end),
+                    pos: builder.pos(*e.marker()),
                     message: format!("YAML syntax error: {}", e.info()),
                 });
                 return (None, builder.problems);
@@ -339,6 +353,8 @@ struct Builder<'a> {
     alias_nodes: usize,
     /// The end of the text: no position is placed after it.
     end: Pos,
+    /// Lines of the file before the text parsed (see [`parse_streaming_at`]).
+    line_offset: u32,
 }
 
 impl Builder<'_> {
@@ -513,9 +529,16 @@ fn scalar_text(node: &Node) -> String {
 }
 
 impl Builder<'_> {
+    /// The position of `mark` in the file.
+    fn pos(&self, mark: Marker) -> Pos {
+        let mut pos = Pos::from_marker(mark);
+        pos.line = pos.line.saturating_add(self.line_offset);
+        pos.min(self.end)
+    }
+
     /// Takes one parser event; an `Err` is fatal and ends the parse.
     fn on_event(&mut self, ev: Event, mark: Marker) -> Result<(), YamlProblem> {
-        let pos = Pos::from_marker(mark).min(self.end);
+        let pos = self.pos(mark);
         match ev {
             Event::Scalar(text, style, anchor, tag) => {
                 let tag = tag.map(|t| t.suffix);

@@ -52,6 +52,7 @@ pub fn builtin_drivers() -> Registry {
     r.register(Arc::new(inlet_zarr::ZarrDriver));
     r.register(Arc::new(inlet_zarr::NdZarrDriver));
     r.register(Arc::new(inlet_netcdf::NetcdfDriver));
+    r.register(Arc::new(inlet_opendap::OpendapDriver));
     r.register(Arc::new(inlet_geotiff::RasterioDriver));
     r.register(Arc::new(inlet_geotiff::ImageDriver));
     r.register(Arc::new(inlet_geo::GeoParquetDriver));

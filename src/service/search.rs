@@ -1,7 +1,8 @@
 //! Search over sources, once for HTTP (`/api/v1/search`), Flight (`ListFlights` criteria), the
-//! CLI (`inlet search`) and the web page: the catalogs of a snapshot are indexed in SQL (names,
-//! descriptions, tags, and column names and types once discovered), and a query returns ranked
-//! matches with facet counts, limited to what the caller may see.
+//! CLI (`inlet search`) and the web page: the catalogs of a snapshot are indexed in memory
+//! (names, descriptions, tags, and column names and types as discovery finds them; the columns
+//! and usage are kept in SQL so that a restart or another replica starts from them), and a query
+//! returns ranked matches with facet counts, limited to what the caller may see.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicI64, Ordering};

@@ -38,7 +38,7 @@ fn write_catalogs(dir: &Path) {
     .expect("write small.csv");
     std::fs::write(
         dir.join("slow.yaml"),
-        "sources:\n  big:\n    description: A big CSV to hold a stream open\n    driver: csv\n    args:\n      urlpath: '{{ CATALOG_DIR }}/big.csv'\n  missing:\n    description: Its file is not there\n    driver: csv\n    args:\n      urlpath: '{{ CATALOG_DIR }}/missing.csv'\n  raster:\n    description: A driver this server does not have\n    driver: opendap\n    args:\n      urlpath: 'http://127.0.0.1:9/x.nc'\n",
+        "sources:\n  big:\n    description: A big CSV to hold a stream open\n    driver: csv\n    args:\n      urlpath: '{{ CATALOG_DIR }}/big.csv'\n  missing:\n    description: Its file is not there\n    driver: csv\n    args:\n      urlpath: '{{ CATALOG_DIR }}/missing.csv'\n  raster:\n    description: A driver this server does not have\n    driver: intake_sql.SQLSource\n    args:\n      uri: 'sqlite:///x.db'\n      sql_expr: 'select 1'\n",
     )
     .expect("write slow.yaml");
     // About 50 MB: several times what loopback socket buffers hold, even grown.

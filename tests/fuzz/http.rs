@@ -75,9 +75,10 @@ sources:
     args:
       urlpath: '{data}/stations.csv'
   unsupported:
-    driver: opendap
+    driver: intake_sql.SQLSource
     args:
-      urlpath: 'http://127.0.0.1:9/x.nc'
+      uri: 'sqlite:///x.db'
+      sql_expr: 'select 1'
 ",
         data = data.display()
     )

@@ -73,7 +73,7 @@ impl DriverError {
                 DriverError::NotFound(format!("`{what}` does not exist: check the urlpath"))
             }
             object_store::Error::Precondition { .. } => DriverError::Changed(format!(
-                "`{what}` is not the version that was listed (its ETag changed): read it again"
+                "`{what}` changed after it was listed (its ETag or modification time): read it again"
             )),
             object_store::Error::PermissionDenied { .. }
             | object_store::Error::Unauthenticated { .. } => DriverError::Io(format!(

@@ -10,7 +10,6 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use inlet_driver::{DriverError, Result};
 use inlet_grid::Regions;
-use object_store::ObjectStoreExt;
 use zarrs::array::codec::{ArrayToBytesCodecTraits, CodecOptions};
 
 use crate::store::{key_path, Node, ZarrLocation};
@@ -48,7 +47,15 @@ async fn chunk(
 ) -> Result<(Vec<u64>, Option<Vec<u8>>)> {
     let key = node.array.chunk_key(&idx);
     let shown = format!("{}/{}", loc.display, key.as_str());
-    let bytes = match loc.store.get(&key_path(&loc.root, key.as_str())).await {
+    let pinned = object_store::GetOptions {
+        if_unmodified_since: Some(loc.pinned_at),
+        ..Default::default()
+    };
+    let bytes = match loc
+        .store
+        .get_opts(&key_path(&loc.root, key.as_str()), pinned)
+        .await
+    {
         Ok(r) => r
             .bytes()
             .await

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
+
 use futures::{StreamExt, TryStreamExt};
 use inlet_driver::{DriverError, OpenContext, Result};
 use object_store::path::Path as ObjectPath;
@@ -20,6 +22,10 @@ pub struct ZarrLocation {
     pub display: String,
     /// The metadata object that identified the store, for cache fingerprints.
     pub metadata: Option<ObjectMeta>,
+    /// When the store was opened: a chunk modified after it is a store rewritten under the
+    /// reader, refused (`If-Unmodified-Since`) rather than mixed with the chunks read before.
+    /// Each chunk is its own object, so no single ETag can pin the whole store.
+    pub pinned_at: DateTime<Utc>,
 }
 
 /// The metadata files that identify a store, in the order they are tried.
@@ -80,6 +86,9 @@ pub async fn locate(
                         .unwrap_or(&shown)
                         .to_string(),
                     metadata: Some(meta.clone()),
+                    // The storage's clock may run ahead of ours: never pin before the
+                    // metadata that was just read.
+                    pinned_at: Utc::now().max(meta.last_modified),
                 });
             }
             Err(DriverError::NotFound(_)) => continue,

@@ -420,3 +420,69 @@ async fn what_is_not_supported_says_so() {
         .expect("open");
     assert_eq!(read(&raw, ReadRequest::default()).await.num_rows(), 3);
 }
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// Each chunk is its own object, so a store rewritten while it is read could mix versions:
+/// chunks are read `If-Unmodified-Since` the store was opened, and a rewritten one ends the
+/// read as `Changed` (the service then opens the store again for the next request).
+#[tokio::test]
+async fn a_chunk_rewritten_after_open_is_a_changed_store_not_a_mixed_read() {
+    let dir = tempfile::tempdir().expect("tmp");
+    copy_dir(
+        &fixtures().join("zarr/grid_v2.zarr"),
+        &dir.path().join("grid.zarr"),
+    );
+    let ctx = inlet_driver::OpenContext {
+        catalog_dir: dir.path().to_path_buf(),
+        ..context()
+    };
+    let args = object(json!({"urlpath": "grid.zarr"}));
+    let source = ZarrDriver.open(&args, &ctx).await.expect("open");
+    let d = source.discover().await.expect("discover");
+    let whole = d.total_rows;
+    let request = ReadRequest::default();
+    let schema = d.projected_schema(&request).expect("schema");
+    let before = collect(
+        schema.clone(),
+        source.read(request.clone()).await.expect("read"),
+    )
+    .await;
+    assert_eq!(Some(before.num_rows() as u64), whole);
+
+    // Rewrite one chunk with the same bytes: only its modification time changes.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let chunk = dir.path().join("grid.zarr/air/0.0.0");
+    let bytes = std::fs::read(&chunk).expect("chunk");
+    std::fs::write(&chunk, bytes).expect("rewrite");
+
+    let mut stream = source.read(request.clone()).await.expect("read");
+    let mut error = None;
+    while let Some(item) = stream.next().await {
+        if let Err(e) = item {
+            error = Some(e);
+            break;
+        }
+    }
+    let err = error.expect("a rewritten chunk ends the read");
+    assert!(
+        matches!(&err, DriverError::Changed(m) if m.contains("air/0.0.0")),
+        "{err}"
+    );
+
+    // Opened again, the store reads whole.
+    let again = ZarrDriver.open(&args, &ctx).await.expect("open");
+    let after = collect(schema, again.read(request).await.expect("read")).await;
+    assert_eq!(after, before);
+}
