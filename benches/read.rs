@@ -39,6 +39,7 @@ fn main() {
             catalog_dir: dir,
             storage: Arc::new(StorageResolver::default()),
             limits: Limits::default(),
+            targets: None,
         };
         let mut args = serde_json::Map::new();
         args.insert("urlpath".into(), path.to_string_lossy().into_owned().into());

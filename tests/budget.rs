@@ -20,6 +20,7 @@ async fn reserves_while_streaming(driver: &dyn Driver, args: J) {
             budget: Some(budget.clone()),
             ..Limits::default()
         },
+        targets: None,
     };
     let args: Map<String, J> = serde_json::from_value(args.clone()).expect("object");
     let source = driver.open(&args, &ctx).await.expect("open");

@@ -266,8 +266,53 @@ fn unsupported_drivers_are_listed_never_fatal() {
     );
 }
 
+/// Whether a derived entry (alias, Columns, DataFramePipeline) is one Inlet reads: its args
+/// parse into operations Inlet does, or into a refusal Intake makes too (`loc`/`iloc`, a name
+/// not among `targets`), and every target it reads is itself read (in the same file; another
+/// file's targets are refused). Entries needing Python (`apply`, transforms) are not.
+fn derived_is_read(cat: &CatalogFile, entry: &inlet::catalog::Entry, depth: usize) -> bool {
+    use inlet::registry::Resolved;
+    use inlet_derived::{Refusal, Spec};
+    let Some(Resolved::Source(driver)) = entry.resolved else {
+        return false;
+    };
+    let derived = [
+        inlet_derived::spec::ALIAS,
+        inlet_derived::spec::COLUMNS,
+        inlet_derived::spec::PIPELINE,
+        inlet_derived::spec::TRANSFORM,
+    ];
+    if !derived.iter().any(|names| names[0] == driver) {
+        return true;
+    }
+    if depth > 8 {
+        return false;
+    }
+    // A target chosen by a parameter (`target: "{{choice}}"`): its default's choice.
+    let mut args = entry.args.as_object().cloned().unwrap_or_default();
+    if let Some(J::String(t)) = args.get("target") {
+        let var = t.trim_start_matches("{{").trim_end_matches("}}").trim();
+        let default = entry.parameters.iter().find(|p| p.name == var);
+        if let Some(d) = default.and_then(|p| p.default.clone()) {
+            args.insert("target".into(), d);
+        }
+    }
+    let targets = match inlet_derived::parse(driver, &args) {
+        Ok(Spec::Alias { target, .. }) => vec![target],
+        Ok(Spec::Pipeline { targets, .. }) => targets,
+        Err(Refusal::IntakeRefuses(_)) => return true,
+        Err(Refusal::Python(_) | Refusal::Unsupported(_)) => return false,
+    };
+    targets.iter().all(|t| {
+        cat.entry(t).is_some_and(|e| {
+            matches!(e.resolved, Some(Resolved::Source(_))) && derived_is_read(cat, e, depth + 1)
+        })
+    })
+}
+
 /// Source entries of the positive corpus files (nested catalogs are not sources; inline groups
-/// of the hierarchical dialect are walked), and how many have a driver this build reads.
+/// of the hierarchical dialect are walked), and how many have a driver this build reads
+/// (derived entries only when they can be read, see [`derived_is_read`]).
 fn driver_coverage() -> (usize, usize, BTreeMap<String, usize>) {
     use inlet::registry::Resolved;
     fn walk(
@@ -283,11 +328,11 @@ fn driver_coverage() -> (usize, usize, BTreeMap<String, usize>) {
             }
             match e.resolved {
                 Some(Resolved::YamlFileCatalog | Resolved::YamlFilesCatalog) => {}
-                Some(Resolved::Source(_)) => {
+                Some(Resolved::Source(_)) if derived_is_read(cat, e, 0) => {
                     *all += 1;
                     *read += 1;
                 }
-                None => {
+                _ => {
                     *all += 1;
                     *missing.entry(e.driver.clone()).or_default() += 1;
                 }
@@ -319,6 +364,7 @@ fn most_corpus_entries_have_a_driver_inlet_reads() {
     );
 }
 
-/// The coverage reached (per mille of source entries): 217 of 259 with the OPeNDAP, numpy and
-/// intake-esm drivers (205 with the NetCDF, GeoTIFF, geo and JSON drivers; 153 before them).
-const COVERAGE_PER_MILLE: usize = 837;
+/// The coverage reached (per mille of source entries): 235 of 259 with derived sources and the
+/// numpy and intake-esm drivers (208 with the OPeNDAP driver, 205 with the NetCDF, GeoTIFF, geo
+/// and JSON drivers, 153 before them).
+const COVERAGE_PER_MILLE: usize = 907;

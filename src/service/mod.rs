@@ -17,6 +17,7 @@ pub mod snapshot;
 pub mod spool;
 pub mod state_dir;
 pub mod status;
+pub mod targets;
 pub mod tickets;
 pub mod urls;
 pub mod usage;
@@ -63,12 +64,17 @@ pub fn builtin_drivers() -> Registry {
     r.register(Arc::new(inlet_json::TextFilesDriver));
     r.register(Arc::new(inlet_numpy::NumpyDriver));
     r.register(Arc::new(inlet_esm::EsmDriver));
+    // Derived sources: computed from other entries, reached through `OpenContext::targets`.
+    r.register(Arc::new(inlet_derived::AliasDriver));
+    r.register(Arc::new(inlet_derived::ColumnsDriver));
+    r.register(Arc::new(inlet_derived::PipelineDriver));
+    r.register(Arc::new(inlet_derived::TransformDriver));
     r
 }
 
 /// Everything needed to turn catalog entries into data.
 pub struct Service {
-    pub library: Library,
+    pub library: Arc<Library>,
     pub storage: Arc<StorageResolver>,
     pub limits: Limits,
     /// Rows per batch of reads made through this service.
@@ -125,7 +131,7 @@ fn blame(caller_values: bool, e: inlet_driver::DriverError) -> ServiceError {
 impl Service {
     pub fn new(library: Library, allowed_paths: Vec<PathBuf>) -> Self {
         Service {
-            library,
+            library: Arc::new(library),
             storage: Arc::new(StorageResolver::new(allowed_paths)),
             limits: Limits::default(),
             batch_size: 64 * 1024,
@@ -149,10 +155,7 @@ impl Service {
 
     /// The catalog node and entry of a source name.
     pub fn entry(&self, name: &str) -> Result<(Arc<CatalogNode>, usize), ServiceError> {
-        match self.library.find(name)? {
-            Found::Source(node, idx) => Ok((node, idx)),
-            Found::Catalog(_) => Err(ServiceError::NotASource(name.to_string())),
-        }
+        entry_of(&self.library, name)
     }
 
     /// Renders the entry with `params` and opens it with its driver.
@@ -161,47 +164,12 @@ impl Service {
         name: &str,
         params: &BTreeMap<String, J>,
     ) -> Result<Opened, ServiceError> {
-        let (node, idx) = self.entry(name)?;
-        let entry: &Entry = &node.file.entries[idx];
-        let unavailable = |status: Status| ServiceError::Unavailable {
-            name: name.to_string(),
-            status,
-        };
-        if !entry.status.is_ok() {
-            return Err(unavailable(entry.status.clone()));
-        }
-        let driver = match entry.resolved {
-            Some(Resolved::Source(d)) => self
-                .library
-                .drivers()
-                .get(d)
-                .ok_or_else(|| unavailable(Status::UnsupportedDriver(entry.driver.clone())))?,
-            _ => return Err(ServiceError::NotASource(name.to_string())),
-        };
-        let (args, values) = self.library.render(&node, entry, params)?;
-        let key = discovery::cache_key(name, &args);
-        let args = match args {
-            J::Object(m) => m,
-            _ => serde_json::Map::new(),
-        };
-        let ctx = OpenContext {
-            catalog_dir: entry.dir.to_path_buf(),
+        let opener = targets::Opener {
+            library: self.library.clone(),
             storage: self.storage.clone(),
             limits: self.limits.clone(),
         };
-        let caller_values = !params.is_empty();
-        let source = driver
-            .open(&args, &ctx)
-            .await
-            .map_err(|e| blame(caller_values, e))?;
-        Ok(Opened {
-            name: name.to_string(),
-            source,
-            params: values,
-            key,
-            caller_values,
-            stale: Arc::default(),
-        })
+        open_entry(&opener, name, params, vec![name.to_string()]).await
     }
 
     /// Opens and discovers in one step.
@@ -214,4 +182,66 @@ impl Service {
         let discovery = opened.source.discover().await?;
         Ok((opened, discovery))
     }
+}
+
+fn entry_of(library: &Library, name: &str) -> Result<(Arc<CatalogNode>, usize), ServiceError> {
+    match library.find(name)? {
+        Found::Source(node, idx) => Ok((node, idx)),
+        Found::Catalog(_) => Err(ServiceError::NotASource(name.to_string())),
+    }
+}
+
+/// Opens `name`; `chain` is the entries opened to reach it (derived sources), itself last.
+async fn open_entry(
+    opener: &targets::Opener,
+    name: &str,
+    params: &BTreeMap<String, J>,
+    chain: Vec<String>,
+) -> Result<Opened, ServiceError> {
+    let library = &opener.library;
+    let (node, idx) = entry_of(library, name)?;
+    let entry: &Entry = &node.file.entries[idx];
+    let unavailable = |status: Status| ServiceError::Unavailable {
+        name: name.to_string(),
+        status,
+    };
+    if !entry.status.is_ok() {
+        return Err(unavailable(entry.status.clone()));
+    }
+    let driver = match entry.resolved {
+        Some(Resolved::Source(d)) => library
+            .drivers()
+            .get(d)
+            .ok_or_else(|| unavailable(Status::UnsupportedDriver(entry.driver.clone())))?,
+        _ => return Err(ServiceError::NotASource(name.to_string())),
+    };
+    let (args, values) = library.render(&node, entry, params)?;
+    let key = discovery::cache_key(name, &args);
+    let args = match args {
+        J::Object(m) => m,
+        _ => serde_json::Map::new(),
+    };
+    let ctx = OpenContext {
+        catalog_dir: entry.dir.to_path_buf(),
+        storage: opener.storage.clone(),
+        limits: opener.limits.clone(),
+        targets: Some(Arc::new(targets::CatalogTargets {
+            opener: opener.clone(),
+            catalog: node.name.clone(),
+            chain,
+        })),
+    };
+    let caller_values = !params.is_empty();
+    let source = driver
+        .open(&args, &ctx)
+        .await
+        .map_err(|e| blame(caller_values, e))?;
+    Ok(Opened {
+        name: name.to_string(),
+        source,
+        params: values,
+        key,
+        caller_values,
+        stale: Arc::default(),
+    })
 }

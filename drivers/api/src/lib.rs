@@ -99,6 +99,23 @@ pub trait Source: Send + Sync {
     }
 }
 
+/// How a driver reaches the other entries its data is computed from, without knowing catalogs:
+/// the service implements it for the catalog of the entry being opened (Intake's `cat[target]`).
+/// The service also bounds what it opens through it (cycles, depth) and keeps targets to the
+/// catalogs the entry may name.
+#[async_trait]
+pub trait Targets: Send + Sync {
+    /// Opens the entry `name`, as the referencing entry writes it, with `params` as its
+    /// parameter values (its defaults for the rest). Errors name the target; a target that
+    /// does not exist or cannot be used is a [`DriverError::BadArg`] of `arg`.
+    async fn open(
+        &self,
+        arg: &str,
+        name: &str,
+        params: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Arc<dyn Source>>;
+}
+
 /// The drivers a service offers, by name, and every spelling that resolves to them.
 #[derive(Default, Clone)]
 pub struct Registry {

@@ -42,6 +42,9 @@ pub struct OpenContext {
     pub catalog_dir: PathBuf,
     pub storage: Arc<StorageResolver>,
     pub limits: Limits,
+    /// The other entries of the catalog, for drivers whose data is computed from them (Intake's
+    /// derived sources: aliases, pipelines). None where there is no catalog (a bare driver).
+    pub targets: Option<Arc<dyn crate::Targets>>,
 }
 
 /// A file behind a source, with what identifies its content (for caching).

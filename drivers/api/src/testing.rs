@@ -47,6 +47,7 @@ pub fn context() -> OpenContext {
         catalog_dir: fixtures(),
         storage: Arc::new(StorageResolver::default()),
         limits: Limits::default(),
+        targets: None,
     }
 }
 

@@ -396,6 +396,7 @@ async fn open_in(dir: &std::path::Path, urlpath: &str) -> Arc<dyn Source> {
         catalog_dir: dir.to_path_buf(),
         storage: Arc::new(inlet_driver::storage::StorageResolver::default()),
         limits: Limits::default(),
+        targets: None,
     };
     let args: Map<String, J> = serde_json::from_value(json!({ "urlpath": urlpath })).expect("args");
     AvroDriver.open(&args, &ctx).await.expect("open")

@@ -40,6 +40,7 @@ fn ctx() -> OpenContext {
         catalog_dir: fixtures(),
         storage: Arc::new(StorageResolver::default()),
         limits: Limits::default(),
+        targets: None,
     }
 }
 

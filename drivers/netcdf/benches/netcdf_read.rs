@@ -54,6 +54,7 @@ fn main() {
         catalog_dir: dir.clone(),
         storage: Arc::new(StorageResolver::new([dir])),
         limits: Limits::default(),
+        targets: None,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
