@@ -20,8 +20,12 @@ use super::error::ApiError;
 use super::query::Query;
 use super::state::AppState;
 use crate::encode::{self, Format};
+use crate::service::resume::is_version;
 use crate::service::spool::spool;
-use crate::service::{schema_json, Caller, ErrorKind, PlanRequest, Read};
+use crate::service::{schema_json, Caller, ErrorKind, PlanRequest, Read, Resume};
+
+/// The response header naming the version of the data streamed (see `service::resume`).
+pub const DATA_VERSION: &str = "x-inlet-data-version";
 
 /// Format and IPC compression chosen from `format=` or the `Accept` header.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -112,7 +116,8 @@ pub fn stream_response(
     let source = read.source.clone();
     let schema = read.schema.clone();
     let meter = read.meter();
-    let chunks = encode::chunks(&schema, read, neg.format, Some(options))
+    let (first, version) = (read.first_batch, read.data_version.clone());
+    let chunks = encode::chunks(&schema, read, neg.format, Some(options), first)
         .map_err(|e| ApiError::of(ErrorKind::Internal, e.to_string()))?;
     let counted = CountBytes::new(source);
     let chunks = chunks.map(move |c| {
@@ -136,7 +141,62 @@ pub fn stream_response(
     if let Ok(v) = HeaderValue::from_str(&content_type) {
         r.headers_mut().insert(header::CONTENT_TYPE, v);
     }
+    if let Ok(v) = HeaderValue::from_str(&version) {
+        r.headers_mut().insert(DATA_VERSION, v);
+    }
     Ok(r)
+}
+
+/// `from_batch=N`: the batches a client already has (0 when absent).
+fn from_batch_of(q: &mut Query) -> Result<u64, ApiError> {
+    let Some(v) = q.one("from_batch") else {
+        return Ok(0);
+    };
+    v.parse::<u64>().map_err(|_| {
+        ApiError::invalid(
+            "from_batch",
+            format!("`from_batch` must be a batch index (a whole number from 0), got `{v}`: pass the number of batches already received"),
+        )
+    })
+}
+
+/// Where a request resumes: `from_batch=N`, and the data version it continues, from
+/// `data_version=` or an `If-Match` header (the `x-inlet-data-version` of the first response).
+fn resume_of(q: &mut Query, headers: &HeaderMap) -> Result<Resume, ApiError> {
+    let from_batch = from_batch_of(q)?;
+    let if_match = headers
+        .get(header::IF_MATCH)
+        .map(|v| {
+            v.to_str()
+                .map(|t| {
+                    t.trim()
+                        .trim_start_matches("W/")
+                        .trim_matches('"')
+                        .to_string()
+                })
+                .map_err(|_| ApiError::invalid("If-Match", "`If-Match` must be ASCII"))
+        })
+        .transpose()?
+        .filter(|t| t != "*");
+    let named = |field: &str, v: String| {
+        if is_version(&v) {
+            Ok(v)
+        } else {
+            Err(ApiError::invalid(
+                field,
+                format!("`{field}` must be the `x-inlet-data-version` of an earlier response (32 hex digits), got `{v}`"),
+            ))
+        }
+    };
+    let data_version = match (q.one("data_version"), if_match) {
+        (Some(v), _) => Some(named("data_version", v)?),
+        (None, Some(v)) => Some(named("If-Match", v)?),
+        (None, None) => None,
+    };
+    Ok(Resume {
+        from_batch,
+        data_version,
+    })
 }
 
 /// Bytes sent for one source, added to the metric when the stream ends (however it ends).
@@ -218,9 +278,18 @@ pub async fn get_data(
 ) -> Result<Response, ApiError> {
     let mut q = Query::parse(raw.as_deref())?;
     let request = read_request(&st, &mut q)?;
+    let resume = resume_of(&mut q, &headers)?;
     let format = q.one("format");
     let params = q.params();
-    q.finish(&["columns", "limit", "partition", "format", "param.<name>"])?;
+    q.finish(&[
+        "columns",
+        "limit",
+        "partition",
+        "format",
+        "from_batch",
+        "data_version",
+        "param.<name>",
+    ])?;
     let neg = negotiate(format.as_deref(), &headers)?;
     if method == axum::http::Method::HEAD {
         // What a GET would answer, checked (source, parameters, columns), without reading data.
@@ -235,7 +304,9 @@ pub async fn get_data(
         }
         return Ok(r);
     }
-    let read = st.read(&caller, &name, &params, request).await?;
+    let read = st
+        .read_from(&caller, &name, &params, request, &resume)
+        .await?;
     stream_response(read, neg, st.stream_idle_timeout())
 }
 
@@ -373,9 +444,10 @@ pub async fn redeem(
 ) -> Result<Response, ApiError> {
     let mut q = Query::parse(raw.as_deref())?;
     let format = q.one("format");
-    q.finish(&["format"])?;
+    let from_batch = from_batch_of(&mut q)?;
+    q.finish(&["format", "from_batch"])?;
     let neg = negotiate(format.as_deref(), &headers)?;
-    let read = st.redeem(&caller, &ticket).await?;
+    let read = st.redeem(&caller, &ticket, from_batch).await?;
     stream_response(read, neg, st.stream_idle_timeout())
 }
 
