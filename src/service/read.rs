@@ -54,14 +54,15 @@ impl Read {
         permit: Option<Permit>,
         resume: &Resume,
     ) -> Result<Read, ServiceError> {
-        let schema = opened.check(&request).await?;
         let discovery = opened
             .source
             .discover()
             .await
             .map_err(|e| opened.blame(e))?;
         let data_version = resume::data_version(&opened.key, &discovery.files, request.batch_size);
+        // Before the request is checked: partitions of a ticket may not exist any more.
         resume::check_version(&opened.name, resume.data_version.as_deref(), &data_version)?;
+        let schema = opened.check(&request).await?;
         let mut drop = resume.from_batch;
         if drop > 0 && request.limit.is_none() {
             let (rest, left) =
@@ -77,10 +78,11 @@ impl Read {
             futures::stream::empty().boxed()
         } else {
             let mut stream = opened.source.read(request).await.map_err(fail)?;
-            resume::drop_batches(&mut stream, drop)
+            let open = resume::drop_batches(&mut stream, drop)
                 .await
                 .map_err(fail)?;
-            match stream.next().await {
+            let first = if open { stream.next().await } else { None };
+            match first {
                 Some(Err(e)) => return Err(fail(e)),
                 Some(Ok(first)) => futures::stream::once(async move { Ok(first) })
                     .chain(stream)

@@ -93,16 +93,17 @@ pub fn skip_partitions(
 }
 
 /// Takes the first `n` batches of `stream` and drops them. An error among them is returned (a
-/// resumed read fails as the full one would); a stream that ends first leaves nothing.
-pub async fn drop_batches(stream: &mut BatchStream, n: u64) -> Result<(), DriverError> {
+/// resumed read fails as the full one would). False when the stream ended first: it must not
+/// be polled again.
+pub async fn drop_batches(stream: &mut BatchStream, n: u64) -> Result<bool, DriverError> {
     for _ in 0..n {
         match stream.next().await {
             Some(Ok(_)) => {}
             Some(Err(e)) => return Err(e),
-            None => break,
+            None => return Ok(false),
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 #[cfg(test)]
