@@ -98,15 +98,14 @@ pub trait BatchWriter: Send {
     fn finish(self: Box<Self>) -> Result<(), ArrowError>;
 }
 
-struct Ipc<W: Write>(arrow_ipc::writer::StreamWriter<W>);
+struct Ipc<W: Write>(crate::batch_index::IndexedStreamWriter<W>);
 struct Pq<W: Write + Send>(parquet::arrow::ArrowWriter<W>);
 struct Csv<W: Write>(arrow_csv::Writer<W>);
 struct Ndjson<W: Write>(arrow_json::LineDelimitedWriter<W>);
 
 impl<W: Write + Send> BatchWriter for Ipc<W> {
     fn write(&mut self, b: &RecordBatch) -> Result<(), ArrowError> {
-        self.0.write(b)?;
-        self.0.flush()
+        self.0.write(b)
     }
     fn finish(mut self: Box<Self>) -> Result<(), ArrowError> {
         self.0.finish()
@@ -149,18 +148,20 @@ impl<W: Write + Send> BatchWriter for Ndjson<W> {
 /// Encodes `batches` as a stream of byte chunks in `format`: the header with the first batch,
 /// then one chunk per batch, then the trailer. An error from `batches` is passed on as the
 /// stream's last item and nothing more is written: no end-of-stream marker, no footer, so a
-/// failed stream never looks complete. This is the one encoder every front end uses.
+/// failed stream never looks complete. This is the one encoder every front end uses. Arrow IPC
+/// batches carry their index in the read, counting from `first_batch` (see [`crate::batch_index`]).
 pub fn chunks<S>(
     schema: &SchemaRef,
     batches: S,
     format: Format,
     ipc_options: Option<arrow_ipc::writer::IpcWriteOptions>,
+    first_batch: u64,
 ) -> Result<BoxStream<'static, Result<bytes::Bytes, ArrowError>>, ArrowError>
 where
     S: Stream<Item = Result<RecordBatch, inlet_driver::DriverError>> + Send + Unpin + 'static,
 {
     let buffer = SharedBuffer::default();
-    let writer = writer(format, buffer.clone(), schema, ipc_options)?;
+    let writer = writer_from(format, buffer.clone(), schema, ipc_options, first_batch)?;
     let state = (Some(writer), batches, buffer);
     Ok(
         futures::stream::unfold(state, |(writer, mut batches, buffer)| async move {
@@ -195,11 +196,25 @@ pub fn writer<W: Write + Send + 'static>(
     schema: &SchemaRef,
     ipc_options: Option<arrow_ipc::writer::IpcWriteOptions>,
 ) -> Result<Box<dyn BatchWriter>, ArrowError> {
+    writer_from(format, out, schema, ipc_options, 0)
+}
+
+/// [`writer`] whose Arrow IPC batches are numbered from `first_batch`.
+pub fn writer_from<W: Write + Send + 'static>(
+    format: Format,
+    out: W,
+    schema: &SchemaRef,
+    ipc_options: Option<arrow_ipc::writer::IpcWriteOptions>,
+    first_batch: u64,
+) -> Result<Box<dyn BatchWriter>, ArrowError> {
     Ok(match format {
         Format::Arrow => {
             let opts = ipc_options.unwrap_or_default();
-            Box::new(Ipc(arrow_ipc::writer::StreamWriter::try_new_with_options(
-                out, schema, opts,
+            Box::new(Ipc(crate::batch_index::IndexedStreamWriter::try_new(
+                out,
+                schema,
+                opts,
+                first_batch,
             )?))
         }
         Format::Parquet => {
@@ -275,7 +290,8 @@ mod tests {
         items: Vec<Result<RecordBatch, inlet_driver::DriverError>>,
     ) -> Vec<Result<bytes::Bytes, ArrowError>> {
         let schema = batch().schema();
-        let chunks = chunks(&schema, futures::stream::iter(items), format, None).expect("encoder");
+        let chunks =
+            chunks(&schema, futures::stream::iter(items), format, None, 0).expect("encoder");
         futures::executor::block_on(chunks.collect::<Vec<_>>())
     }
 

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod batch_index;
 pub mod catalog;
 pub mod cli;
 pub mod config;

@@ -266,6 +266,7 @@ async fn bad_tickets_get_codes_that_say_which() {
         revision: String::new(),
         expires: now() + 60,
         token: None,
+        data_version: None,
     };
     let forged = TicketKey::new(vec![1u8; 32]).sign(&claims);
     let forged = fetch(c.clone(), Ticket::new(forged), None).await;

@@ -530,6 +530,7 @@ async fn plans_fetch_in_parallel_and_tickets_are_verified() {
         revision: revision.clone(),
         expires: now() - 5,
         token: None,
+        data_version: None,
     };
     let p = problem(
         &c,

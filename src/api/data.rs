@@ -20,8 +20,12 @@ use super::error::ApiError;
 use super::query::Query;
 use super::state::AppState;
 use crate::encode::{self, Format};
+use crate::service::resume::is_version;
 use crate::service::spool::spool;
-use crate::service::{schema_json, Caller, ErrorKind, PlanRequest, Read};
+use crate::service::{schema_json, Caller, ErrorKind, PlanRequest, Read, Resume};
+
+/// The response header naming the version of the data streamed (see `service::resume`).
+pub const DATA_VERSION: &str = "x-inlet-data-version";
 
 /// Format and IPC compression chosen from `format=` or the `Accept` header.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -112,7 +116,8 @@ pub fn stream_response(
     let source = read.source.clone();
     let schema = read.schema.clone();
     let meter = read.meter();
-    let chunks = encode::chunks(&schema, read, neg.format, Some(options))
+    let (first, version) = (read.first_batch, read.data_version.clone());
+    let chunks = encode::chunks(&schema, read, neg.format, Some(options), first)
         .map_err(|e| ApiError::of(ErrorKind::Internal, e.to_string()))?;
     let counted = CountBytes::new(source);
     let chunks = chunks.map(move |c| {
@@ -136,7 +141,62 @@ pub fn stream_response(
     if let Ok(v) = HeaderValue::from_str(&content_type) {
         r.headers_mut().insert(header::CONTENT_TYPE, v);
     }
+    if let Ok(v) = HeaderValue::from_str(&version) {
+        r.headers_mut().insert(DATA_VERSION, v);
+    }
     Ok(r)
+}
+
+/// `from_batch=N`: the batches a client already has (0 when absent).
+fn from_batch_of(q: &mut Query) -> Result<u64, ApiError> {
+    let Some(v) = q.one("from_batch") else {
+        return Ok(0);
+    };
+    v.parse::<u64>().map_err(|_| {
+        ApiError::invalid(
+            "from_batch",
+            format!("`from_batch` must be a batch index (a whole number from 0), got `{v}`: pass the number of batches already received"),
+        )
+    })
+}
+
+/// Where a request resumes: `from_batch=N`, and the data version it continues, from
+/// `data_version=` or an `If-Match` header (the `x-inlet-data-version` of the first response).
+fn resume_of(q: &mut Query, headers: &HeaderMap) -> Result<Resume, ApiError> {
+    let from_batch = from_batch_of(q)?;
+    let if_match = headers
+        .get(header::IF_MATCH)
+        .map(|v| {
+            v.to_str()
+                .map(|t| {
+                    t.trim()
+                        .trim_start_matches("W/")
+                        .trim_matches('"')
+                        .to_string()
+                })
+                .map_err(|_| ApiError::invalid("If-Match", "`If-Match` must be ASCII"))
+        })
+        .transpose()?
+        .filter(|t| t != "*");
+    let named = |field: &str, v: String| {
+        if is_version(&v) {
+            Ok(v)
+        } else {
+            Err(ApiError::invalid(
+                field,
+                format!("`{field}` must be the `x-inlet-data-version` of an earlier response (32 hex digits), got `{v}`"),
+            ))
+        }
+    };
+    let data_version = match (q.one("data_version"), if_match) {
+        (Some(v), _) => Some(named("data_version", v)?),
+        (None, Some(v)) => Some(named("If-Match", v)?),
+        (None, None) => None,
+    };
+    Ok(Resume {
+        from_batch,
+        data_version,
+    })
 }
 
 /// Bytes sent for one source, added to the metric when the stream ends (however it ends).
@@ -201,9 +261,14 @@ fn read_request(st: &AppState, q: &mut Query) -> Result<ReadRequest, ApiError> {
     params(("source" = String, Path), ("columns" = Option<String>, Query, description = "Comma-separated column names"),
            ("limit" = Option<usize>, Query), ("partition" = Option<Vec<usize>>, Query, description = "Repeatable partition id"),
            ("format" = Option<String>, Query, pattern = "^(arrow|arrows|ipc|parquet|pq|csv|ndjson|jsonl|json)$", description = "arrow | parquet | csv | ndjson (else the Accept header)"),
-           ("param.<name>" = Option<String>, Query, description = "A parameter value")),
-    responses((status = 200, description = "The data; `application/vnd.apache.arrow.stream` (codecs=\"zstd\"|\"lz4\" when negotiated), Parquet, CSV or NDJSON", content((Binary = "application/vnd.apache.arrow.stream"), (Binary = "application/vnd.apache.parquet"), (String = "text/csv"), (String = "application/x-ndjson"))),
+           ("param.<name>" = Option<String>, Query, description = "A parameter value"),
+           ("from_batch" = Option<u64>, Query, minimum = 0, description = "Resume: leave out the first N batches (those a broken stream delivered); batches are deterministic for a request and a data version"),
+           ("data_version" = Option<String>, Query, pattern = "^[0-9a-f]{32}$", description = "The `x-inlet-data-version` of the response being resumed: 409 if the data is no longer that version"),
+           ("If-Match" = Option<String>, Header, description = "Same as `data_version` (quoted)")),
+    responses((status = 200, description = "The data; `application/vnd.apache.arrow.stream` (codecs=\"zstd\"|\"lz4\" when negotiated), Parquet, CSV or NDJSON. Arrow IPC batches carry their index in the read as `inlet.batch` custom metadata", content((Binary = "application/vnd.apache.arrow.stream"), (Binary = "application/vnd.apache.parquet"), (String = "text/csv"), (String = "application/x-ndjson")),
+                headers(("x-inlet-data-version" = String, description = "The version of the data read (files, args, batch size): pass it as `data_version` or `If-Match` when resuming"))),
               (status = 404, body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 409, description = "The data changed since the read being resumed (`/problems/data-changed`)", body = super::error::Problem, content_type = "application/problem+json"),
               (status = 422, body = super::error::Problem, content_type = "application/problem+json"),
               (status = 501, body = super::error::Problem, content_type = "application/problem+json"),
               (status = 502, body = super::error::Problem, content_type = "application/problem+json"),
@@ -218,9 +283,18 @@ pub async fn get_data(
 ) -> Result<Response, ApiError> {
     let mut q = Query::parse(raw.as_deref())?;
     let request = read_request(&st, &mut q)?;
+    let resume = resume_of(&mut q, &headers)?;
     let format = q.one("format");
     let params = q.params();
-    q.finish(&["columns", "limit", "partition", "format", "param.<name>"])?;
+    q.finish(&[
+        "columns",
+        "limit",
+        "partition",
+        "format",
+        "from_batch",
+        "data_version",
+        "param.<name>",
+    ])?;
     let neg = negotiate(format.as_deref(), &headers)?;
     if method == axum::http::Method::HEAD {
         // What a GET would answer, checked (source, parameters, columns), without reading data.
@@ -235,7 +309,9 @@ pub async fn get_data(
         }
         return Ok(r);
     }
-    let read = st.read(&caller, &name, &params, request).await?;
+    let read = st
+        .read_from(&caller, &name, &params, request, &resume)
+        .await?;
     stream_response(read, neg, st.stream_idle_timeout())
 }
 
@@ -356,11 +432,12 @@ pub async fn plan(
 
 /// Redeems a ticket: one endpoint's data as an Arrow IPC stream (or `format=`/`Accept`).
 #[utoipa::path(get, path = "/api/v1/tickets/{ticket}", tag = "data",
-    params(("ticket" = String, Path)),
-    responses((status = 200, description = "The endpoint's data (`format=`/`Accept` as for /data)", content((Binary = "application/vnd.apache.arrow.stream"), (Binary = "application/vnd.apache.parquet"), (String = "text/csv"), (String = "application/x-ndjson"))),
+    params(("ticket" = String, Path),
+           ("from_batch" = Option<u64>, Query, minimum = 0, description = "Resume: leave out the first N batches; the ticket pins the data version of its plan")),
+    responses((status = 200, description = "The endpoint's data (`format=`/`Accept` as for /data); Arrow IPC batches carry `inlet.batch`", content((Binary = "application/vnd.apache.arrow.stream"), (Binary = "application/vnd.apache.parquet"), (String = "text/csv"), (String = "application/x-ndjson"))),
               (status = 401, description = "No valid token (auth required), or the token that planned the ticket was revoked or expired", body = super::error::Problem, content_type = "application/problem+json"),
               (status = 403, description = "Forged or malformed ticket", body = super::error::Problem, content_type = "application/problem+json"),
-              (status = 409, description = "Planned against an older catalog revision", body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 409, description = "Planned against an older catalog revision, or the data changed since the plan", body = super::error::Problem, content_type = "application/problem+json"),
               (status = 410, description = "Expired", body = super::error::Problem, content_type = "application/problem+json"),
               (status = 422, body = super::error::Problem, content_type = "application/problem+json"),
               (status = 503, body = super::error::Problem, content_type = "application/problem+json")))]
@@ -373,9 +450,10 @@ pub async fn redeem(
 ) -> Result<Response, ApiError> {
     let mut q = Query::parse(raw.as_deref())?;
     let format = q.one("format");
-    q.finish(&["format"])?;
+    let from_batch = from_batch_of(&mut q)?;
+    q.finish(&["format", "from_batch"])?;
     let neg = negotiate(format.as_deref(), &headers)?;
-    let read = st.redeem(&caller, &ticket).await?;
+    let read = st.redeem(&caller, &ticket, from_batch).await?;
     stream_response(read, neg, st.stream_idle_timeout())
 }
 

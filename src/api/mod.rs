@@ -283,6 +283,7 @@ pub fn router_with(state: AppState, pages: Router<AppState>) -> Router {
                     header::AUTHORIZATION,
                     header::CONTENT_TYPE,
                     header::IF_NONE_MATCH,
+                    header::IF_MATCH,
                     header::RANGE,
                     header::IF_RANGE,
                 ])
@@ -292,6 +293,7 @@ pub fn router_with(state: AppState, pages: Router<AppState>) -> Router {
                     header::CONTENT_RANGE,
                     header::CONTENT_LENGTH,
                     header::ETAG,
+                    HeaderName::from_static(data::DATA_VERSION),
                 ]),
         );
     }

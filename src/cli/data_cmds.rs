@@ -80,7 +80,7 @@ pub(super) async fn fetch(args: FetchArgs) -> Result<ExitCode, String> {
         _ => None,
     };
     let read = snap
-        .read(&args.name, &params, request, None)
+        .read(&args.name, &params, request, None, &Default::default())
         .await
         .map_err(|e| e.to_string())?;
     let progress = std::io::stderr().is_terminal().then(|| {
@@ -109,7 +109,8 @@ pub(super) async fn fetch(args: FetchArgs) -> Result<ExitCode, String> {
             }
         })
     };
-    let mut chunks = encode::chunks(&schema, counted, format, None).map_err(|e| e.to_string())?;
+    let mut chunks =
+        encode::chunks(&schema, counted, format, None, 0).map_err(|e| e.to_string())?;
     let partial = partial_path(&args.output);
     let mut out: Box<dyn Write + Send> = if to_stdout {
         Box::new(std::io::stdout())
@@ -172,7 +173,7 @@ pub(super) async fn head(
         ..ReadRequest::default()
     };
     let stream = snap
-        .read(name, &params, request, None)
+        .read(name, &params, request, None, &Default::default())
         .await
         .map_err(|e| e.to_string())?;
     let discovery = snap

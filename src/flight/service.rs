@@ -170,6 +170,35 @@ fn ticket_text(ticket: &[u8]) -> Result<&str, Status> {
     })
 }
 
+/// A `DoGet` ticket and where it resumes: the ticket of a plan, optionally followed by
+/// `?from_batch=N` (as `GET /api/v1/tickets/{ticket}?from_batch=N` takes it).
+fn resumed_ticket(ticket: &str) -> Result<(&str, u64), Status> {
+    let Some((ticket, suffix)) = ticket.split_once('?') else {
+        return Ok((ticket, 0));
+    };
+    let bad = || {
+        status(ServiceError::invalid(
+            "from_batch",
+            format!("a ticket may be followed by `?from_batch=N` (N: the batches already received, a whole number from 0), not `?{suffix}`"),
+        ))
+    };
+    let n = suffix.strip_prefix("from_batch=").ok_or_else(bad)?;
+    Ok((ticket, n.parse().map_err(|_| bad())?))
+}
+
+/// Marks a record-batch message with its index in the read: `app_metadata` holds it as
+/// decimal text, the IPC message's custom metadata as `inlet.batch` (see
+/// [`crate::batch_index`]). A batch split into several messages marks each with its index.
+fn mark(mut d: FlightData, index: u64) -> Result<FlightData, Status> {
+    let tagged = crate::batch_index::tag_message(&d.data_header, index)
+        .map_err(|e| Status::internal(format!("the stream failed: {e}")))?;
+    if let Some(header) = tagged {
+        d.data_header = header.into();
+        d.app_metadata = index.to_string().into_bytes().into();
+    }
+    Ok(d)
+}
+
 #[tonic::async_trait]
 impl FlightService for InletFlight {
     type HandshakeStream = Streamed<HandshakeResponse>;
@@ -272,9 +301,10 @@ impl FlightService for InletFlight {
         let who = self.caller(&request).await?;
         let codec = compression(&request)?;
         let ticket = request.into_inner().ticket;
+        let (ticket, from_batch) = resumed_ticket(ticket_text(&ticket)?)?;
         let read = self
             .core
-            .redeem(&who, ticket_text(&ticket)?)
+            .redeem(&who, ticket, from_batch)
             .await
             .map_err(status)?;
         let options = IpcWriteOptions::default()
@@ -282,7 +312,17 @@ impl FlightService for InletFlight {
             .map_err(|e| Status::internal(e.to_string()))?;
         let schema = read.schema.clone();
         let meter = read.meter();
-        let batches = read.map_err(|e| arrow_flight::error::FlightError::Arrow(e.into()));
+        // The encoder sends every message of a batch before it takes the next one, so the
+        // batches taken so far say which batch a message belongs to.
+        let taken = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = taken.clone();
+        let batches = read
+            .inspect(move |b| {
+                if b.is_ok() {
+                    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            })
+            .map_err(|e| arrow_flight::error::FlightError::Arrow(e.into()));
         let data = FlightDataEncoderBuilder::new()
             .with_schema(schema)
             .with_options(options)
@@ -297,6 +337,10 @@ impl FlightService for InletFlight {
             .map_err(|e| match e {
                 arrow_flight::error::FlightError::Tonic(s) => *s,
                 other => Status::internal(format!("the stream failed: {other}")),
+            })
+            .and_then(move |d| {
+                let n = taken.load(std::sync::atomic::Ordering::Relaxed);
+                futures::future::ready(mark(d, from_batch + n.saturating_sub(1)))
             });
         let idle = self.core.stream_idle_timeout();
         let spooled =

@@ -15,6 +15,7 @@ use super::admission::Admission;
 use super::browse::Figures;
 use super::discovery::{DiscoveryCache, Progress};
 use super::read::Read;
+use super::resume::Resume;
 use super::search::KnownColumns;
 use super::snapshot::Snapshot;
 use super::status::RecentErrors;
@@ -354,7 +355,21 @@ impl Core {
         caller: &Caller,
         source: &str,
         params: &BTreeMap<String, J>,
+        request: ReadRequest,
+    ) -> Result<Read, ServiceError> {
+        self.read_from(caller, source, params, request, &Resume::default())
+            .await
+    }
+
+    /// [`Core::read`] resumed: from batch `resume.from_batch`, of the data version the client
+    /// continues (see [`super::resume`]).
+    pub async fn read_from(
+        &self,
+        caller: &Caller,
+        source: &str,
+        params: &BTreeMap<String, J>,
         mut request: ReadRequest,
+        resume: &Resume,
     ) -> Result<Read, ServiceError> {
         authorize(caller, source)?;
         let permit = self
@@ -364,7 +379,7 @@ impl Core {
         request.batch_size = self.config.batch_size.max(1);
         let meter = self.usage.meter(source, caller.token_id());
         let snap = self.snapshot();
-        self.first_batch(snap.read(source, params, request, Some(permit)))
+        self.first_batch(snap.read(source, params, request, Some(permit), resume))
             .await
             .inspect_err(|e| self.noted(source, e))
             .map(|r| r.metered(meter).reporting(self.errors.clone()))

@@ -205,6 +205,15 @@ impl Source for CachedSource {
     fn whole_files(&self) -> Option<inlet_driver::storage::Files> {
         self.inner.whole_files()
     }
+
+    fn batch_count(
+        &self,
+        discovery: &Discovery,
+        partition: usize,
+        batch_size: usize,
+    ) -> Option<u64> {
+        self.inner.batch_count(discovery, partition, batch_size)
+    }
 }
 
 /// Background discovery of one revision: how far it got.

@@ -46,6 +46,9 @@ pub enum ServiceError {
     /// operator turned direct access off, or it is not one Parquet file).
     #[error("{0}")]
     NoDirectFiles(String),
+    /// A resumed read's data is not the version the client continues (see `super::resume`).
+    #[error("the data changed: {0}")]
+    DataChanged(String),
 }
 
 /// What kind of failure an error is, whatever its layer. Each kind has one stable slug
@@ -206,6 +209,7 @@ impl ServiceError {
             ServiceError::Unauthenticated(_) => ErrorKind::Unauthenticated,
             ServiceError::Store(_) => ErrorKind::DatabaseUnavailable,
             ServiceError::NoDirectFiles(_) => ErrorKind::NoDirectFiles,
+            ServiceError::DataChanged(_) => ErrorKind::DataChanged,
         }
     }
 

@@ -12,6 +12,7 @@ mod error;
 pub mod files;
 pub mod plan;
 mod read;
+pub mod resume;
 pub mod search;
 pub mod snapshot;
 pub mod spool;
@@ -28,6 +29,7 @@ pub use describe::{discovery_json, schema_json};
 pub use error::{driver_kind, ErrorKind, ServiceError};
 pub use plan::{Endpoint, Plan, PlanRequest};
 pub use read::Read;
+pub use resume::Resume;
 pub use search::{SearchRequest, SearchResult};
 pub use snapshot::Snapshot;
 

@@ -118,6 +118,11 @@ impl Core {
             req.max_endpoints.unwrap_or(DEFAULT_ENDPOINTS)
         };
         let expires_at = now() + self.config.ticket_ttl_secs;
+        let data_version = super::resume::data_version(
+            &opened.key,
+            &discovery.files,
+            self.config.batch_size.max(1),
+        );
         let endpoints: Vec<Endpoint> = groups(&ids, n)
             .into_iter()
             .map(|parts| {
@@ -130,6 +135,7 @@ impl Core {
                     revision: snap.revision.clone(),
                     expires: expires_at,
                     token: caller.token_id().map(str::to_string),
+                    data_version: Some(data_version.clone()),
                 };
                 let estimate = |f: fn(&Partition) -> Option<u64>| {
                     sum(parts
@@ -160,8 +166,14 @@ impl Core {
         })
     }
 
-    /// Starts the read a ticket grants, holding a stream slot.
-    pub async fn redeem(&self, caller: &Caller, ticket: &str) -> Result<super::Read, ServiceError> {
+    /// Starts the read a ticket grants, holding a stream slot; from batch `from_batch` when the
+    /// client resumes it. The data must still be the version the plan saw.
+    pub async fn redeem(
+        &self,
+        caller: &Caller,
+        ticket: &str,
+        from_batch: u64,
+    ) -> Result<super::Read, ServiceError> {
         let snap = self.snapshot();
         let claims = self.tickets.verify(ticket, &snap.revision)?;
         authorize(caller, &claims.source)?;
@@ -177,10 +189,20 @@ impl Core {
             limit: claims.limit,
             batch_size: self.config.batch_size.max(1),
         };
-        self.first_batch(snap.read(&claims.source, &claims.params, request, Some(permit)))
-            .await
-            .inspect_err(|e| self.noted(&claims.source, e))
-            .map(|r| r.metered(meter).reporting(self.errors.clone()))
+        let resume = super::Resume {
+            from_batch,
+            data_version: claims.data_version,
+        };
+        self.first_batch(snap.read(
+            &claims.source,
+            &claims.params,
+            request,
+            Some(permit),
+            &resume,
+        ))
+        .await
+        .inspect_err(|e| self.noted(&claims.source, e))
+        .map(|r| r.metered(meter).reporting(self.errors.clone()))
     }
 
     /// The same grant with a new expiry (`ttl` from now), for clients that plan far ahead.

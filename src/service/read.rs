@@ -12,6 +12,7 @@ use inlet_driver::{BatchStream, DriverError, ReadRequest};
 
 use super::admission::Permit;
 use super::error::driver_kind;
+use super::resume::{self, Resume};
 use super::status::RecentErrors;
 use super::usage::Meter;
 use super::{Opened, ServiceError};
@@ -29,6 +30,10 @@ pub struct Read {
     errors: Option<std::sync::Arc<RecentErrors>>,
     /// The source's [`Opened::stale`] flag, set when the data changed under this read.
     stale: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// The index (in the whole read) of the first batch this one yields: `from_batch`.
+    pub first_batch: u64,
+    /// The version of the data read (see [`resume::data_version`]).
+    pub data_version: String,
 }
 
 /// Marks the opened source out of date when `e` says its data changed.
@@ -40,26 +45,50 @@ fn note_change(stale: &std::sync::atomic::AtomicBool, e: &DriverError) {
 
 impl Read {
     /// Starts `request` on `opened`: checks it against discovery, opens the stream and pulls the
-    /// first batch, so that what fails early fails here.
+    /// first batch, so that what fails early fails here. A resumed read (`resume`) first checks
+    /// the data version, then leaves out the batches the client has: whole partitions when the
+    /// driver knows their batch counts, the rest decoded and dropped (before the first byte).
     pub async fn start(
         opened: &Opened,
-        request: ReadRequest,
+        mut request: ReadRequest,
         permit: Option<Permit>,
+        resume: &Resume,
     ) -> Result<Read, ServiceError> {
+        let discovery = opened
+            .source
+            .discover()
+            .await
+            .map_err(|e| opened.blame(e))?;
+        let data_version = resume::data_version(&opened.key, &discovery.files, request.batch_size);
+        // Before the request is checked: partitions of a ticket may not exist any more.
+        resume::check_version(&opened.name, resume.data_version.as_deref(), &data_version)?;
         let schema = opened.check(&request).await?;
-        let mut stream = opened.source.read(request).await.map_err(|e| {
+        let mut drop = resume.from_batch;
+        if drop > 0 && request.limit.is_none() {
+            let (rest, left) =
+                resume::skip_partitions(opened.source.as_ref(), &discovery, &request, drop)?;
+            request.partitions = Some(rest);
+            drop = left;
+        }
+        let fail = |e: DriverError| {
             note_change(&opened.stale, &e);
             opened.blame(e)
-        })?;
-        let batches: BatchStream = match stream.next().await {
-            Some(Err(e)) => {
-                note_change(&opened.stale, &e);
-                return Err(opened.blame(e));
+        };
+        let batches: BatchStream = if request.partitions.as_ref().is_some_and(Vec::is_empty) {
+            futures::stream::empty().boxed()
+        } else {
+            let mut stream = opened.source.read(request).await.map_err(fail)?;
+            let open = resume::drop_batches(&mut stream, drop)
+                .await
+                .map_err(fail)?;
+            let first = if open { stream.next().await } else { None };
+            match first {
+                Some(Err(e)) => return Err(fail(e)),
+                Some(Ok(first)) => futures::stream::once(async move { Ok(first) })
+                    .chain(stream)
+                    .boxed(),
+                None => futures::stream::empty().boxed(),
             }
-            Some(Ok(first)) => futures::stream::once(async move { Ok(first) })
-                .chain(stream)
-                .boxed(),
-            None => futures::stream::empty().boxed(),
         };
         Ok(Read {
             source: opened.name.clone(),
@@ -70,6 +99,8 @@ impl Read {
             meter: None,
             errors: None,
             stale: opened.stale.clone(),
+            first_batch: resume.from_batch,
+            data_version,
         })
     }
 

@@ -154,16 +154,18 @@ impl Snapshot {
         Ok(opened)
     }
 
-    /// Starts reading `name`; `permit` is the stream slot the read holds until it is dropped.
+    /// Starts reading `name` (from `resume`); `permit` is the stream slot the read holds until
+    /// it is dropped.
     pub async fn read(
         &self,
         name: &str,
         params: &BTreeMap<String, J>,
         request: ReadRequest,
         permit: Option<Permit>,
+        resume: &super::Resume,
     ) -> Result<Read, ServiceError> {
         let opened = self.open(name, params).await?;
-        Read::start(&opened, request, permit).await
+        Read::start(&opened, request, permit, resume).await
     }
 
     /// Checks what a read would do (source, parameters, columns, partitions) without reading.

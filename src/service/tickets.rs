@@ -37,6 +37,11 @@ pub struct Claims {
     /// revoked or expires.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// The version of the source's data when the plan was made (its files' sizes and ETags,
+    /// the batch size): a ticket reads that version or is refused with `data-changed`, so a
+    /// resumed redemption (`from_batch`) continues the same batches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_version: Option<String>,
 }
 
 /// Why a ticket was refused.
@@ -219,6 +224,7 @@ mod tests {
             revision: "r1".into(),
             expires,
             token: None,
+            data_version: None,
         }
     }
 

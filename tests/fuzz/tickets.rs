@@ -173,6 +173,7 @@ fn signed(server: &Server, rng: &mut fastrand::Rng) -> (String, Option<String>, 
         },
         expires,
         token: None,
+        data_version: None,
     };
     (server.key.sign(&claims), Some(claims.source.clone()), false)
 }

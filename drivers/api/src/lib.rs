@@ -97,6 +97,20 @@ pub trait Source: Send + Sync {
         let _ = discovery;
         false
     }
+
+    /// How many batches [`Source::read`] yields for partition `partition` of `discovery` at
+    /// `batch_size` rows per batch (with no limit), when the driver knows it from discovery
+    /// alone. The service uses it to resume a read (`from_batch`) without decoding the
+    /// partitions it leaves out; None (the default) makes it decode and drop them instead.
+    fn batch_count(
+        &self,
+        discovery: &Discovery,
+        partition: usize,
+        batch_size: usize,
+    ) -> Option<u64> {
+        let _ = (discovery, partition, batch_size);
+        None
+    }
 }
 
 /// How a driver reaches the other entries its data is computed from, without knowing catalogs:

@@ -418,6 +418,18 @@ impl Source for ParquetSource {
         self.state.set(Arc::new(state)).is_ok()
     }
 
+    // A row group is read alone, `batch_size` rows per batch: its footer row count says how
+    // many batches it yields.
+    fn batch_count(
+        &self,
+        discovery: &Discovery,
+        partition: usize,
+        batch_size: usize,
+    ) -> Option<u64> {
+        let rows = discovery.partitions.get(partition)?.estimated_rows?;
+        Some(rows.div_ceil(batch_size.max(1) as u64))
+    }
+
     async fn read(&self, request: ReadRequest) -> Result<BatchStream> {
         let state = self.state().await?;
         let d = &state.discovery;
