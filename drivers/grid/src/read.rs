@@ -11,7 +11,10 @@ use arrow_buffer::Buffer;
 use arrow_schema::SchemaRef;
 use async_trait::async_trait;
 use futures::StreamExt;
-use inlet_driver::{BatchStream, DriverError, Result};
+use inlet_driver::{
+    limit_stream, ordered_parallel_within, BatchStream, Discovery, DriverError, Limits,
+    ReadRequest, Result,
+};
 
 use crate::convert::to_arrow;
 use crate::table::{GridArray, Table};
@@ -196,4 +199,73 @@ impl<R: Regions> State<R> {
         arrow_select::take::take(self.shared.dim_values[k].as_ref(), &idx, None)
             .map_err(|e| DriverError::Io(format!("dimension `{}`: {e}", t.dims[k].name)))
     }
+}
+
+/// Reads `request` from a grid table, the same for every format: the columns asked for over the
+/// selected partitions, each partition reserving its decoded window (its estimate: rows x row
+/// width) from the server-wide budget until its last batch is taken. `dims` keeps the dimension
+/// columns, read on first use.
+pub async fn read_table<R: Regions>(
+    regions: &Arc<R>,
+    table: &Arc<Table<R::Array>>,
+    discovery: &Discovery,
+    dims: &tokio::sync::OnceCell<Arc<Vec<ArrayRef>>>,
+    limits: &Limits,
+    request: ReadRequest,
+) -> Result<BatchStream> {
+    let schema = discovery.projected_schema(&request)?;
+    let cols: Vec<Col> = schema
+        .fields()
+        .iter()
+        .map(
+            |f| match table.dims.iter().position(|x| x.name == *f.name()) {
+                Some(k) => Col::Dim(k),
+                None => Col::Var(
+                    table
+                        .vars
+                        .iter()
+                        .position(|v| v.name == *f.name())
+                        .unwrap_or(0),
+                ),
+            },
+        )
+        .collect();
+    let parts = discovery.select(&request)?;
+    let dim_values = dims
+        .get_or_try_init(|| async {
+            crate::table::dim_values(regions.as_ref(), table)
+                .await
+                .map(Arc::new)
+        })
+        .await?
+        .clone();
+    let shared = Arc::new(Shared {
+        regions: regions.clone(),
+        table: table.clone(),
+        dim_values,
+        cols,
+        schema,
+        batch_size: request.batch_size.max(1) as u64,
+    });
+    let openers: Vec<_> = parts
+        .into_iter()
+        .map(|p| {
+            let (shared, range) = (shared.clone(), table.partitions[p.id].clone());
+            let open = async move { Ok::<BatchStream, DriverError>(partition(shared, range)) };
+            (p.estimated_bytes.unwrap_or(0), open)
+        })
+        .collect();
+    // With a limit, one partition at a time so reading stops as soon as enough rows arrived.
+    let concurrency = if request.limit.is_some() {
+        1
+    } else {
+        limits.read_concurrency
+    };
+    let stream = ordered_parallel_within(
+        openers,
+        concurrency,
+        limits.read_ahead.max(1),
+        limits.budget.clone(),
+    );
+    Ok(limit_stream(stream, request.limit))
 }

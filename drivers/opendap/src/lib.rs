@@ -18,11 +18,11 @@ use async_trait::async_trait;
 use inlet_driver::args::{strings, Args};
 use inlet_driver::storage::StorageResolver;
 use inlet_driver::{
-    limit_stream, ordered_parallel_within, BatchStream, Discovery, Driver, DriverError,
-    DriverNames, Limits, OpenContext, Partition, ReadRequest, Result, Source,
+    BatchStream, Discovery, Driver, DriverError, DriverNames, Limits, OpenContext, Partition,
+    ReadRequest, Result, Source,
 };
 use inlet_grid::table::{self, GridArray, Mode, Options};
-use inlet_grid::{CfOptions, Col, Selection, Shared};
+use inlet_grid::{CfOptions, Selection};
 use serde_json::{json, Map, Value as J};
 use tokio::sync::OnceCell;
 
@@ -340,58 +340,15 @@ impl Source for OpendapSource {
 
     async fn read(&self, request: ReadRequest) -> Result<BatchStream> {
         let st = self.state().await?;
-        let (t, d) = (&st.table, &st.discovery);
-        let schema = d.projected_schema(&request)?;
-        let cols: Vec<Col> = schema
-            .fields()
-            .iter()
-            .map(|f| match t.dims.iter().position(|x| x.name == *f.name()) {
-                Some(k) => Col::Dim(k),
-                None => Col::Var(t.vars.iter().position(|v| v.name == *f.name()).unwrap_or(0)),
-            })
-            .collect();
-        let parts = d.select(&request)?;
-        let dims = self
-            .dims
-            .get_or_try_init(|| async {
-                table::dim_values(self.regions.as_ref(), t)
-                    .await
-                    .map(Arc::new)
-            })
-            .await?
-            .clone();
-        let shared = Arc::new(Shared {
-            regions: self.regions.clone(),
-            table: t.clone(),
-            dim_values: dims,
-            cols,
-            schema,
-            batch_size: request.batch_size.max(1) as u64,
-        });
-        // A partition holds its window decoded (its estimate: rows x row width) until its last
-        // batch is taken; that is what it reserves from the server-wide budget.
-        let openers: Vec<_> = parts
-            .into_iter()
-            .map(|p| {
-                let (shared, range) = (shared.clone(), t.partitions[p.id].clone());
-                let open = async move {
-                    Ok::<BatchStream, DriverError>(inlet_grid::partition(shared, range))
-                };
-                (p.estimated_bytes.unwrap_or(0), open)
-            })
-            .collect();
-        let concurrency = if request.limit.is_some() {
-            1
-        } else {
-            self.limits.read_concurrency
-        };
-        let stream = ordered_parallel_within(
-            openers,
-            concurrency,
-            self.limits.read_ahead.max(1),
-            self.limits.budget.clone(),
-        );
-        Ok(limit_stream(stream, request.limit))
+        inlet_grid::read::read_table(
+            &self.regions,
+            &st.table,
+            &st.discovery,
+            &self.dims,
+            &self.limits,
+            request,
+        )
+        .await
     }
 }
 
