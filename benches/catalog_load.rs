@@ -20,14 +20,14 @@ fn entry(out: &mut String, i: usize) {
         "  trips_{i:06}:\n    description: Trips of shard {i}\n    driver: parquet\n    args:\n      \
          urlpath: \"s3://bucket/{{{{ region }}}}/shard={i}/{{{{ '%02d' % month }}}}.parquet\"\n      \
          storage_options: {{anon: true}}\n    metadata:\n      tags: [transport, shard{}]\n    \
-         parameters:\n      month: {{type: int, default: 1, min: 1, max: 12}}\n",
+         parameters:\n      month: {{description: month, type: int, default: 1, min: 1, max: 12}}\n",
         i % 10
     );
 }
 
 fn catalog(first: usize, n: usize) -> String {
     let mut out = String::with_capacity(n * 330);
-    out.push_str("metadata:\n  parameters:\n    region: {type: str, default: eu, allowed: [eu, us]}\nsources:\n");
+    out.push_str("metadata:\n  parameters:\n    region: {description: region, type: str, default: eu, allowed: [eu, us]}\nsources:\n");
     for i in first..first + n {
         entry(&mut out, i);
     }
