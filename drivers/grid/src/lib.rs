@@ -14,6 +14,7 @@ pub mod convert;
 pub mod read;
 pub mod select;
 pub mod table;
+pub mod xarray;
 
 pub use cf::{CfOptions, Column, Raw};
 pub use read::{partition, Col, Regions, Shared};

@@ -19,7 +19,7 @@ use inlet_driver::{
     ReadRequest, Result, Source,
 };
 use inlet_grid::table::{self, GridArray, Mode, Options};
-use inlet_grid::{CfOptions, Selection};
+use inlet_grid::Selection;
 use serde_json::{json, Map, Value as J};
 use tokio::sync::OnceCell;
 
@@ -39,44 +39,10 @@ struct NcOptions {
     by_coords: bool,
 }
 
-/// An xarray option given as an arg or inside `xarray_kwargs` (the arg wins).
-fn xarray_opt(a: &Args<'_>, kwargs: &Map<String, J>, key: &'static str) -> Option<J> {
-    a.get(key)
-        .or_else(|| kwargs.get(key).filter(|v| !v.is_null()))
-        .cloned()
-}
-
 fn options(a: &Args<'_>, warnings: &mut Vec<String>) -> Result<NcOptions> {
-    let kwargs = match a.get("xarray_kwargs") {
-        None => Map::new(),
-        Some(J::Object(m)) => m.clone(),
-        Some(other) => {
-            return Err(DriverError::bad_arg(
-                "xarray_kwargs",
-                format!("expected a mapping, got {other}"),
-            ))
-        }
-    };
-    let flag = |key: &'static str, default: bool| -> Result<bool> {
-        match xarray_opt(a, &kwargs, key) {
-            None => Ok(default),
-            Some(J::Bool(b)) => Ok(b),
-            Some(other) => Err(DriverError::bad_arg(
-                key,
-                format!("expected true or false, got {other}"),
-            )),
-        }
-    };
-    let decode = flag("decode_cf", true)?;
-    let cf = CfOptions {
-        mask_and_scale: decode && flag("mask_and_scale", true)?,
-        decode_times: decode && flag("decode_times", true)?,
-    };
-    let drop_variables = match xarray_opt(a, &kwargs, "drop_variables") {
-        None => vec![],
-        Some(v) => strings("drop_variables", &v)?,
-    };
-    let concat_dim = match xarray_opt(a, &kwargs, "concat_dim") {
+    let x = inlet_grid::xarray::XarrayArgs::parse(a)?;
+    let (cf, drop_variables) = (x.cf, x.drop_variables.clone());
+    let concat_dim = match x.get("concat_dim") {
         None => None,
         Some(J::String(s)) => Some(s),
         Some(J::Array(v)) if v.len() == 1 && v[0].is_string() => v[0].as_str().map(str::to_string),
@@ -87,10 +53,7 @@ fn options(a: &Args<'_>, warnings: &mut Vec<String>) -> Result<NcOptions> {
             ))
         }
     };
-    let by_coords = match xarray_opt(a, &kwargs, "combine")
-        .as_ref()
-        .and_then(J::as_str)
-    {
+    let by_coords = match x.get("combine").as_ref().and_then(J::as_str) {
         None | Some("by_coords") => true,
         Some("nested") => false,
         Some(other) => {
@@ -100,13 +63,13 @@ fn options(a: &Args<'_>, warnings: &mut Vec<String>) -> Result<NcOptions> {
             ))
         }
     };
-    if let Some(g) = xarray_opt(a, &kwargs, "group").filter(|g| g.as_str() != Some("/")) {
+    if let Some(g) = x.get("group").filter(|g| g.as_str() != Some("/")) {
         return Err(DriverError::Unsupported(format!(
             "`group: {g}`: the driver reads a file's root group"
         )));
     }
     for key in DASK_ONLY {
-        if xarray_opt(a, &kwargs, key).is_some() {
+        if x.get(key).is_some() {
             warnings.push(format!(
                 "`{key}` only tunes xarray/dask and is ignored: partitions follow the files' \
                  chunks along the leading dimension"
@@ -122,7 +85,7 @@ fn options(a: &Args<'_>, warnings: &mut Vec<String>) -> Result<NcOptions> {
         "combine",
         "group",
     ];
-    for k in kwargs.keys() {
+    for k in x.kwargs.keys() {
         if !known.contains(&k.as_str()) && !DASK_ONLY.contains(&k.as_str()) {
             warnings.push(format!(
                 "`xarray_kwargs.{k}` is not used by the netcdf driver and is ignored"

@@ -15,14 +15,14 @@ mod xdr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use inlet_driver::args::{strings, Args};
+use inlet_driver::args::Args;
 use inlet_driver::storage::StorageResolver;
 use inlet_driver::{
     BatchStream, Discovery, Driver, DriverError, DriverNames, Limits, OpenContext, Partition,
     ReadRequest, Result, Source,
 };
 use inlet_grid::table::{self, GridArray, Mode, Options};
-use inlet_grid::{CfOptions, Selection};
+use inlet_grid::Selection;
 use serde_json::{json, Map, Value as J};
 use tokio::sync::OnceCell;
 
@@ -36,43 +36,9 @@ pub struct OpendapDriver;
 /// Args of xarray's `open_dataset` that only tune dask or the client: no effect here.
 const DASK_ONLY: [&str; 3] = ["chunks", "lock", "cache"];
 
-/// An xarray option given as an arg or inside `xarray_kwargs` (the arg wins).
-fn xarray_opt(a: &Args<'_>, kwargs: &Map<String, J>, key: &'static str) -> Option<J> {
-    a.get(key)
-        .or_else(|| kwargs.get(key).filter(|v| !v.is_null()))
-        .cloned()
-}
-
 fn options(a: &Args<'_>, warnings: &mut Vec<String>) -> Result<Options> {
-    let kwargs = match a.get("xarray_kwargs") {
-        None => Map::new(),
-        Some(J::Object(m)) => m.clone(),
-        Some(other) => {
-            return Err(DriverError::bad_arg(
-                "xarray_kwargs",
-                format!("expected a mapping, got {other}"),
-            ))
-        }
-    };
-    let flag = |key: &'static str, default: bool| -> Result<bool> {
-        match xarray_opt(a, &kwargs, key) {
-            None => Ok(default),
-            Some(J::Bool(b)) => Ok(b),
-            Some(other) => Err(DriverError::bad_arg(
-                key,
-                format!("expected true or false, got {other}"),
-            )),
-        }
-    };
-    let decode = flag("decode_cf", true)?;
-    let cf = CfOptions {
-        mask_and_scale: decode && flag("mask_and_scale", true)?,
-        decode_times: decode && flag("decode_times", true)?,
-    };
-    let drop_variables = match xarray_opt(a, &kwargs, "drop_variables") {
-        None => vec![],
-        Some(v) => strings("drop_variables", &v)?,
-    };
+    let x = inlet_grid::xarray::XarrayArgs::parse(a)?;
+    let (cf, drop_variables) = (x.cf, x.drop_variables.clone());
     match a.str("engine")? {
         None | Some("pydap") | Some("netcdf4") => {}
         Some(other) => {
@@ -83,7 +49,7 @@ fn options(a: &Args<'_>, warnings: &mut Vec<String>) -> Result<Options> {
         }
     }
     for key in DASK_ONLY {
-        if xarray_opt(a, &kwargs, key).is_some() {
+        if x.get(key).is_some() {
             warnings.push(format!(
                 "`{key}` only tunes xarray/dask and is ignored: partitions are windows of \
                  about 8 MiB along the leading dimension"
@@ -96,7 +62,7 @@ fn options(a: &Args<'_>, warnings: &mut Vec<String>) -> Result<Options> {
         "decode_times",
         "drop_variables",
     ];
-    for k in kwargs.keys() {
+    for k in x.kwargs.keys() {
         if !known.contains(&k.as_str()) && !DASK_ONLY.contains(&k.as_str()) {
             warnings.push(format!(
                 "`xarray_kwargs.{k}` is not used by the opendap driver and is ignored"
