@@ -90,6 +90,42 @@ impl<A> Table<A> {
         self.dims[1..].iter().map(Dim::len).product()
     }
 
+    /// The discovery of this table: one partition per leading-dimension range (`time[0:4]`),
+    /// sizes estimated from the row width, `files` as the format lists them, and the format's
+    /// `warnings` followed by the table's.
+    pub fn discovery(
+        &self,
+        files: Vec<inlet_driver::FileInfo>,
+        mut warnings: Vec<String>,
+    ) -> inlet_driver::Discovery {
+        let (inner, row_bytes) = (self.inner(), self.row_bytes());
+        let d0 = &self.dims[0].name;
+        let partitions: Vec<inlet_driver::Partition> = self
+            .partitions
+            .iter()
+            .enumerate()
+            .map(|(id, r)| inlet_driver::Partition {
+                id,
+                label: format!("{d0}[{}:{}]", r.start, r.end),
+                file: 0,
+                estimated_rows: Some((r.end - r.start) * inner),
+                estimated_bytes: Some((r.end - r.start) * inner * row_bytes),
+            })
+            .collect();
+        let rows: u64 = partitions.iter().filter_map(|p| p.estimated_rows).sum();
+        warnings.extend(self.warnings.iter().cloned());
+        inlet_driver::Discovery {
+            schema: self.schema.clone(),
+            partitions,
+            total_rows: Some(rows),
+            total_bytes: Some(rows * row_bytes),
+            files,
+            statistics: vec![],
+            metadata: self.metadata.clone(),
+            warnings,
+        }
+    }
+
     /// Arrow bytes of one row, for size estimates.
     pub fn row_bytes(&self) -> u64 {
         let width = |t: &DataType| t.primitive_width().unwrap_or(1) as u64;

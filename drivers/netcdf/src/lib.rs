@@ -15,8 +15,8 @@ use async_trait::async_trait;
 use inlet_driver::args::{strings, Args};
 use inlet_driver::storage::Files;
 use inlet_driver::{
-    BatchStream, Discovery, Driver, DriverError, DriverNames, Limits, OpenContext, Partition,
-    ReadRequest, Result, Source,
+    BatchStream, Discovery, Driver, DriverError, DriverNames, Limits, OpenContext, ReadRequest,
+    Result, Source,
 };
 use inlet_grid::table::{self, GridArray, Mode, Options};
 use inlet_grid::Selection;
@@ -276,33 +276,7 @@ impl NetcdfSource {
         let opts = &self.opts.grid;
         let chosen = table::choose(&readable, opts, &mut meta)?;
         let t = table::build(regions.as_ref(), chosen, &readable, opts, meta, vec![]).await?;
-        let inner = t.inner();
-        let row_bytes = t.row_bytes();
-        let d0 = &t.dims[0].name;
-        let partitions: Vec<Partition> = t
-            .partitions
-            .iter()
-            .enumerate()
-            .map(|(id, r)| Partition {
-                id,
-                label: format!("{d0}[{}:{}]", r.start, r.end),
-                file: 0,
-                estimated_rows: Some((r.end - r.start) * inner),
-                estimated_bytes: Some((r.end - r.start) * inner * row_bytes),
-            })
-            .collect();
-        let rows: u64 = partitions.iter().filter_map(|p| p.estimated_rows).sum();
-        warnings.extend(t.warnings.iter().cloned());
-        let discovery = Discovery {
-            schema: t.schema.clone(),
-            partitions,
-            total_rows: Some(rows),
-            total_bytes: Some(rows * row_bytes),
-            files: self.files.file_infos(),
-            statistics: vec![],
-            metadata: t.metadata.clone(),
-            warnings,
-        };
+        let discovery = t.discovery(self.files.file_infos(), warnings);
         Ok(State {
             regions,
             table: Arc::new(t),

@@ -18,8 +18,8 @@ use async_trait::async_trait;
 use inlet_driver::args::Args;
 use inlet_driver::storage::StorageResolver;
 use inlet_driver::{
-    BatchStream, Discovery, Driver, DriverError, DriverNames, Limits, OpenContext, Partition,
-    ReadRequest, Result, Source,
+    BatchStream, Discovery, Driver, DriverError, DriverNames, Limits, OpenContext, ReadRequest,
+    Result, Source,
 };
 use inlet_grid::table::{self, GridArray, Mode, Options};
 use inlet_grid::Selection;
@@ -264,33 +264,7 @@ impl OpendapSource {
         let t = table::build(self.regions.as_ref(), chosen, &readable, opts, meta, vec![])
             .await
             .map_err(at_url)?;
-        let inner = t.inner();
-        let row_bytes = t.row_bytes();
-        let d0 = &t.dims[0].name;
-        let partitions: Vec<Partition> = t
-            .partitions
-            .iter()
-            .enumerate()
-            .map(|(id, r)| Partition {
-                id,
-                label: format!("{d0}[{}:{}]", r.start, r.end),
-                file: 0,
-                estimated_rows: Some((r.end - r.start) * inner),
-                estimated_bytes: Some((r.end - r.start) * inner * row_bytes),
-            })
-            .collect();
-        let rows: u64 = partitions.iter().filter_map(|p| p.estimated_rows).sum();
-        warnings.extend(t.warnings.iter().cloned());
-        let discovery = Discovery {
-            schema: t.schema.clone(),
-            partitions,
-            total_rows: Some(rows),
-            total_bytes: Some(rows * row_bytes),
-            files: vec![],
-            statistics: vec![],
-            metadata: t.metadata.clone(),
-            warnings,
-        };
+        let discovery = t.discovery(vec![], warnings);
         Ok(State {
             table: Arc::new(t),
             discovery: Arc::new(discovery),

@@ -17,8 +17,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use inlet_driver::args::Args;
 use inlet_driver::{
-    BatchStream, Discovery, Driver, DriverNames, Limits, OpenContext, Partition, ReadRequest,
-    Result, Source,
+    BatchStream, Discovery, Driver, DriverNames, Limits, OpenContext, ReadRequest, Result, Source,
 };
 use serde_json::{Map, Value as J};
 use tokio::sync::OnceCell;
@@ -224,31 +223,9 @@ impl ZarrSource {
         let loc = &self.regions.loc;
         let root = store::load(loc, self.opts.consolidated, conc).await?;
         let t = table::build(&self.regions, root, &self.opts.grid).await?;
-        let inner = t.inner();
-        let row_bytes = t.row_bytes();
-        let d0 = &t.dims[0].name;
-        let partitions: Vec<Partition> = t
-            .partitions
-            .iter()
-            .enumerate()
-            .map(|(id, r)| Partition {
-                id,
-                label: format!("{d0}[{}:{}]", r.start, r.end),
-                file: 0,
-                estimated_rows: Some((r.end - r.start) * inner),
-                estimated_bytes: Some((r.end - r.start) * inner * row_bytes),
-            })
-            .collect();
-        let rows: u64 = partitions.iter().filter_map(|p| p.estimated_rows).sum();
-        let mut warnings = self.warnings.clone();
-        warnings.extend(t.warnings.iter().cloned());
-        let discovery = Discovery {
-            schema: t.schema.clone(),
-            partitions,
-            total_rows: Some(rows),
-            total_bytes: Some(rows * row_bytes),
-            files: loc
-                .metadata
+        let warnings = self.warnings.clone();
+        let discovery = t.discovery(
+            loc.metadata
                 .iter()
                 .map(|m| inlet_driver::FileInfo {
                     location: format!(
@@ -261,10 +238,8 @@ impl ZarrSource {
                     last_modified: Some(m.last_modified.to_rfc3339()),
                 })
                 .collect(),
-            statistics: vec![],
-            metadata: t.metadata.clone(),
             warnings,
-        };
+        );
         Ok((Arc::new(t), Arc::new(discovery)))
     }
 }
