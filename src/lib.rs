@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod encode;
 pub mod flight;
+pub mod git;
 pub mod registry;
 pub mod revision;
 pub mod search;

@@ -258,7 +258,7 @@ fn read_request(st: &AppState, q: &mut Query) -> Result<ReadRequest, ApiError> {
 
 /// The data, streamed: Arrow IPC stream by default; `format=` or `Accept` for Parquet, CSV, NDJSON.
 #[utoipa::path(get, path = "/api/v1/sources/{source}/data", tag = "data",
-    params(("source" = String, Path), ("columns" = Option<String>, Query, description = "Comma-separated column names"),
+    params(("ref" = Option<String>, Query, description = "A catalog revision to serve: commit id, branch or tag of the catalogs' git repository (default: the current catalogs)"), ("source" = String, Path), ("columns" = Option<String>, Query, description = "Comma-separated column names"),
            ("limit" = Option<usize>, Query), ("partition" = Option<Vec<usize>>, Query, description = "Repeatable partition id"),
            ("format" = Option<String>, Query, pattern = "^(arrow|arrows|ipc|parquet|pq|csv|ndjson|jsonl|json)$", description = "arrow | parquet | csv | ndjson (else the Accept header)"),
            ("param.<name>" = Option<String>, Query, description = "A parameter value"),
@@ -299,7 +299,7 @@ pub async fn get_data(
     if method == axum::http::Method::HEAD {
         // What a GET would answer, checked (source, parameters, columns), without reading data.
         crate::service::access::authorize(&caller, &name)?;
-        st.snapshot()
+        st.snapshot_for(&caller)
             .check_read(&name, &params, &request)
             .await
             .map_err(|e| caller.conceal(e))?;
@@ -365,7 +365,7 @@ fn ticket_bases(st: &AppState, headers: &HeaderMap) -> Vec<String> {
 
 /// Plans a read: the schema and endpoints with signed tickets, for parallel fetching.
 #[utoipa::path(post, path = "/api/v1/sources/{source}/plan", tag = "data",
-    params(("source" = String, Path)), request_body(content = Option<PlanRequest>, description = "Optional: an empty body plans the whole source"),
+    params(("ref" = Option<String>, Query, description = "A catalog revision to serve: commit id, branch or tag of the catalogs' git repository (default: the current catalogs)"), ("source" = String, Path)), request_body(content = Option<PlanRequest>, description = "Optional: an empty body plans the whole source"),
     responses((status = 200, body = Plan),
               (status = 404, body = super::error::Problem, content_type = "application/problem+json"),
               (status = 422, body = super::error::Problem, content_type = "application/problem+json")))]

@@ -112,6 +112,8 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
             StatusCode::CONFLICT
         }
         ErrorKind::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
+        ErrorKind::UnknownRevision => StatusCode::NOT_FOUND,
+        ErrorKind::NotVersioned => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorKind::Busy | ErrorKind::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
         ErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,

@@ -84,7 +84,7 @@ fn view(listing: FileListing, base: &str) -> FileList {
 /// The files behind a source, after its parameters are applied, with URLs to read each one
 /// directly (with `Range`).
 #[utoipa::path(get, path = "/api/v1/sources/{source}/files", tag = "data",
-    params(("source" = String, Path), ("param.<name>" = Option<String>, Query, description = "A parameter value")),
+    params(("ref" = Option<String>, Query, description = "A catalog revision to serve: commit id, branch or tag of the catalogs' git repository (default: the current catalogs)"), ("source" = String, Path), ("param.<name>" = Option<String>, Query, description = "A parameter value")),
     responses((status = 200, body = FileList),
               (status = 404, body = super::error::Problem, content_type = "application/problem+json"),
               (status = 409, description = "The source is not made of whole files (Zarr)", body = super::error::Problem, content_type = "application/problem+json"),
@@ -107,7 +107,7 @@ pub async fn list_files(
 /// A one-file Parquet source's file: a redirect to its URL, for readers that fetch Parquet
 /// over HTTP with `Range` (Polars, DuckDB, fsspec).
 #[utoipa::path(get, path = "/api/v1/sources/{source}/data.parquet", tag = "data",
-    params(("source" = String, Path), ("param.<name>" = Option<String>, Query, description = "A parameter value")),
+    params(("ref" = Option<String>, Query, description = "A catalog revision to serve: commit id, branch or tag of the catalogs' git repository (default: the current catalogs)"), ("source" = String, Path), ("param.<name>" = Option<String>, Query, description = "A parameter value")),
     responses((status = 307, description = "Redirect to the file's URL (`Location`)"),
               (status = 404, body = super::error::Problem, content_type = "application/problem+json"),
               (status = 409, description = "Not a one-file Parquet source, or direct access is off", body = super::error::Problem, content_type = "application/problem+json"),

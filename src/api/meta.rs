@@ -156,9 +156,10 @@ fn caller_key(caller: &Caller, raw: Option<&str>) -> String {
 
 /// List the root catalogs.
 #[utoipa::path(get, path = "/api/v1/catalogs", tag = "catalogs",
-    params(("page_size" = Option<usize>, Query, minimum = 1, maximum = 1000, description = "1..1000, default 100"),
+    params(("ref" = Option<String>, Query, description = "A catalog revision to serve: commit id, branch or tag of the catalogs' git repository (default: the current catalogs)"), ("page_size" = Option<usize>, Query, minimum = 1, maximum = 1000, description = "1..1000, default 100"),
            ("page_token" = Option<String>, Query, pattern = "^([A-Za-z0-9_-]{4})*([A-Za-z0-9_-]{2,3})?$", description = "`next_page_token` of the previous page")),
-    responses((status = 200, body = CatalogList), (status = 304, description = "Not modified (ETag)"),
+    responses((status = 404, description = "No such `ref`", body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 200, body = CatalogList), (status = 304, description = "Not modified (ETag)"),
               (status = 422, body = super::error::Problem, content_type = "application/problem+json")))]
 pub async fn list_catalogs(
     State(st): State<AppState>,
@@ -169,7 +170,7 @@ pub async fn list_catalogs(
     let mut q = Query::parse(raw.as_deref())?;
     let (size, token) = (q.usize("page_size")?, q.one("page_token"));
     q.finish(&["page_size", "page_token"])?;
-    let snap = st.snapshot();
+    let snap = st.snapshot_for(&caller);
     let all: Vec<CatalogSummary> = snap
         .service
         .library
@@ -190,7 +191,7 @@ pub async fn list_catalogs(
 
 /// One catalog (root or nested, by dotted name) and its entries.
 #[utoipa::path(get, path = "/api/v1/catalogs/{catalog}", tag = "catalogs",
-    params(("catalog" = String, Path, description = "Dotted catalog name"),
+    params(("ref" = Option<String>, Query, description = "A catalog revision to serve: commit id, branch or tag of the catalogs' git repository (default: the current catalogs)"), ("catalog" = String, Path, description = "Dotted catalog name"),
            ("page_size" = Option<usize>, Query, minimum = 1, maximum = 1000), ("page_token" = Option<String>, Query, pattern = "^([A-Za-z0-9_-]{4})*([A-Za-z0-9_-]{2,3})?$")),
     responses((status = 200, body = CatalogDetail), (status = 304, description = "Not modified (ETag)"),
               (status = 404, body = super::error::Problem, content_type = "application/problem+json"),
@@ -208,7 +209,7 @@ pub async fn get_catalog(
     if !caller.may_see(&name) {
         return Err(not_found(&name).into());
     }
-    let snap = st.snapshot();
+    let snap = st.snapshot_for(&caller);
     let lib = &snap.service.library;
     let node = describe::catalog(lib, &name).map_err(|e| caller.conceal(e))?;
     let mut entries: Vec<EntryView> = describe::entries(lib, &node, false)
@@ -235,7 +236,7 @@ pub async fn get_catalog(
 
 /// A source: description, driver, metadata, parameters, schema, partitions, rows, sizes, status.
 #[utoipa::path(get, path = "/api/v1/sources/{source}", tag = "sources",
-    params(("source" = String, Path, description = "Dotted source name"),
+    params(("ref" = Option<String>, Query, description = "A catalog revision to serve: commit id, branch or tag of the catalogs' git repository (default: the current catalogs)"), ("source" = String, Path, description = "Dotted source name"),
            ("param.<name>" = Option<String>, Query, description = "A parameter value (repeat per parameter)")),
     responses((status = 200, description = "The source, with `discovery` (schema, partitions, rows, bytes, files, statistics) or `discovery_error`", body = Object),
               (status = 304, description = "Not modified (ETag)"),
@@ -250,7 +251,7 @@ pub async fn get_source(
 ) -> Result<Response, ApiError> {
     let params = Query::params_only(raw.as_deref())?;
     authorize(&caller, &name)?;
-    let snap = st.snapshot();
+    let snap = st.snapshot_for(&caller);
     let key = format!("{name}?{}", raw.as_deref().unwrap_or(""));
     let body = snap
         .rendered(&key, || async {
@@ -304,7 +305,7 @@ pub async fn get_source(
 /// The Arrow schema: JSON fields, or an Arrow IPC schema message with
 /// `Accept: application/vnd.apache.arrow.stream`.
 #[utoipa::path(get, path = "/api/v1/sources/{source}/schema", tag = "sources",
-    params(("source" = String, Path), ("param.<name>" = Option<String>, Query)),
+    params(("ref" = Option<String>, Query, description = "A catalog revision to serve: commit id, branch or tag of the catalogs' git repository (default: the current catalogs)"), ("source" = String, Path), ("param.<name>" = Option<String>, Query)),
     responses((status = 200, description = "`{fields: [{name, type, nullable, metadata}]}`, or an IPC stream holding only the schema", body = Object),
               (status = 404, body = super::error::Problem, content_type = "application/problem+json"),
               (status = 422, body = super::error::Problem, content_type = "application/problem+json"),
@@ -319,7 +320,7 @@ pub async fn get_schema(
 ) -> Result<Response, ApiError> {
     let params = Query::params_only(raw.as_deref())?;
     authorize(&caller, &name)?;
-    let snap = st.snapshot();
+    let snap = st.snapshot_for(&caller);
     let opened = snap
         .open(&name, &params)
         .await
@@ -380,14 +381,15 @@ pub struct SearchResults {
 /// description, tag or column (names and types, once discovered). Filters narrow the matches;
 /// facets count them. Only sources the caller's token may read are searched.
 #[utoipa::path(get, path = "/api/v1/search", tag = "catalogs",
-    params(("q" = Option<String>, Query, description = "Words that must all match (word prefixes); empty: every source, by name"),
+    params(("ref" = Option<String>, Query, description = "A catalog revision to serve: commit id, branch or tag of the catalogs' git repository (default: the current catalogs)"), ("q" = Option<String>, Query, description = "Words that must all match (word prefixes); empty: every source, by name"),
            ("driver" = Option<String>, Query, description = "Only this driver (as catalogs write it)"),
            ("catalog" = Option<String>, Query, description = "Only this catalog and those nested in it"),
            ("tag" = Option<Vec<String>>, Query, description = "Only sources with this tag (repeatable: all of them)"),
            ("column" = Option<Vec<String>>, Query, description = "Only sources with this column (repeatable: all of them)"),
            ("page_size" = Option<usize>, Query, minimum = 1, maximum = 1000, description = "1..1000, default 100"),
            ("page_token" = Option<String>, Query, pattern = "^([A-Za-z0-9_-]{4})*([A-Za-z0-9_-]{2,3})?$", description = "`next_page_token` of the previous page")),
-    responses((status = 200, body = SearchResults), (status = 304, description = "Not modified (ETag)"),
+    responses((status = 404, description = "No such `ref`", body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 200, body = SearchResults), (status = 304, description = "Not modified (ETag)"),
               (status = 422, body = super::error::Problem, content_type = "application/problem+json")))]
 pub async fn search(
     State(st): State<AppState>,

@@ -7,6 +7,7 @@ pub mod meta;
 pub mod openapi;
 pub mod query;
 pub mod ranges;
+pub mod revisions;
 pub mod state;
 
 use std::time::{Duration, Instant};
@@ -151,13 +152,56 @@ async fn authenticate(State(st): State<AppState>, mut req: Request, next: Next) 
             .flatten()
             .map(|t| format!("Bearer {t}"))
     });
-    match st.core.authenticate(value.as_deref()).await {
-        Ok(caller) => {
-            req.extensions_mut().insert(caller);
-            next.run(req).await
-        }
-        Err(e) => error::ApiError::from(e).into_response(),
+    let mut caller = match st.core.authenticate(value.as_deref()).await {
+        Ok(caller) => caller,
+        Err(e) => return error::ApiError::from(e).into_response(),
+    };
+    match take_ref(&mut req) {
+        Ok(None) => {}
+        Ok(Some(name)) => match st.core.snapshot_at(&name).await {
+            Ok(at) => caller.at = Some(at),
+            Err(e) => return error::ApiError::from(e).into_response(),
+        },
+        Err(e) => return e.into_response(),
     }
+    req.extensions_mut().insert(caller);
+    next.run(req).await
+}
+
+/// Takes `ref` (a catalog revision: commit, branch or tag) out of the query string, so that
+/// every route serves a past revision the same way and none has to know the key.
+fn take_ref(req: &mut Request) -> Result<Option<String>, error::ApiError> {
+    let Some(raw) = req.uri().query() else {
+        return Ok(None);
+    };
+    let Ok(pairs) = serde_urlencoded::from_str::<Vec<(String, String)>>(raw) else {
+        // The route's own parsing reports a malformed query.
+        return Ok(None);
+    };
+    let (refs, rest): (Vec<_>, Vec<_>) = pairs.into_iter().partition(|(k, _)| k == "ref");
+    let Some((_, name)) = refs.last() else {
+        return Ok(None);
+    };
+    if refs.len() > 1 {
+        return Err(error::ApiError::invalid(
+            "ref",
+            "`ref` is given more than once: give one revision",
+        ));
+    }
+    let name = name.clone();
+    let query = serde_urlencoded::to_string(&rest).unwrap_or_default();
+    let path = req.uri().path();
+    let rebuilt = if query.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{query}")
+    };
+    let mut parts = req.uri().clone().into_parts();
+    parts.path_and_query = rebuilt.parse().ok();
+    if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+        *req.uri_mut() = uri;
+    }
+    Ok(Some(name))
 }
 
 async fn docs() -> Html<&'static str> {
@@ -216,6 +260,11 @@ pub fn router_with(state: AppState, pages: Router<AppState>) -> Router {
             get(files::data_parquet),
         )
         .route("/api/v1/sources/{source}/usage", get(meta::usage))
+        .route(
+            "/api/v1/sources/{source}/history",
+            get(revisions::source_history),
+        )
+        .route("/api/v1/revisions", get(revisions::list_revisions))
         .route("/api/v1/search", get(meta::search))
         .route("/api/v1/status", get(meta::status))
         .layer(TimeoutLayer::with_status_code(

@@ -3,7 +3,7 @@
 
 use utoipa::OpenApi;
 
-use super::{data, error, files, meta};
+use super::{data, error, files, meta, revisions};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -15,6 +15,8 @@ use super::{data, error, files, meta};
         meta::get_schema,
         meta::search,
         meta::usage,
+        revisions::list_revisions,
+        revisions::source_history,
         meta::status,
         data::get_data,
         data::plan,
@@ -48,6 +50,10 @@ use super::{data, error, files, meta};
         data::Binary,
         files::FileList,
         files::FileView,
+        revisions::RevisionList,
+        revisions::SourceHistory,
+        crate::git::CommitInfo,
+        crate::git::EntryChange,
     )),
     tags(
         (name = "catalogs", description = "Catalogs and search"),

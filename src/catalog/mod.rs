@@ -2,6 +2,7 @@
 
 pub mod caller;
 pub mod diag;
+pub mod fs;
 pub mod model;
 pub mod params;
 pub mod parse;

@@ -164,6 +164,22 @@ impl Entry {
             )
     }
 
+    /// A fingerprint of what the entry says (description, driver, args, metadata, parameters,
+    /// direct access), for telling which commits changed it.
+    pub fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let said = serde_json::json!([
+            self.description,
+            self.driver_written,
+            self.args,
+            self.metadata,
+            self.parameters,
+            self.direct_access,
+        ]);
+        let hash = Sha256::digest(said.to_string().as_bytes());
+        hash[..12].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     /// The first line of the description, for listings.
     pub fn summary(&self) -> &str {
         self.description

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Map, Value as J};
 
 use super::diag::{Diagnostic, Diagnostics};
+use super::fs::{normalize, CatalogFs, Disk};
 use super::model::{CatalogFile, Entry};
 use super::params::{self, FieldError, ParamSpec};
 use super::parse::parse_catalog;
@@ -97,6 +98,8 @@ pub struct Library {
     /// The drivers this server offers: they decide which `driver:` spellings resolve.
     drivers: Arc<Registry>,
     env: EnvPolicy,
+    /// Where the catalog files are read from (the disk, or a git commit).
+    fs: Arc<dyn CatalogFs>,
     /// Operator-allowed prefixes (canonical) where nested catalogs may also be read.
     allowed: Vec<PathBuf>,
     nested: Mutex<HashMap<String, Arc<CatalogNode>>>,
@@ -105,18 +108,19 @@ pub struct Library {
 /// Every YAML file under `dir`, sorted, skipping hidden files and directories. Symlinks are
 /// followed only while they stay under `dir`, and each directory is read once (see [`walk`]).
 pub fn yaml_files(dir: &Path) -> Vec<PathBuf> {
-    yaml_walk(dir).files
+    yaml_walk(&Disk, dir).files
 }
 
 /// [`yaml_files`], with the symlinks it skipped and why.
-fn yaml_walk(dir: &Path) -> Walk {
-    let Ok(root) = dir.canonicalize() else {
+pub fn yaml_walk(fs: &dyn CatalogFs, dir: &Path) -> Walk {
+    let Ok(root) = fs.canonicalize(dir) else {
         return Walk::default();
     };
     let is_yaml = |p: &Path| matches!(p.extension().and_then(|x| x.to_str()), Some("yml" | "yaml"));
     walk(
         dir,
         &WalkRules {
+            fs,
             roots: &[root],
             hidden: false,
             max_depth: None,
@@ -127,6 +131,7 @@ fn yaml_walk(dir: &Path) -> Walk {
 
 /// Parses many files on all cores, keeping their order.
 fn load_files(
+    fs: &dyn CatalogFs,
     files: &[(PathBuf, String)],
     templater: &Templater,
     drivers: &Registry,
@@ -141,7 +146,7 @@ fn load_files(
             .map(|part| {
                 scope.spawn(move || {
                     part.iter()
-                        .map(|(p, _)| load_file(p, templater, drivers))
+                        .map(|(p, _)| load_file_in(fs, p, templater, drivers))
                         .collect::<Vec<_>>()
                 })
             })
@@ -155,7 +160,17 @@ fn load_files(
 
 /// Reads and parses one file; an unreadable file is a diagnostic like any other.
 pub fn load_file(path: &Path, templater: &Templater, drivers: &Registry) -> CatalogFile {
-    let problem = match std::fs::read(path) {
+    load_file_in(&Disk, path, templater, drivers)
+}
+
+/// [`load_file`] from `fs`.
+pub fn load_file_in(
+    fs: &dyn CatalogFs,
+    path: &Path,
+    templater: &Templater,
+    drivers: &Registry,
+) -> CatalogFile {
+    let problem = match fs.read(path) {
         Ok(bytes) => match super::yaml::decode(&bytes) {
             Ok(text) => return parse_catalog(path, &text, templater, drivers),
             Err(p) => (p.pos, p.message),
@@ -178,18 +193,29 @@ impl Library {
         env: EnvPolicy,
         drivers: Arc<Registry>,
     ) -> (Library, Vec<Diagnostic>) {
+        Library::open_in(Arc::new(Disk), paths, env, drivers)
+    }
+
+    /// [`Library::open`], reading the catalog files from `fs` (a git commit, say).
+    pub fn open_in(
+        fs: Arc<dyn CatalogFs>,
+        paths: &[PathBuf],
+        env: EnvPolicy,
+        drivers: Arc<Registry>,
+    ) -> (Library, Vec<Diagnostic>) {
         let templater = Templater::default();
         let mut roots: Vec<Arc<CatalogNode>> = vec![];
         let mut diags = vec![];
         let mut found: Vec<(PathBuf, String)> = vec![];
         let mut file_roots: Vec<Arc<Path>> = vec![];
         for given in paths {
-            let base = given
-                .canonicalize()
+            let base = fs
+                .canonicalize(given)
                 .or_else(|_| std::path::absolute(given))
                 .unwrap_or_else(|_| given.clone());
-            let files: Vec<(PathBuf, String)> = if base.is_dir() {
-                let walked = yaml_walk(&base);
+            let base_is_dir = fs.is_dir(&base);
+            let files: Vec<(PathBuf, String)> = if base_is_dir {
+                let walked = yaml_walk(fs.as_ref(), &base);
                 for (link, why) in walked.skipped {
                     let mut d = Diagnostics::new(&link);
                     d.warn(Default::default(), why);
@@ -211,7 +237,7 @@ impl Library {
                     .unwrap_or_default();
                 vec![(base.clone(), stem)]
             };
-            let root: Arc<Path> = if base.is_dir() {
+            let root: Arc<Path> = if base_is_dir {
                 Arc::from(base.as_path())
             } else {
                 Arc::from(base.parent().unwrap_or(Path::new("/")))
@@ -219,7 +245,7 @@ impl Library {
             file_roots.extend(files.iter().map(|_| root.clone()));
             found.extend(files);
         }
-        let loaded = load_files(&found, &templater, &drivers);
+        let loaded = load_files(fs.as_ref(), &found, &templater, &drivers);
         for (((path, default_name), file), root) in found.iter().zip(loaded).zip(file_roots) {
             diags.extend(file.diagnostics.iter().cloned());
             if file.has_errors() {
@@ -240,7 +266,7 @@ impl Library {
             }
             roots.push(Arc::new(CatalogNode {
                 name,
-                chain: vec![path.canonicalize().unwrap_or_else(|_| path.clone())],
+                chain: vec![fs.canonicalize(path).unwrap_or_else(|_| path.clone())],
                 file: Arc::new(file),
                 inherited: vec![],
                 pinned: BTreeMap::new(),
@@ -253,6 +279,7 @@ impl Library {
             templater,
             drivers,
             env,
+            fs,
             allowed: vec![],
             nested: Mutex::new(HashMap::new()),
         };
@@ -448,8 +475,10 @@ impl Library {
             let globbed =
                 entry.resolved == Some(Resolved::YamlFilesCatalog) && p.contains(['*', '?', '[']);
             if globbed {
-                files
-                    .extend(glob_files(&full, &roots).map_err(|e| format!("bad glob `{p}`: {e}"))?);
+                files.extend(
+                    glob_files(self.fs.as_ref(), &full, &roots)
+                        .map_err(|e| format!("bad glob `{p}`: {e}"))?,
+                );
             } else {
                 files.push(full);
             }
@@ -460,8 +489,9 @@ impl Library {
         let mut real = vec![];
         for f in files {
             // Then the real path: a symlink must not lead out either.
-            let r = f
-                .canonicalize()
+            let r = self
+                .fs
+                .canonicalize(&f)
                 .map_err(|e| format!("cannot open `{}`: {e}", f.display()))?;
             if !inside(&r, &roots) {
                 return Err(outside_root(&f.to_string_lossy(), &r, root));
@@ -476,7 +506,7 @@ impl Library {
     fn merge_files(&self, files: &[PathBuf], entry: &Entry) -> Result<CatalogFile, String> {
         let mut parsed = vec![];
         for f in files {
-            let file = load_file(f, &self.templater, &self.drivers);
+            let file = load_file_in(self.fs.as_ref(), f, &self.templater, &self.drivers);
             if file.has_errors() {
                 let first = file
                     .diagnostics
@@ -591,26 +621,14 @@ fn outside_root(written: &str, resolved: &Path, root: &Path) -> String {
     )
 }
 
-/// `path` with `.` and `..` resolved as written, without touching the file system.
-fn normalize(path: &Path) -> PathBuf {
-    use std::path::Component;
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                out.pop();
-            }
-            other => out.push(other),
-        }
-    }
-    out
-}
-
 /// The files matching a glob (normalized, and under one of `roots`), found by a confined walk
 /// rather than by `glob::glob`, which follows symlink loops under `**`. Only the part below the
 /// root is a pattern: a `[` in the root's own path is a plain character.
-fn glob_files(pattern: &Path, roots: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+fn glob_files(
+    fs: &dyn CatalogFs,
+    pattern: &Path,
+    roots: &[PathBuf],
+) -> Result<Vec<PathBuf>, String> {
     let Some((root, rel)) = roots
         .iter()
         .find_map(|r| Some((r, pattern.strip_prefix(r).ok()?)))
@@ -638,6 +656,7 @@ fn glob_files(pattern: &Path, roots: &[PathBuf]) -> Result<Vec<PathBuf>, String>
     let found = walk(
         &base,
         &WalkRules {
+            fs,
             roots,
             hidden: true,
             max_depth: (!recursive).then_some(rest.len()),

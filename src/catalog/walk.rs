@@ -5,6 +5,8 @@
 use std::collections::{HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 
+use super::fs::{CatalogFs, Kind};
+
 /// What a walk found: files (as reached from the start directory, sorted) and the paths it left
 /// out, each with why.
 #[derive(Debug, Default)]
@@ -15,6 +17,8 @@ pub struct Walk {
 
 /// How far a walk may go and what it keeps.
 pub struct WalkRules<'a> {
+    /// Where the files are (the disk, or a git commit).
+    pub fs: &'a dyn CatalogFs,
     /// Canonical directories the walk may read; symlinks leading anywhere else are skipped.
     pub roots: &'a [PathBuf],
     /// Whether hidden (dot) files and directories are read.
@@ -42,7 +46,8 @@ pub fn inside(path: &Path, roots: &[PathBuf]) -> bool {
 /// order.
 pub fn walk(start: &Path, rules: &WalkRules<'_>) -> Walk {
     let mut out = Walk::default();
-    let Ok(real) = start.canonicalize() else {
+    let fs = rules.fs;
+    let Ok(real) = fs.canonicalize(start) else {
         return out;
     };
     let mut visited: HashSet<PathBuf> = HashSet::new();
@@ -57,23 +62,19 @@ pub fn walk(start: &Path, rules: &WalkRules<'_>) -> Walk {
             out.skipped.push((dir.shown, already_read(&dir.real)));
             continue;
         }
-        let Ok(listing) = std::fs::read_dir(&dir.shown) else {
+        let Ok(mut entries) = fs.read_dir(&dir.shown) else {
             continue;
         };
-        let mut entries: Vec<std::fs::DirEntry> = listing.flatten().collect();
-        entries.sort_by_key(std::fs::DirEntry::file_name);
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
         for e in entries {
-            let hidden = e.file_name().to_string_lossy().starts_with('.');
+            let hidden = e.name.to_string_lossy().starts_with('.');
             if hidden && !rules.hidden {
                 continue;
             }
-            let shown = e.path();
-            let Ok(kind) = e.file_type() else {
-                continue;
-            };
+            let shown = dir.shown.join(&e.name);
             let below = rules.max_depth.is_none_or(|max| dir.depth + 1 < max);
-            if kind.is_symlink() {
-                let target = match shown.canonicalize() {
+            if e.kind == Kind::Symlink {
+                let target = match fs.canonicalize(&shown) {
                     Ok(t) => t,
                     Err(err) => {
                         out.skipped
@@ -83,7 +84,7 @@ pub fn walk(start: &Path, rules: &WalkRules<'_>) -> Walk {
                 };
                 if !inside(&target, rules.roots) {
                     out.skipped.push((shown, outside(&target, rules.roots)));
-                } else if target.is_dir() {
+                } else if fs.is_dir(&target) {
                     if below {
                         linked_dirs.push_back(Dir {
                             shown,
@@ -94,10 +95,10 @@ pub fn walk(start: &Path, rules: &WalkRules<'_>) -> Walk {
                 } else if (rules.keep)(&shown) {
                     out.files.push(shown);
                 }
-            } else if kind.is_dir() {
+            } else if e.kind == Kind::Dir {
                 if below {
                     real_dirs.push_back(Dir {
-                        real: dir.real.join(e.file_name()),
+                        real: dir.real.join(&e.name),
                         shown,
                         depth: dir.depth + 1,
                     });
@@ -139,6 +140,7 @@ mod tests {
 
     fn rules<'a>(roots: &'a [PathBuf], keep: &'a dyn Fn(&Path) -> bool) -> WalkRules<'a> {
         WalkRules {
+            fs: &crate::catalog::fs::Disk,
             roots,
             hidden: false,
             max_depth: None,

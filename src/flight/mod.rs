@@ -31,6 +31,8 @@ pub fn code_of(kind: ErrorKind) -> Code {
         ErrorKind::TicketExpired => Code::Unauthenticated,
         ErrorKind::TicketStale | ErrorKind::NoDirectFiles => Code::FailedPrecondition,
         ErrorKind::RangeNotSatisfiable => Code::OutOfRange,
+        ErrorKind::UnknownRevision => Code::NotFound,
+        ErrorKind::NotVersioned => Code::FailedPrecondition,
         ErrorKind::DataChanged => Code::Aborted,
         ErrorKind::Busy | ErrorKind::DatabaseUnavailable => Code::Unavailable,
         ErrorKind::Unauthenticated => Code::Unauthenticated,

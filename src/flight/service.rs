@@ -42,6 +42,9 @@ pub struct FlightCommand {
     #[serde(default)]
     pub params: BTreeMap<String, J>,
     pub max_endpoints: Option<usize>,
+    /// A catalog revision (commit, branch or tag), as `?ref=` over HTTP.
+    #[serde(default, rename = "ref")]
+    pub revision: Option<String>,
 }
 
 pub struct InletFlight {
@@ -68,7 +71,7 @@ impl InletFlight {
             Ok(DescriptorType::Cmd) => {
                 let c: FlightCommand = serde_json::from_slice(&d.cmd).map_err(|e| {
                     Status::invalid_argument(format!(
-                        "the command must be JSON like {{\"source\": \"catalog.entry\", \"columns\": [..], \"limit\": N, \"params\": {{..}}, \"max_endpoints\": N}}: {e}"
+                        "the command must be JSON like {{\"source\": \"catalog.entry\", \"columns\": [..], \"limit\": N, \"params\": {{..}}, \"max_endpoints\": N, \"ref\": \"v1\"}}: {e}"
                     ))
                 })?;
                 let req = PlanRequest {
@@ -76,6 +79,7 @@ impl InletFlight {
                     limit: c.limit,
                     params: c.params,
                     max_endpoints: c.max_endpoints,
+                    revision: c.revision,
                 };
                 Ok((c.source, req))
             }

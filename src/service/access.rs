@@ -103,6 +103,8 @@ pub struct Caller {
     /// The bearer token presented, if any.
     pub token: Option<String>,
     pub grant: Grant,
+    /// The past catalog revision the caller asked for (`?ref=`); None: the current one.
+    pub at: Option<super::snapshot::AtRevision>,
 }
 
 impl Caller {
@@ -119,6 +121,7 @@ impl Caller {
         Caller {
             token,
             grant: Grant::Nothing,
+            at: None,
         }
     }
 
@@ -127,6 +130,7 @@ impl Caller {
         Caller {
             token: None,
             grant: Grant::Everything,
+            at: None,
         }
     }
 
@@ -231,6 +235,7 @@ mod tests {
                 name: "n".into(),
                 rules,
             })),
+            at: None,
         }
     }
 

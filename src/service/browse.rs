@@ -153,7 +153,7 @@ impl Core {
     /// A search, with each result's catalog, status kind and known size.
     pub async fn find(&self, caller: &Caller, req: &SearchRequest) -> Result<Found, ServiceError> {
         let result = self.search(caller, req).await?;
-        let snap = self.snapshot();
+        let snap = self.snapshot_for(caller);
         let cards = result
             .hits
             .into_iter()
@@ -186,7 +186,7 @@ impl Core {
     /// Every root catalog the caller may see, with its first `limit` visible entries in
     /// catalog order (nested catalogs are entries of kind `catalog`, browsed on their own).
     pub fn catalog_tree(&self, caller: &Caller, limit: usize) -> Vec<CatalogView> {
-        let snap = self.snapshot();
+        let snap = self.snapshot_for(caller);
         visible_roots(&snap.service.library, caller)
             .iter()
             .map(|n| catalog_head(n, caller, limit))
@@ -202,7 +202,7 @@ impl Core {
         if !caller.may_see(name) {
             return Err(not_found(name));
         }
-        let snap = self.snapshot();
+        let snap = self.snapshot_for(caller);
         let lib = &snap.service.library;
         let node = describe::catalog(lib, name).map_err(|e| caller.conceal(e))?;
         Ok(catalog_view(lib, &node, caller))
@@ -217,7 +217,7 @@ impl Core {
         params: &BTreeMap<String, J>,
     ) -> Result<J, ServiceError> {
         authorize(caller, name)?;
-        let snap = self.snapshot();
+        let snap = self.snapshot_for(caller);
         let mut value = describe::source(&snap, name, params)
             .await
             .map_err(|e| caller.conceal(e))?;

@@ -32,8 +32,10 @@ pub struct Core {
     pub config: ServeConfig,
     /// Shared by every stream of every snapshot.
     pub budget: MemoryBudget,
-    drivers: Arc<Registry>,
+    pub(super) drivers: Arc<Registry>,
     snapshot: RwLock<Arc<Snapshot>>,
+    /// The catalogs' git repository and snapshots of past commits (`?ref=`).
+    pub(super) revisions: super::revisions::Revisions,
     /// Why the last reload was refused (a broken edit) and the fingerprint it was refused at;
     /// the previous snapshot keeps serving.
     reload_error: RwLock<Option<(String, Vec<Diagnostic>, u64)>>,
@@ -107,6 +109,7 @@ impl Core {
             config,
             drivers,
             snapshot: RwLock::new(Arc::new(snapshot)),
+            revisions: Default::default(),
             reload_error: RwLock::new(None),
             tickets,
             draining: AtomicBool::new(false),
@@ -378,7 +381,7 @@ impl Core {
             .inspect_err(|e| self.noted(source, e))?;
         request.batch_size = self.config.batch_size.max(1);
         let meter = self.usage.meter(source, caller.token_id());
-        let snap = self.snapshot();
+        let snap = self.snapshot_for(caller);
         self.first_batch(snap.read(source, params, request, Some(permit), resume))
             .await
             .inspect_err(|e| self.noted(source, e))
@@ -398,7 +401,7 @@ impl Core {
         source: &str,
     ) -> Result<SourceUsage, ServiceError> {
         authorize(caller, source)?;
-        self.snapshot()
+        self.snapshot_for(caller)
             .service
             .entry(source)
             .map_err(|e| caller.conceal(e))?;

@@ -7,6 +7,7 @@ use inlet_driver::DriverError;
 use super::tickets::TicketError;
 use crate::catalog::params::FieldError;
 use crate::catalog::{CatalogError, Status};
+use crate::git::GitError;
 
 /// The service layer's one error type: the layers below, plus what only this layer knows.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +50,9 @@ pub enum ServiceError {
     /// A resumed read's data is not the version the client continues (see `super::resume`).
     #[error("the data changed: {0}")]
     DataChanged(String),
+    /// A past revision was asked for and cannot be served.
+    #[error(transparent)]
+    Revision(#[from] crate::git::GitError),
 }
 
 /// What kind of failure an error is, whatever its layer. Each kind has one stable slug
@@ -99,6 +103,10 @@ pub enum ErrorKind {
     NoDirectFiles,
     /// A byte range outside the file (HTTP `Range`).
     RangeNotSatisfiable,
+    /// No commit, branch or tag of that name.
+    UnknownRevision,
+    /// Revisions were asked for, but the catalogs are not in a git repository.
+    NotVersioned,
     Internal,
 }
 
@@ -132,6 +140,8 @@ impl ErrorKind {
             ErrorKind::DatabaseUnavailable => "database-unavailable",
             ErrorKind::NoDirectFiles => "no-direct-files",
             ErrorKind::RangeNotSatisfiable => "range-not-satisfiable",
+            ErrorKind::UnknownRevision => "unknown-revision",
+            ErrorKind::NotVersioned => "not-versioned",
             ErrorKind::Internal => "encoding",
         }
     }
@@ -159,6 +169,8 @@ impl ErrorKind {
                 | ErrorKind::TicketStale
                 | ErrorKind::NoDirectFiles
                 | ErrorKind::RangeNotSatisfiable
+                | ErrorKind::UnknownRevision
+                | ErrorKind::NotVersioned
         )
     }
 }
@@ -210,6 +222,11 @@ impl ServiceError {
             ServiceError::Store(_) => ErrorKind::DatabaseUnavailable,
             ServiceError::NoDirectFiles(_) => ErrorKind::NoDirectFiles,
             ServiceError::DataChanged(_) => ErrorKind::DataChanged,
+            ServiceError::Revision(g) => match g {
+                GitError::NotARepository(_) => ErrorKind::NotVersioned,
+                GitError::UnknownRef { .. } => ErrorKind::UnknownRevision,
+                GitError::Read(_) => ErrorKind::Internal,
+            },
         }
     }
 
@@ -227,6 +244,9 @@ impl ServiceError {
                 one(field, e.to_string())
             }
             ServiceError::InvalidRequest { field, message } => one(field, message.clone()),
+            ServiceError::Revision(
+                e @ (GitError::UnknownRef { .. } | GitError::NotARepository(_)),
+            ) => one("ref", e.to_string()),
             _ => vec![],
         }
     }

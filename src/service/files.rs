@@ -160,7 +160,7 @@ impl Core {
         params: &BTreeMap<String, J>,
     ) -> Result<FileListing, ServiceError> {
         authorize(caller, source)?;
-        let snap = self.snapshot();
+        let snap = self.snapshot_for(caller);
         let opened = snap
             .open(source, params)
             .await
@@ -226,7 +226,7 @@ impl Core {
         params: &BTreeMap<String, J>,
     ) -> Result<SourceFile, ServiceError> {
         authorize(caller, source)?;
-        let snap = self.snapshot();
+        let snap = self.snapshot_for(caller);
         let (node, idx) = snap.service.entry(source).map_err(|e| caller.conceal(e))?;
         let parquet = node.file.entries.get(idx).is_some_and(|e| {
             matches!(

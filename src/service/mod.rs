@@ -13,6 +13,7 @@ pub mod files;
 pub mod plan;
 mod read;
 pub mod resume;
+pub mod revisions;
 pub mod search;
 pub mod snapshot;
 pub mod spool;
@@ -31,7 +32,7 @@ pub use plan::{Endpoint, Plan, PlanRequest};
 pub use read::Read;
 pub use resume::Resume;
 pub use search::{SearchRequest, SearchResult};
-pub use snapshot::Snapshot;
+pub use snapshot::{AtRevision, Snapshot};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

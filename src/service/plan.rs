@@ -2,6 +2,7 @@
 //! replica sharing the key redeems, over HTTP or Arrow Flight alike.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use arrow_schema::SchemaRef;
 use inlet_driver::{Partition, ReadRequest};
@@ -10,7 +11,8 @@ use serde_json::Value as J;
 use utoipa::ToSchema;
 
 use super::access::{authorize, Caller};
-use super::tickets::{now, Claims};
+use super::snapshot::Snapshot;
+use super::tickets::{now, Claims, TicketError};
 use super::{Core, ServiceError};
 
 // What a caller asks to read: the JSON body of `POST /api/v1/sources/{source}/plan`, and (with
@@ -28,6 +30,10 @@ pub struct PlanRequest {
     /// Upper bound on endpoints (default 16); partitions are split evenly between them.
     #[serde(default, deserialize_with = "whole_number")]
     pub max_endpoints: Option<usize>,
+    /// The catalog revision to plan at (commit, branch or tag), as `?ref=` elsewhere; the
+    /// Flight `CMD` descriptor takes it this way.
+    #[serde(default, rename = "ref")]
+    pub revision: Option<String>,
 }
 
 /// A count written as JSON: `5` or `5.0` (JSON Schema calls both integers), not `5.5` or `-1`.
@@ -95,7 +101,10 @@ impl Core {
         req: PlanRequest,
     ) -> Result<Plan, ServiceError> {
         authorize(caller, source)?;
-        let snap = self.snapshot();
+        let snap = match &req.revision {
+            Some(name) => self.snapshot_at(name).await?.0,
+            None => self.snapshot_for(caller),
+        };
         let opened = snap
             .open(source, &req.params)
             .await
@@ -174,8 +183,7 @@ impl Core {
         ticket: &str,
         from_batch: u64,
     ) -> Result<super::Read, ServiceError> {
-        let snap = self.snapshot();
-        let claims = self.tickets.verify(ticket, &snap.revision)?;
+        let (claims, snap) = self.verify_ticket(ticket).await?;
         authorize(caller, &claims.source)?;
         self.check_ticket_token(claims.token.as_deref()).await?;
         let permit = self
@@ -205,14 +213,31 @@ impl Core {
         .map(|r| r.metered(meter).reporting(self.errors.clone()))
     }
 
+    /// A ticket's claims and the snapshot it reads: the revision it was planned at, which is
+    /// the current one or, for a plan made at a commit, that commit's catalogs.
+    pub(super) async fn verify_ticket(
+        &self,
+        ticket: &str,
+    ) -> Result<(Claims, Arc<Snapshot>), ServiceError> {
+        let current = self.snapshot();
+        match self.tickets.verify(ticket, &current.revision) {
+            Err(TicketError::Stale { planned, current }) => {
+                match self.snapshot_of_revision(&planned).await? {
+                    Some(snap) => Ok((self.tickets.verify(ticket, &snap.revision)?, snap)),
+                    None => Err(TicketError::Stale { planned, current }.into()),
+                }
+            }
+            verified => Ok((verified?, current)),
+        }
+    }
+
     /// The same grant with a new expiry (`ttl` from now), for clients that plan far ahead.
     pub async fn renew(
         &self,
         caller: &Caller,
         ticket: &str,
     ) -> Result<(String, u64), ServiceError> {
-        let snap = self.snapshot();
-        let mut claims = self.tickets.verify(ticket, &snap.revision)?;
+        let (mut claims, _) = self.verify_ticket(ticket).await?;
         authorize(caller, &claims.source)?;
         self.check_ticket_token(claims.token.as_deref()).await?;
         claims.expires = now() + self.config.ticket_ttl_secs;

@@ -237,8 +237,24 @@ impl Core {
         if caller.visible().is_some_and(|v| v.is_empty()) {
             super::access::authorize(caller, "")?;
         }
-        let snap = self.snapshot();
-        let live = self.ensure_indexed(&snap).await?;
+        let live = match &caller.at {
+            None => self.ensure_indexed(&self.snapshot()).await?,
+            // A past revision's index lives with its snapshot.
+            Some(at) => {
+                at.0.pinned_index
+                    .get_or_try_init(|| async {
+                        let known = self
+                            .known_columns
+                            .lock()
+                            .map(|k| k.clone())
+                            .unwrap_or_default();
+                        build_index(&self.store, &at.0, known).await
+                    })
+                    .await?
+                    .clone()
+            }
+        };
+        let snap = self.snapshot_for(caller);
         query(&self.store, &live, &snap, caller, req).await
     }
 }

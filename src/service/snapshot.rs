@@ -14,8 +14,10 @@ use super::admission::Permit;
 use super::discovery::DiscoveryCache;
 use super::read::Read;
 use super::{Opened, Service, ServiceError};
+use crate::catalog::fs::{CatalogFs, Disk};
 use crate::catalog::{Diagnostic, EnvPolicy, Library, Severity};
 use crate::config::ServeConfig;
+use crate::git::{CommitId, GitError, Repo};
 use crate::revision;
 
 /// Opened sources kept per snapshot (they cache their discovery); cleared when full.
@@ -39,6 +41,18 @@ pub struct Snapshot {
     pub cache: Option<Arc<DiscoveryCache>>,
     /// When it was loaded (Unix time, seconds).
     pub loaded_at: u64,
+    /// The search index of a past revision's snapshot (the current one's lives in the core).
+    pub(super) pinned_index: tokio::sync::OnceCell<Arc<super::search::LiveIndex>>,
+}
+
+/// The snapshot of a past revision a request asked for (`?ref=`).
+#[derive(Clone)]
+pub struct AtRevision(pub Arc<Snapshot>);
+
+impl std::fmt::Debug for AtRevision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AtRevision({})", self.0.revision)
+    }
 }
 
 impl Snapshot {
@@ -55,13 +69,46 @@ impl Snapshot {
             rendered: Mutex::new(HashMap::new()),
             cache: None,
             loaded_at: super::tickets::now(),
+            pinned_index: tokio::sync::OnceCell::new(),
         }
     }
 
     /// Loads the catalogs `config` names, resolving drivers through `drivers`.
     pub fn load(config: &ServeConfig, drivers: Arc<Registry>, budget: &MemoryBudget) -> Snapshot {
         let fingerprint = revision::fingerprint(&config.catalogs);
-        let (library, diags) = Library::open(
+        let rev = revision::revision(&config.catalogs);
+        let index_key = revision::index_key(&rev, &config.catalogs);
+        let mut snap = Snapshot::load_from(Arc::new(Disk), config, drivers, budget, rev, index_key);
+        snap.fingerprint = fingerprint;
+        snap
+    }
+
+    /// The catalogs `config` names as they are in `commit` of their git repository.
+    pub fn load_commit(
+        repo: &Repo,
+        commit: CommitId,
+        config: &ServeConfig,
+        drivers: Arc<Registry>,
+        budget: &MemoryBudget,
+    ) -> Result<Snapshot, GitError> {
+        let fs = Arc::new(repo.tree_fs(commit)?);
+        let rev = Repo::revision_of(commit);
+        let index_key = format!("{rev}@{}", repo.content_key(commit)?);
+        Ok(Snapshot::load_from(
+            fs, config, drivers, budget, rev, index_key,
+        ))
+    }
+
+    fn load_from(
+        fs: Arc<dyn CatalogFs>,
+        config: &ServeConfig,
+        drivers: Arc<Registry>,
+        budget: &MemoryBudget,
+        rev: String,
+        index_key: String,
+    ) -> Snapshot {
+        let (library, diags) = Library::open_in(
+            fs,
             &config.catalogs,
             EnvPolicy::allow(config.allow_env.iter().cloned()),
             drivers,
@@ -79,10 +126,9 @@ impl Snapshot {
             .with_storage_retry(config.storage_retry());
         service.batch_size = config.batch_size;
         service.limits.budget = Some(budget.clone());
-        let mut snap = Snapshot::new(service, revision::revision(&config.catalogs));
-        snap.index_key = revision::index_key(&snap.revision, &config.catalogs);
+        let mut snap = Snapshot::new(service, rev);
+        snap.index_key = index_key;
         snap.relist_after = Duration::from_secs(config.relist_secs);
-        snap.fingerprint = fingerprint;
         snap.problems = diags
             .into_iter()
             .filter(|d| d.severity == Severity::Error)
