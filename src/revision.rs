@@ -1,11 +1,12 @@
 //! The catalog revision (ETags, tickets) and the cheap fingerprint that tells a reload is due.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
-use crate::catalog::tree::yaml_files;
+use crate::catalog::fs::CatalogFs;
+use crate::catalog::tree::{yaml_files, yaml_walk};
+use crate::git::{CommitId, Repo};
 
 /// Every YAML file the catalogs are made of, sorted.
 fn catalog_files(paths: &[PathBuf]) -> Vec<PathBuf> {
@@ -80,51 +81,43 @@ pub fn content_hash(paths: &[PathBuf]) -> String {
     hex(&h.finalize()[..8])
 }
 
-fn git(dir: &Path, args: &[&str]) -> Option<String> {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-/// The git commit of the catalogs (`git:<sha12>`, plus `-dirty.<hash>` when catalog files have
-/// uncommitted changes, so each edit is a new revision), or `sha256:<hash>` outside git.
+/// The git commit of the catalogs (`git:<sha12>`, plus `-dirty.<hash>` when the catalog files
+/// on disk are not those of `HEAD`, so each edit is a new revision), or `sha256:<hash>` outside
+/// git. Read from git objects (no `git` process); a catalog file that is untracked or ignored
+/// counts as an edit, so its revision still follows its content.
 pub fn revision(paths: &[PathBuf]) -> String {
-    let dir = paths.first().map(|p| {
-        if p.is_dir() {
-            p.clone()
-        } else {
-            p.parent().map(Path::to_path_buf).unwrap_or_default()
-        }
-    });
-    let commit = dir
-        .as_deref()
-        .and_then(|d| git(d, &["rev-parse", "--short=12", "HEAD"]));
-    match commit {
-        Some(sha) => {
-            let mut args = vec!["status", "--porcelain", "--"];
-            let shown: Vec<String> = paths
-                .iter()
-                .map(|p| p.to_string_lossy().into_owned())
-                .collect();
-            args.extend(shown.iter().map(String::as_str));
-            let dirty = dir
-                .as_deref()
-                .and_then(|d| git(d, &args))
-                .is_some_and(|s| !s.is_empty());
-            if dirty {
-                format!("git:{sha}-dirty.{}", content_hash(paths))
-            } else {
-                format!("git:{sha}")
-            }
+    match head_state(paths) {
+        Some((commit, true)) => Repo::revision_of(commit),
+        Some((commit, false)) => {
+            format!(
+                "{}-dirty.{}",
+                Repo::revision_of(commit),
+                content_hash(paths)
+            )
         }
         None => format!("sha256:{}", content_hash(paths)),
     }
+}
+
+/// `HEAD` of the catalogs' repository, and whether the catalog files on disk are exactly its
+/// own (the same YAML files, found by the same walk, with the same bytes).
+fn head_state(paths: &[PathBuf]) -> Option<(CommitId, bool)> {
+    let repo = Repo::discover(paths).ok()?;
+    let head = repo.resolve("HEAD").ok()?;
+    let committed = repo.tree_fs(head).ok()?;
+    let clean = paths.iter().all(|p| {
+        let (on_disk, in_head) = if p.is_dir() {
+            (yaml_files(p), yaml_walk(&committed, p).files)
+        } else {
+            let here = committed.read(p).is_ok().then(|| p.clone());
+            (vec![p.clone()], here.into_iter().collect())
+        };
+        on_disk == in_head
+            && on_disk
+                .iter()
+                .all(|f| matches!((std::fs::read(f), committed.read(f)), (Ok(a), Ok(b)) if a == b))
+    });
+    Some((head, clean))
 }
 
 #[cfg(test)]
@@ -143,5 +136,71 @@ mod tests {
         std::fs::write(&f, "sources: {a: {driver: csv}}\n").expect("write");
         assert_ne!(revision(&paths), r1);
         assert_ne!(fingerprint(&paths), f1);
+    }
+
+    fn git(dir: &Path, args: &[&str]) -> String {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "-c",
+                "commit.gpgsign=false",
+            ])
+            .args(args)
+            .output()
+            .expect("git");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    #[test]
+    fn git_revisions_are_the_commit_while_the_catalog_files_are_the_commits() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let root = dir.path();
+        let cats = root.join("cats");
+        std::fs::create_dir_all(&cats).expect("mkdir");
+        std::fs::write(cats.join("a.yaml"), "sources: {}\n").expect("write");
+        std::fs::write(root.join("notes.txt"), "x").expect("write");
+        git(root, &["init", "-q"]);
+        git(root, &["add", "-A"]);
+        git(root, &["commit", "-qm", "one"]);
+        let paths = vec![cats.clone()];
+        let head = git(root, &["rev-parse", "--short=12", "HEAD"]);
+        assert_eq!(revision(&paths), format!("git:{head}"));
+        // Files that are not catalogs do not matter.
+        std::fs::write(root.join("notes.txt"), "y").expect("write");
+        std::fs::write(cats.join("data.csv"), "x\n1\n").expect("write");
+        assert_eq!(revision(&paths), format!("git:{head}"));
+        // An edit, an untracked catalog file, a deleted one: each is dirty, by content.
+        std::fs::write(cats.join("a.yaml"), "sources: {b: {driver: csv}}\n").expect("write");
+        let edited = revision(&paths);
+        assert!(
+            edited.starts_with(&format!("git:{head}-dirty.")),
+            "{edited}"
+        );
+        git(root, &["commit", "-qam", "two"]);
+        let two = git(root, &["rev-parse", "--short=12", "HEAD"]);
+        assert_eq!(revision(&paths), format!("git:{two}"));
+        std::fs::write(cats.join("new.yaml"), "sources: {}\n").expect("write");
+        assert!(revision(&paths).contains("-dirty."));
+        std::fs::remove_file(cats.join("new.yaml")).expect("rm");
+        std::fs::remove_file(cats.join("a.yaml")).expect("rm");
+        assert!(revision(&paths).contains("-dirty."));
+        // Catalogs git ignores are never the commit's: their revision follows their content.
+        std::fs::write(root.join(".gitignore"), "ignored/\n").expect("write");
+        let ignored = root.join("ignored");
+        std::fs::create_dir_all(&ignored).expect("mkdir");
+        std::fs::write(ignored.join("c.yaml"), "sources: {}\n").expect("write");
+        let first = revision(std::slice::from_ref(&ignored));
+        std::fs::write(ignored.join("c.yaml"), "sources: {c: {driver: csv}}\n").expect("write");
+        assert_ne!(revision(std::slice::from_ref(&ignored)), first);
     }
 }

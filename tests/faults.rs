@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use common::{InletServer, S3Server};
 use reqwest::{Client, StatusCode};
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 enum Fault {
     /// `503 Service Unavailable`.
     Unavailable,
@@ -183,10 +183,13 @@ async fn transient_faults_are_retried_and_the_read_succeeds() {
         let server = inlet(dir.path(), &flaky, "3");
         discovered_then_armed(&server, &flaky).await;
         assert_eq!(read(&server).await, Ok(20_000), "{fault:?}");
-        assert_eq!(
-            flaky.gets.load(Ordering::SeqCst),
-            3,
-            "{fault:?}: two faults, one success"
+        // Two faults, one success. A reset may also be seen by the HTTP client on a pooled
+        // connection it then retries once by itself (hyper), so a reset may count one more.
+        let gets = flaky.gets.load(Ordering::SeqCst);
+        let most = if fault == Fault::Reset { 4 } else { 3 };
+        assert!(
+            (3..=most).contains(&gets),
+            "{fault:?}: two faults, one success; {gets} GETs"
         );
     }
 }

@@ -242,8 +242,18 @@ async fn each_ref_serves_its_own_catalogs_and_plans_read_what_they_planned() {
         "{detail}"
     );
     assert_eq!(problem["errors"][0]["name"], "ref", "{problem}");
-    let (status, _) = get(&server, "/api/v1/catalogs?ref=v1&ref=v2").await;
-    assert_eq!(status, 422);
+    for twice_or_empty in ["?ref=v1&ref=v2", "?ref="] {
+        let (status, problem) = get(&server, &format!("/api/v1/catalogs{twice_or_empty}")).await;
+        assert_eq!(status, 422, "{problem}");
+        assert_eq!(problem["errors"][0]["name"], "ref", "{problem}");
+    }
+    // A wrong method is still a 405, whatever the ref.
+    let r = reqwest::Client::new()
+        .delete(server.url("/api/v1/catalogs?ref=nope"))
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(r.status(), 405);
     // A source that did not exist at that revision.
     let (status, _) = get(&server, "/api/v1/sources/cat.gone?ref=v1").await;
     assert_eq!(status, 404);

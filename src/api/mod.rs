@@ -18,6 +18,8 @@ use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+
+use crate::service::Caller;
 use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -152,19 +154,30 @@ async fn authenticate(State(st): State<AppState>, mut req: Request, next: Next) 
             .flatten()
             .map(|t| format!("Bearer {t}"))
     });
-    let mut caller = match st.core.authenticate(value.as_deref()).await {
-        Ok(caller) => caller,
+    match st.core.authenticate(value.as_deref()).await {
+        Ok(caller) => {
+            req.extensions_mut().insert(caller);
+            next.run(req).await
+        }
+        Err(e) => error::ApiError::from(e).into_response(),
+    }
+}
+
+/// Pins the caller to the catalog revision of `?ref=`. A route layer: it runs only for a
+/// request that matched a route and method, so a wrong method is still a 405.
+async fn pin_revision(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
+    let name = match take_ref(&mut req) {
+        Ok(None) => return next.run(req).await,
+        Ok(Some(name)) => name,
+        Err(e) => return e.into_response(),
+    };
+    let at = match st.core.snapshot_at(&name).await {
+        Ok(at) => at,
         Err(e) => return error::ApiError::from(e).into_response(),
     };
-    match take_ref(&mut req) {
-        Ok(None) => {}
-        Ok(Some(name)) => match st.core.snapshot_at(&name).await {
-            Ok(at) => caller.at = Some(at),
-            Err(e) => return error::ApiError::from(e).into_response(),
-        },
-        Err(e) => return e.into_response(),
+    if let Some(caller) = req.extensions_mut().get_mut::<Caller>() {
+        caller.at = Some(at);
     }
-    req.extensions_mut().insert(caller);
     next.run(req).await
 }
 
@@ -186,6 +199,12 @@ fn take_ref(req: &mut Request) -> Result<Option<String>, error::ApiError> {
         return Err(error::ApiError::invalid(
             "ref",
             "`ref` is given more than once: give one revision",
+        ));
+    }
+    if name.trim().is_empty() {
+        return Err(error::ApiError::invalid(
+            "ref",
+            "`ref` is empty: give a commit id, branch or tag, or leave it out",
         ));
     }
     let name = name.clone();
@@ -247,32 +266,42 @@ pub fn router(state: AppState) -> Router {
 pub fn router_with(state: AppState, pages: Router<AppState>) -> Router {
     let cfg = &state.config;
     let timeout = Duration::from_secs(cfg.metadata_timeout_secs.max(1));
+    // `?ref=` pins a request to a catalog revision; a route layer of each method router, so
+    // it runs only for a matched route and method (a wrong method stays a 405).
+    let pin = middleware::from_fn_with_state(state.clone(), pin_revision);
+    let pinned = |m: axum::routing::MethodRouter<AppState>| m.route_layer(pin.clone());
     // Metadata answers are bounded in time; data streams are not (they may legitimately be long).
     let metadata = Router::new()
-        .route("/api/v1/catalogs", get(meta::list_catalogs))
-        .route("/api/v1/catalogs/{catalog}", get(meta::get_catalog))
-        .route("/api/v1/sources/{source}", get(meta::get_source))
-        .route("/api/v1/sources/{source}/schema", get(meta::get_schema))
-        .route("/api/v1/sources/{source}/plan", post(data::plan))
-        .route("/api/v1/sources/{source}/files", get(files::list_files))
+        .route("/api/v1/catalogs", pinned(get(meta::list_catalogs)))
+        .route("/api/v1/catalogs/{catalog}", pinned(get(meta::get_catalog)))
+        .route("/api/v1/sources/{source}", pinned(get(meta::get_source)))
+        .route(
+            "/api/v1/sources/{source}/schema",
+            pinned(get(meta::get_schema)),
+        )
+        .route("/api/v1/sources/{source}/plan", pinned(post(data::plan)))
+        .route(
+            "/api/v1/sources/{source}/files",
+            pinned(get(files::list_files)),
+        )
         .route(
             "/api/v1/sources/{source}/data.parquet",
-            get(files::data_parquet),
+            pinned(get(files::data_parquet)),
         )
-        .route("/api/v1/sources/{source}/usage", get(meta::usage))
+        .route("/api/v1/sources/{source}/usage", pinned(get(meta::usage)))
         .route(
             "/api/v1/sources/{source}/history",
-            get(revisions::source_history),
+            pinned(get(revisions::source_history)),
         )
-        .route("/api/v1/revisions", get(revisions::list_revisions))
-        .route("/api/v1/search", get(meta::search))
+        .route("/api/v1/revisions", pinned(get(revisions::list_revisions)))
+        .route("/api/v1/search", pinned(get(meta::search)))
         .route("/api/v1/status", get(meta::status))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::GATEWAY_TIMEOUT,
             timeout,
         ));
     let streams = Router::new()
-        .route("/api/v1/sources/{source}/data", get(data::get_data))
+        .route("/api/v1/sources/{source}/data", pinned(get(data::get_data)))
         .route("/api/v1/tickets/{ticket}", get(data::redeem))
         .route("/api/v1/files/{ticket}", get(files::get_file));
     let ops = Router::new()
