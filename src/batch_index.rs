@@ -9,10 +9,8 @@
 use std::io::Write;
 
 use arrow_array::RecordBatch;
-use arrow_ipc::writer::{
-    write_message, DictionaryTracker, EncodedData, IpcDataGenerator, IpcWriteContext,
-    IpcWriteOptions, StreamWriter,
-};
+use arrow_buffer::Buffer;
+use arrow_ipc::writer::{IpcWriteOptions, StreamEncoder};
 use arrow_schema::{ArrowError, Schema};
 
 /// The custom metadata key holding a batch's index in its read (0-based, decimal).
@@ -81,15 +79,10 @@ pub fn tag_message(message: &[u8], index: u64) -> Result<Option<Vec<u8>>, ArrowE
 }
 
 /// An Arrow IPC stream writer whose record-batch messages carry `inlet.batch`, counting from
-/// `first` (the `from_batch` of a resumed read). Otherwise the stream is what arrow-rs's
-/// `StreamWriter` writes: it writes the schema and the end-of-stream marker.
+/// `first` (the `from_batch` of a resumed read): [`IndexedEncoder`] written to `out`.
 pub struct IndexedStreamWriter<W: Write> {
-    inner: StreamWriter<W>,
-    generator: IpcDataGenerator,
-    tracker: DictionaryTracker,
-    context: IpcWriteContext,
-    options: IpcWriteOptions,
-    next: u64,
+    out: W,
+    encoder: IndexedEncoder,
 }
 
 impl<W: Write> IndexedStreamWriter<W> {
@@ -99,41 +92,208 @@ impl<W: Write> IndexedStreamWriter<W> {
         options: IpcWriteOptions,
         first: u64,
     ) -> Result<Self, ArrowError> {
-        let inner = StreamWriter::try_new_with_options(out, schema, options.clone())?;
-        let generator = IpcDataGenerator::default();
-        // The same tracker state the inner writer has after writing the schema.
-        let mut tracker = DictionaryTracker::new(false);
-        let _ = generator.schema_to_bytes_with_dictionary_tracker(schema, &mut tracker, &options);
         Ok(IndexedStreamWriter {
-            inner,
-            generator,
-            tracker,
-            context: IpcWriteContext::default(),
-            options,
-            next: first,
+            out,
+            encoder: IndexedEncoder::try_new(schema, options, first)?,
         })
     }
 
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), ArrowError> {
-        let (dictionaries, message) =
-            self.generator
-                .encode(batch, &mut self.tracker, &self.options, &mut self.context)?;
-        for d in dictionaries {
-            write_message(self.inner.get_mut(), d, &self.options)?;
+        for piece in self.encoder.encode(batch)? {
+            self.out.write_all(&piece)?;
         }
-        let tagged = EncodedData {
-            ipc_message: tag_message(&message.ipc_message, self.next)?
-                .unwrap_or(message.ipc_message),
-            arrow_data: message.arrow_data,
-        };
-        write_message(self.inner.get_mut(), tagged, &self.options)?;
-        self.next += 1;
-        self.inner.flush()
+        Ok(())
     }
 
     pub fn finish(&mut self) -> Result<(), ArrowError> {
-        self.inner.finish()
+        for piece in self.encoder.finish()? {
+            self.out.write_all(&piece)?;
+        }
+        self.out.flush()?;
+        Ok(())
     }
+}
+
+/// Pieces below this size are copied together into one; larger ones are sent as they are.
+const SMALL_PIECE: usize = 64 * 1024;
+
+/// Arrow IPC stream bytes without copying the data: arrow-ipc's [`StreamEncoder`] hands out
+/// the message headers and the batches' own buffers, and this re-frames them so that record
+/// batch messages carry `inlet.batch` (counting from `first`). Each call gives the pieces of
+/// one batch in stream order; large pieces share the batch's Arrow buffers, so the bytes go
+/// from the decoder to the socket without an intermediate copy.
+pub struct IndexedEncoder {
+    inner: Option<StreamEncoder>,
+    next: u64,
+    frame: Framing,
+}
+
+/// Where the re-framing stands in the byte stream the encoder produces.
+#[derive(Default)]
+enum Framing {
+    /// Reading a message's prefix (continuation marker and length) and flatbuffer.
+    #[default]
+    Header,
+    /// Passing `remaining` body bytes through.
+    Body { remaining: usize },
+}
+
+/// Collects the pieces of one call: small ones coalesced, large ones shared.
+#[derive(Default)]
+struct Pieces {
+    out: Vec<bytes::Bytes>,
+    small: Vec<u8>,
+}
+
+impl Pieces {
+    fn push(&mut self, piece: Buffer) {
+        if piece.len() < SMALL_PIECE {
+            self.small.extend_from_slice(&piece);
+        } else {
+            self.flush_small();
+            self.out.push(bytes::Bytes::from_owner(piece));
+        }
+    }
+
+    fn push_vec(&mut self, bytes: &[u8]) {
+        self.small.extend_from_slice(bytes);
+    }
+
+    fn flush_small(&mut self) {
+        if !self.small.is_empty() {
+            self.out
+                .push(bytes::Bytes::from(std::mem::take(&mut self.small)));
+        }
+    }
+
+    fn done(mut self) -> Vec<bytes::Bytes> {
+        self.flush_small();
+        self.out
+    }
+}
+
+impl IndexedEncoder {
+    pub fn try_new(
+        schema: &Schema,
+        options: IpcWriteOptions,
+        first: u64,
+    ) -> Result<Self, ArrowError> {
+        Ok(IndexedEncoder {
+            inner: Some(StreamEncoder::try_new_with_options(schema, options)?),
+            next: first,
+            frame: Framing::Header,
+        })
+    }
+
+    fn encoder(&mut self) -> Result<&mut StreamEncoder, ArrowError> {
+        self.inner
+            .as_mut()
+            .ok_or_else(|| ArrowError::IpcError("the IPC stream is already finished".into()))
+    }
+
+    /// The pieces of `batch` (the schema first, on the first call; dictionaries before it).
+    pub fn encode(&mut self, batch: &RecordBatch) -> Result<Vec<bytes::Bytes>, ArrowError> {
+        let buffers = self.encoder()?.encode(batch)?;
+        self.reframe(buffers)
+    }
+
+    /// The end-of-stream marker (and the schema, if no batch was encoded).
+    pub fn finish(&mut self) -> Result<Vec<bytes::Bytes>, ArrowError> {
+        let encoder = self
+            .inner
+            .take()
+            .ok_or_else(|| ArrowError::IpcError("the IPC stream is already finished".into()))?;
+        self.reframe(encoder.finish()?)
+    }
+
+    /// Walks the stream's framing (continuation, length, flatbuffer, body) across `buffers`,
+    /// tagging record batch messages; body bytes are sliced, not copied.
+    fn reframe(&mut self, buffers: Vec<Buffer>) -> Result<Vec<bytes::Bytes>, ArrowError> {
+        let mut pieces = Pieces::default();
+        let mut header: Vec<u8> = vec![];
+        for buffer in buffers {
+            let mut at = 0;
+            while at < buffer.len() {
+                match self.frame {
+                    Framing::Body { remaining } => {
+                        let n = remaining.min(buffer.len() - at);
+                        pieces.push(buffer.slice_with_length(at, n));
+                        at += n;
+                        self.frame = if n == remaining {
+                            Framing::Header
+                        } else {
+                            Framing::Body {
+                                remaining: remaining - n,
+                            }
+                        };
+                    }
+                    Framing::Header => {
+                        let want = if header.len() < 8 {
+                            8
+                        } else {
+                            8 + metadata_len(&header)?
+                        };
+                        let n = (want - header.len()).min(buffer.len() - at);
+                        header.extend_from_slice(&buffer[at..at + n]);
+                        at += n;
+                        if header.len() == 8 && metadata_len(&header)? == 0 {
+                            // The end-of-stream marker.
+                            pieces.push_vec(&header);
+                            header.clear();
+                        } else if header.len() > 8 && header.len() == want {
+                            let body = self.header_done(&header, &mut pieces)?;
+                            header.clear();
+                            if body > 0 {
+                                self.frame = Framing::Body { remaining: body };
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if !header.is_empty() {
+            return Err(ArrowError::IpcError(
+                "the IPC encoder ended a call inside a message header".into(),
+            ));
+        }
+        Ok(pieces.done())
+    }
+
+    /// Writes one message's (tagged) header; returns its body length.
+    fn header_done(&mut self, header: &[u8], pieces: &mut Pieces) -> Result<usize, ArrowError> {
+        let message = &header[8..];
+        let body = arrow_ipc::root_as_message(message)
+            .map_err(|e| ArrowError::IpcError(format!("not an IPC message: {e}")))?
+            .bodyLength();
+        let body = usize::try_from(body)
+            .map_err(|_| ArrowError::IpcError(format!("negative IPC body length {body}")))?;
+        match tag_message(message, self.next)? {
+            Some(tagged) => {
+                self.next += 1;
+                // The body starts aligned as arrow-rs aligns it (64 bytes).
+                let padding = (64 - (8 + tagged.len()) % 64) % 64;
+                let len = i32::try_from(tagged.len() + padding)
+                    .map_err(|_| ArrowError::IpcError("IPC message too large".into()))?;
+                pieces.push_vec(&[0xff, 0xff, 0xff, 0xff]);
+                pieces.push_vec(&len.to_le_bytes());
+                pieces.push_vec(&tagged);
+                pieces.push_vec(&[0u8; 64][..padding]);
+            }
+            None => pieces.push_vec(header),
+        }
+        Ok(body)
+    }
+}
+
+/// The metadata length of a message prefix (continuation marker, then a little-endian i32).
+fn metadata_len(prefix: &[u8]) -> Result<usize, ArrowError> {
+    let len = prefix
+        .get(4..8)
+        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+        .map(i32::from_le_bytes)
+        .ok_or_else(|| ArrowError::IpcError("short IPC message prefix".into()))?;
+    usize::try_from(len)
+        .map_err(|_| ArrowError::IpcError(format!("negative IPC metadata length {len}")))
 }
 
 #[cfg(test)]
@@ -197,5 +357,29 @@ mod tests {
             let back: Vec<RecordBatch> = reader.collect::<Result<_, _>>().expect("read");
             assert_eq!(back, vec![batch(0), batch(1), batch(2)]);
         }
+    }
+
+    #[test]
+    fn large_buffers_go_out_without_a_copy_and_the_stream_reads_back() {
+        let values: Vec<i64> = (0..100_000).collect();
+        let column = Int64Array::from(values);
+        let data_ptr = column.values().inner().as_ptr();
+        let big = RecordBatch::try_from_iter([("n", Arc::new(column) as _)]).expect("batch");
+        let mut enc =
+            IndexedEncoder::try_new(&big.schema(), IpcWriteOptions::default(), 3).expect("enc");
+        let first = enc.encode(&big).expect("encode");
+        assert!(
+            first.iter().any(|p| p.as_ptr() == data_ptr),
+            "the values buffer is one of the pieces, not a copy"
+        );
+        let second = enc.encode(&big).expect("encode");
+        let end = enc.finish().expect("finish");
+        let stream: Vec<u8> = [first, second, end].concat().concat();
+        assert_eq!(indices(&stream), ["3", "4"]);
+        let reader = arrow_ipc::reader::StreamReader::try_new(std::io::Cursor::new(&stream), None)
+            .expect("reader");
+        let back: Vec<RecordBatch> = reader.collect::<Result<_, _>>().expect("read");
+        assert_eq!(back, vec![big.clone(), big]);
+        assert!(enc.encode(&batch(0)).is_err(), "nothing after the end");
     }
 }

@@ -145,7 +145,11 @@ impl<W: Write + Send> BatchWriter for Ndjson<W> {
     }
 }
 
-/// Encodes `batches` as a stream of byte chunks in `format`: the header with the first batch,
+/// One chunk of an encoded stream: its bytes in a few pieces (Arrow IPC pieces share the
+/// batch's own buffers, so nothing is copied on the way to the socket).
+pub type Chunk = Vec<bytes::Bytes>;
+
+/// Encodes `batches` as a stream of chunks in `format`: the header with the first batch,
 /// then one chunk per batch, then the trailer. An error from `batches` is passed on as the
 /// stream's last item and nothing more is written: no end-of-stream marker, no footer, so a
 /// failed stream never looks complete. This is the one encoder every front end uses. Arrow IPC
@@ -156,37 +160,92 @@ pub fn chunks<S>(
     format: Format,
     ipc_options: Option<arrow_ipc::writer::IpcWriteOptions>,
     first_batch: u64,
-) -> Result<BoxStream<'static, Result<bytes::Bytes, ArrowError>>, ArrowError>
+) -> Result<BoxStream<'static, Result<Chunk, ArrowError>>, ArrowError>
 where
     S: Stream<Item = Result<RecordBatch, inlet_driver::DriverError>> + Send + Unpin + 'static,
 {
-    let buffer = SharedBuffer::default();
-    let writer = writer_from(format, buffer.clone(), schema, ipc_options, first_batch)?;
-    let state = (Some(writer), batches, buffer);
+    let encoder: Box<dyn ChunkEncoder> = match format {
+        Format::Arrow => Box::new(crate::batch_index::IndexedEncoder::try_new(
+            schema,
+            ipc_options.unwrap_or_default(),
+            first_batch,
+        )?),
+        _ => {
+            let buffer = SharedBuffer::default();
+            let writer = writer_from(format, buffer.clone(), schema, ipc_options, first_batch)?;
+            Box::new(Buffered {
+                writer: Some(writer),
+                buffer,
+            })
+        }
+    };
+    let state = (Some(encoder), batches);
     Ok(
-        futures::stream::unfold(state, |(writer, mut batches, buffer)| async move {
-            let mut writer = writer?;
+        futures::stream::unfold(state, |(encoder, mut batches)| async move {
+            let mut encoder = encoder?;
             loop {
                 match batches.next().await {
-                    Some(Ok(batch)) => {
-                        if let Err(e) = writer.write(&batch) {
-                            return Some((Err(e), (None, batches, buffer)));
-                        }
-                        let chunk = buffer.take();
-                        if !chunk.is_empty() {
-                            return Some((Ok(chunk), (Some(writer), batches, buffer)));
-                        }
-                    }
-                    Some(Err(e)) => return Some((Err(e.into()), (None, batches, buffer))),
-                    None => {
-                        let item = writer.finish().map(|()| buffer.take());
-                        return Some((item, (None, batches, buffer)));
-                    }
+                    Some(Ok(batch)) => match encoder.encode(&batch) {
+                        Ok(chunk) if chunk.is_empty() => {}
+                        Ok(chunk) => return Some((Ok(chunk), (Some(encoder), batches))),
+                        Err(e) => return Some((Err(e), (None, batches))),
+                    },
+                    Some(Err(e)) => return Some((Err(e.into()), (None, batches))),
+                    None => return Some((encoder.finish(), (None, batches))),
                 }
             }
         })
         .boxed(),
     )
+}
+
+/// Batches in, chunks out.
+trait ChunkEncoder: Send {
+    fn encode(&mut self, batch: &RecordBatch) -> Result<Chunk, ArrowError>;
+    fn finish(&mut self) -> Result<Chunk, ArrowError>;
+}
+
+impl ChunkEncoder for crate::batch_index::IndexedEncoder {
+    fn encode(&mut self, batch: &RecordBatch) -> Result<Chunk, ArrowError> {
+        crate::batch_index::IndexedEncoder::encode(self, batch)
+    }
+    fn finish(&mut self) -> Result<Chunk, ArrowError> {
+        crate::batch_index::IndexedEncoder::finish(self)
+    }
+}
+
+/// A format's writer into a buffer that is emptied after each batch.
+struct Buffered {
+    writer: Option<Box<dyn BatchWriter>>,
+    buffer: SharedBuffer,
+}
+
+impl ChunkEncoder for Buffered {
+    fn encode(&mut self, batch: &RecordBatch) -> Result<Chunk, ArrowError> {
+        let writer = self
+            .writer
+            .as_mut()
+            .ok_or_else(|| ArrowError::InvalidArgumentError("the writer is finished".into()))?;
+        writer.write(batch)?;
+        Ok(self.pieces())
+    }
+    fn finish(&mut self) -> Result<Chunk, ArrowError> {
+        if let Some(w) = self.writer.take() {
+            w.finish()?;
+        }
+        Ok(self.pieces())
+    }
+}
+
+impl Buffered {
+    fn pieces(&self) -> Chunk {
+        let bytes = self.buffer.take();
+        if bytes.is_empty() {
+            vec![]
+        } else {
+            vec![bytes]
+        }
+    }
 }
 
 /// A writer of `format` over `out`. `ipc_options` lets callers pick IPC buffer compression.
@@ -288,7 +347,7 @@ mod tests {
     fn collect(
         format: Format,
         items: Vec<Result<RecordBatch, inlet_driver::DriverError>>,
-    ) -> Vec<Result<bytes::Bytes, ArrowError>> {
+    ) -> Vec<Result<Chunk, ArrowError>> {
         let schema = batch().schema();
         let chunks =
             chunks(&schema, futures::stream::iter(items), format, None, 0).expect("encoder");
@@ -301,7 +360,7 @@ mod tests {
         assert_eq!(ok.len(), 3, "two batches, then the end-of-stream marker");
         let bytes: Vec<u8> = ok
             .into_iter()
-            .flat_map(|c| c.expect("chunk").to_vec())
+            .flat_map(|c| c.expect("chunk").concat())
             .collect();
         let reader = arrow_ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes), None)
             .expect("ipc");

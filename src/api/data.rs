@@ -121,17 +121,24 @@ pub fn stream_response(
         .map_err(|e| ApiError::of(ErrorKind::Internal, e.to_string()))?;
     let counted = CountBytes::new(source);
     let chunks = chunks.map(move |c| {
-        if let Ok(bytes) = &c {
-            counted.add(bytes.len());
+        if let Ok(pieces) = &c {
+            let len: usize = pieces.iter().map(bytes::Bytes::len).sum();
+            counted.add(len);
             if let Some(m) = &meter {
-                m.add_bytes(bytes.len() as u64);
+                m.add_bytes(len as u64);
             }
         }
         c.map_err(|e| std::io::Error::other(e.to_string()))
     });
     // Encoding runs ahead of the socket by at most two chunks: a slow client slows the reader,
     // and one that reads nothing for the idle timeout loses the stream.
-    let body = spool(chunks, 2, idle, |m| std::io::Error::other(m.to_string()));
+    let body = spool(chunks, 2, idle, |m| std::io::Error::other(m.to_string())).flat_map(|chunk| {
+        let pieces: Vec<Result<bytes::Bytes, std::io::Error>> = match chunk {
+            Ok(pieces) => pieces.into_iter().map(Ok).collect(),
+            Err(e) => vec![Err(e)],
+        };
+        futures::stream::iter(pieces)
+    });
     let body = Body::from_stream(body);
     let mut content_type = neg.format.media_type().to_string();
     if let Some(c) = neg.codec {

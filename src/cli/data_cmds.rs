@@ -121,8 +121,10 @@ pub(super) async fn fetch(args: FetchArgs) -> Result<ExitCode, String> {
     };
     let mut failed = None;
     while let Some(chunk) = chunks.next().await {
-        match chunk.map_err(|e| e.to_string()).and_then(|c| {
-            out.write_all(&c)
+        match chunk.map_err(|e| e.to_string()).and_then(|pieces| {
+            pieces
+                .iter()
+                .try_for_each(|p| out.write_all(p))
                 .map_err(|e| format!("cannot write `{}`: {e}", args.output.display()))
         }) {
             Ok(()) => {}
