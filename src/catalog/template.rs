@@ -5,8 +5,8 @@
 //! `shell()`/`client_shell()` are refused, and an undefined name is an error. Intake's
 //! Python-isms (`'%02d' % id`, `env(NAME)` with a bare name) are rewritten to plain minijinja.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::LazyLock;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{LazyLock, Mutex};
 
 use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior};
 use regex::Regex;
@@ -106,7 +106,14 @@ fn preprocess(src: &str) -> String {
 /// Compiles templates and renders args. Built once per loader: the environment is reused.
 pub struct Templater {
     env: Environment<'static>,
+    /// What [`Templater::inspect`] found for each `{{ expression }}` seen: catalogs repeat
+    /// the same few expressions across thousands of entries, and compiling one is most of
+    /// what loading an entry costs.
+    inspected: Mutex<HashMap<String, Result<BTreeSet<String>, String>>>,
 }
+
+/// Expressions remembered by one loader at most (the memo is cleared when full).
+const INSPECTED_MAX: usize = 16_384;
 
 impl Default for Templater {
     fn default() -> Self {
@@ -126,14 +133,52 @@ impl Default for Templater {
         ] {
             LazyLock::force(re);
         }
-        Templater { env }
+        Templater {
+            env,
+            inspected: Mutex::default(),
+        }
     }
 }
 
 impl Templater {
     /// Checks a template at load time: syntax and refused functions. Returns the names it reads
     /// (beyond the built-ins), which the loader turns into implicit parameters when undeclared.
+    /// A template made of text and `{{ expression }}`s only is checked expression by
+    /// expression, each compiled once per loader; anything else (statements, comments, quotes
+    /// that could hide a `}}`) is compiled whole.
     pub fn inspect(&self, src: &str) -> Result<BTreeSet<String>, String> {
+        check_size(src)?;
+        let Some(blocks) = expression_blocks(src) else {
+            return self.inspect_whole(src);
+        };
+        refuse_shell(src)?;
+        let mut names = BTreeSet::new();
+        for block in blocks {
+            names.extend(self.inspect_expression(block)?);
+        }
+        Ok(names)
+    }
+
+    fn inspect_expression(&self, block: &str) -> Result<BTreeSet<String>, String> {
+        if let Some(hit) = self
+            .inspected
+            .lock()
+            .ok()
+            .and_then(|m| m.get(block).cloned())
+        {
+            return hit;
+        }
+        let found = self.inspect_whole(block);
+        if let Ok(mut memo) = self.inspected.lock() {
+            if memo.len() >= INSPECTED_MAX {
+                memo.clear();
+            }
+            memo.insert(block.to_string(), found.clone());
+        }
+        found
+    }
+
+    fn inspect_whole(&self, src: &str) -> Result<BTreeSet<String>, String> {
         check_size(src)?;
         refuse_shell(src)?;
         check_formats(src)?;
@@ -240,6 +285,32 @@ impl Templater {
 /// error past column 65,535 overflows them (a panic in builds with overflow checks, found by
 /// the fuzzer); args templates are paths and names, far shorter.
 pub const MAX_TEMPLATE_BYTES: usize = 60_000;
+
+/// The `{{ ... }}` blocks of a template that holds nothing else (no `{% %}`, no `{# #}`, no
+/// stray `{{`, no block with an odd number of quotes), or None.
+fn expression_blocks(src: &str) -> Option<Vec<&str>> {
+    if src.contains("{%") || src.contains("{#") {
+        return None;
+    }
+    let mut blocks = vec![];
+    let mut text_from = 0;
+    for m in EXPR_BLOCK.find_iter(src) {
+        if src[text_from..m.start()].contains("{{") {
+            return None;
+        }
+        let block = m.as_str();
+        let odd = |q: char| block.matches(q).count() % 2 == 1;
+        if odd('"') || odd('\'') {
+            return None;
+        }
+        blocks.push(block);
+        text_from = m.end();
+    }
+    if src[text_from..].contains("{{") {
+        return None;
+    }
+    Some(blocks)
+}
 
 fn check_size(src: &str) -> Result<(), String> {
     if src.len() > MAX_TEMPLATE_BYTES {
@@ -554,6 +625,30 @@ mod tests {
             .inspect("{{ a ")
             .expect_err("syntax")
             .starts_with("template error"));
+    }
+
+    #[test]
+    fn inspecting_by_expression_agrees_with_compiling_the_whole_template() {
+        let t = Templater::default();
+        for src in [
+            "{{ CATALOG_DIR }}/{{ bucket }}/{{ '%02d' % id }}.csv",
+            "s3://b/{{ region }}/x={{ region }}/{{ year|string }}",
+            "{{ a + b }}{{ c.d }}{{ e[f] }}",
+            "{{ \"}}\" }} {{ x }}",
+            "{{ a ",
+            "{{ a }} {{",
+            "{{ }}",
+            "{{ shell('ls') }}",
+            "{% if a %}{{ b }}{% endif %}",
+            "{# note #}{{ c }}",
+            "plain text",
+            "{{ '%0999999999d' % 1 }}",
+        ] {
+            // Twice: the second answer comes from the memo.
+            for _ in 0..2 {
+                assert_eq!(t.inspect(src), t.inspect_whole(src), "{src}");
+            }
+        }
     }
 
     #[test]
