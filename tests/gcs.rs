@@ -198,6 +198,28 @@ async fn parquet_and_csv_globs_read_from_the_emulator_named_in_storage_options()
         same_as_local(&server, "gcs.types", "gcs.types_on_disk", false).await,
         10_000
     );
+    // Direct access (proxied, the default): the stored bytes, whole and by Range.
+    let list = server.json("/api/v1/sources/gcs.types/files").await;
+    let url = list["files"][0]["url"].as_str().expect("url").to_string();
+    let stored = std::fs::read(fixtures().join("parquet/types.parquet")).expect("fixture");
+    let (status, _, whole) = body(url.clone()).await;
+    assert_eq!(status, 200);
+    assert!(
+        whole[..] == stored[..],
+        "the file differs from what was uploaded"
+    );
+    let tail = reqwest::Client::new()
+        .get(&url)
+        .header(reqwest::header::RANGE, "bytes=-8")
+        .send()
+        .await
+        .expect("range");
+    assert_eq!(tail.status(), 206);
+    assert_eq!(
+        tail.bytes().await.expect("tail")[..],
+        stored[stored.len() - 8..]
+    );
+
     // The glob matches the three CSV files (not notes.txt), read in sorted order.
     let d = server.json("/api/v1/sources/gcs.pattern").await;
     let files: Vec<&str> = d["discovery"]["files"]
