@@ -130,9 +130,9 @@ pub fn stream_response(
         }
         c.map_err(|e| std::io::Error::other(e.to_string()))
     });
-    // Encoding runs ahead of the socket by at most two chunks: a slow client slows the reader,
+    // Encoding runs ahead of the socket by at most one chunk: a slow client slows the reader,
     // and one that reads nothing for the idle timeout loses the stream.
-    let body = spool(chunks, 2, idle, |m| std::io::Error::other(m.to_string())).flat_map(|chunk| {
+    let body = spool(chunks, 1, idle, |m| std::io::Error::other(m.to_string())).flat_map(|chunk| {
         let pieces: Vec<Result<bytes::Bytes, std::io::Error>> = match chunk {
             Ok(pieces) => pieces.into_iter().map(Ok).collect(),
             Err(e) => vec![Err(e)],
