@@ -85,23 +85,21 @@ impl Repo {
             })?
             .to_path_buf();
         let mut digests: HashMap<gix::ObjectId, Option<String>> = HashMap::new();
-        let mut of =
-            |repo: &gix::Repository, at: Option<CommitId>| -> Result<Option<String>, GitError> {
-                let Some(at) = at else { return Ok(None) };
-                let Some((kind, id)) = entry_at(repo, at, &rel)? else {
-                    return Ok(None);
-                };
-                if kind == EntryKind::Tree {
-                    return Ok(None);
-                }
-                if let Some(d) = digests.get(&id) {
-                    return Ok(d.clone());
-                }
-                let data = repo.find_blob(id).map_err(read_err)?.take_data();
-                let d = digest(file, &data);
-                digests.insert(id, d.clone());
-                Ok(d)
+        // The entry's digest in a blob, once per blob (most commits leave the file alone).
+        let mut of = |repo: &gix::Repository,
+                      blob: Option<(EntryKind, gix::ObjectId)>|
+         -> Result<Option<String>, GitError> {
+            let Some((_, id)) = blob.filter(|(k, _)| *k != EntryKind::Tree) else {
+                return Ok(None);
             };
+            if let Some(d) = digests.get(&id) {
+                return Ok(d.clone());
+            }
+            let data = repo.find_blob(id).map_err(read_err)?.take_data();
+            let d = digest(file, &data);
+            digests.insert(id, d.clone());
+            Ok(d)
+        };
         let mut out = vec![];
         self.walk(from, scan, |repo, commit, parent| {
             let now_blob = entry_at(repo, commit, &rel)?;
@@ -112,7 +110,7 @@ impl Repo {
             if now_blob == before_blob {
                 return Ok(true);
             }
-            let (now, before) = (of(repo, Some(commit))?, of(repo, parent)?);
+            let (now, before) = (of(repo, now_blob)?, of(repo, before_blob)?);
             let change = match (&before, &now) {
                 (None, Some(_)) => "added",
                 (Some(_), None) => "removed",
