@@ -122,13 +122,7 @@ async fn capture() -> (String, Arc<Mutex<Vec<Option<String>>>>) {
             axum::http::StatusCode::NOT_FOUND
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let addr = common::serve_loopback(app).await;
     (format!("http://{addr}"), seen)
 }
 

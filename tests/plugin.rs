@@ -2,6 +2,8 @@
 //! catalogs (Intake v1 spellings and an Intake 2 datatype), and its sources are listed,
 //! described, read and planned over HTTP like the built-in ones.
 
+mod common;
+
 use std::sync::Arc;
 
 use arrow_array::{Int64Array, RecordBatch};
@@ -151,13 +153,7 @@ async fn serve(drivers: inlet_driver::Registry, dir: &std::path::Path) -> String
     ));
     core.start();
     let app = router(AppState::new(core, None));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let addr = common::serve_loopback(app).await;
     format!("http://{addr}")
 }
 

@@ -62,13 +62,7 @@ async fn server(served: Arc<AtomicU64>, gets: Arc<AtomicU64>) -> String {
                 }
             },
         ));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let addr = common::serve_loopback(app).await;
     format!("http://{addr}")
 }
 

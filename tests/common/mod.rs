@@ -418,3 +418,15 @@ impl Drop for PgDb {
     }
 }
 pub mod pages;
+
+/// Serves `app` on a free loopback port until the test's runtime ends; returns its address.
+pub async fn serve_loopback(app: axum::Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    addr
+}
