@@ -130,15 +130,18 @@ pub fn stream_response(
         }
         c.map_err(|e| std::io::Error::other(e.to_string()))
     });
-    // Encoding runs ahead of the socket by at most one chunk: a slow client slows the reader,
-    // and one that reads nothing for the idle timeout loses the stream.
-    let body = spool(chunks, 1, idle, |m| std::io::Error::other(m.to_string())).flat_map(|chunk| {
+    // The spool takes the pieces of each chunk one by one, so encoding runs ahead of the socket
+    // by at most one piece: a slow client slows the reader, one that reads nothing for the idle
+    // timeout loses the stream, and a batch's buffers are freed as their pieces are written
+    // (a stream holds about one batch outside the memory budget, not three).
+    let pieces = chunks.flat_map(|chunk| {
         let pieces: Vec<Result<bytes::Bytes, std::io::Error>> = match chunk {
             Ok(pieces) => pieces.into_iter().map(Ok).collect(),
             Err(e) => vec![Err(e)],
         };
         futures::stream::iter(pieces)
     });
+    let body = spool(pieces, 1, idle, |m| std::io::Error::other(m.to_string()));
     let body = Body::from_stream(body);
     let mut content_type = neg.format.media_type().to_string();
     if let Some(c) = neg.codec {

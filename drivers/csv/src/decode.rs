@@ -321,7 +321,7 @@ impl FileDecoder {
     }
 }
 
-fn csv_error(location: &str, skipped: usize, e: ArrowError) -> DriverError {
+pub(crate) fn csv_error(location: &str, skipped: usize, e: ArrowError) -> DriverError {
     let after = if skipped > 0 {
         format!(" (line numbers count from after the {skipped} skipped lines)")
     } else {

@@ -46,8 +46,9 @@ pub(crate) struct CsvOptions {
     pub usecols: Option<Vec<ColRef>>,
     pub dtype: Dtype,
     pub parse_dates: Vec<ColRef>,
-    /// Matches every null marker (always including the empty field).
-    pub null_regex: Regex,
+    /// Matches every null marker besides the empty field (always null); None when there is no
+    /// other (arrow-csv then only checks for empty fields instead of running a regex per field).
+    pub null_regex: Option<Regex>,
     pub compression: CompressionSpec,
     pub nrows: Option<usize>,
     pub warnings: Vec<String>,
@@ -304,13 +305,17 @@ fn refuse_if(k: &str, v: &J, is_default: bool, why: &str) -> Result<()> {
     }
 }
 
-fn null_regex(values: &[String], keep_default: bool) -> Result<Regex> {
+fn null_regex(values: &[String], keep_default: bool) -> Result<Option<Regex>> {
+    if !keep_default && values.iter().all(String::is_empty) {
+        return Ok(None);
+    }
     let mut alternatives: Vec<String> = vec![String::new()];
     if keep_default {
         alternatives.extend(PANDAS_NA.iter().map(|s| regex::escape(s)));
     }
     alternatives.extend(values.iter().map(|v| regex::escape(v)));
     Regex::new(&format!("^(?:{})$", alternatives.join("|")))
+        .map(Some)
         .map_err(|e| bad("na_values", format!("cannot be matched: {e}")))
 }
 
@@ -563,12 +568,14 @@ mod tests {
         assert_eq!(pandas_dtype("datetime64[ns, Mars/Base]"), None);
         assert!(parse(json!({"dtype": {"a": "complex128"}})).is_err());
         let o = parse(json!({"na_values": ["NA", "-", 999]})).expect("na");
+        let nulls = o.null_regex.expect("a regex");
         for null in ["", "NA", "-", "999"] {
-            assert!(o.null_regex.is_match(null), "{null}");
+            assert!(nulls.is_match(null), "{null}");
         }
         for value in ["n.a.", "-x", "NAN", "9999"] {
-            assert!(!o.null_regex.is_match(value), "{value}");
+            assert!(!nulls.is_match(value), "{value}");
         }
+        assert!(parse(json!({})).expect("plain").null_regex.is_none());
     }
 
     #[test]

@@ -6,8 +6,10 @@
 
 mod decode;
 mod kwargs;
+mod parallel;
 mod pattern;
 mod schema;
+mod split;
 
 use std::sync::Arc;
 
@@ -16,7 +18,6 @@ use arrow_array::{
     ArrayRef, DictionaryArray, Int32Array, RecordBatch, RecordBatchOptions, StringArray,
 };
 use arrow_csv::reader::Format;
-use arrow_csv::ReaderBuilder;
 use arrow_schema::SchemaRef;
 use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
@@ -30,6 +31,7 @@ use serde_json::Value as J;
 
 use decode::FileDecoder;
 use kwargs::CsvOptions;
+use parallel::{DecoderSpec, Parallel};
 use pattern::PathPattern;
 use schema::Layout;
 
@@ -194,26 +196,32 @@ struct State {
     record_bytes: u64,
 }
 
-/// What reading one file holds at once: its read and decompression buffers, and the batches
-/// decoded ahead of the consumer (in Arrow, about twice the text they came from; never more than
-/// the whole file decoded when it is not compressed).
+/// What reading one file holds at once: its read and decompression buffers, the text blocks of
+/// a parallel read (one being filled, one per worker), and the batches decoded ahead of the
+/// consumer (in Arrow, about twice the text they came from; never more than the whole file
+/// decoded when it is not compressed).
 fn file_cost(
     size: u64,
     compressed: bool,
     record_bytes: u64,
     batch_rows: usize,
     ahead: usize,
+    workers: usize,
 ) -> u64 {
     let buffers = 2 * decode::BUFFER as u64;
-    let ahead_text = record_bytes
-        .saturating_mul(batch_rows as u64)
-        .saturating_mul(ahead as u64 + 1);
-    let ahead_text = if compressed {
-        ahead_text
+    let batch_text = record_bytes.saturating_mul(batch_rows as u64);
+    let blocks = if workers > 1 { workers as u64 + 1 } else { 0 };
+    let decoded = if workers > 1 {
+        ahead + workers
     } else {
-        ahead_text.min(size)
+        ahead + 1
     };
-    buffers.saturating_add(ahead_text.saturating_mul(2))
+    let cap = |bytes: u64| if compressed { bytes } else { bytes.min(size) };
+    let text = cap(batch_text.saturating_mul(blocks));
+    let ahead_text = cap(batch_text.saturating_mul(decoded as u64));
+    buffers
+        .saturating_add(text)
+        .saturating_add(ahead_text.saturating_mul(2))
 }
 
 /// arrow-csv's dialect for these options.
@@ -221,9 +229,11 @@ fn format(o: &CsvOptions) -> Format {
     let mut f = Format::default()
         .with_header(o.header.is_some())
         .with_delimiter(o.delimiter)
-        .with_null_regex(o.null_regex.clone())
         // pandas fills short rows with nulls; too many fields stays an error.
         .with_truncated_rows(true);
+    if let Some(r) = &o.null_regex {
+        f = f.with_null_regex(r.clone());
+    }
     if let Some(q) = o.quote {
         f = f.with_quote(q);
     }
@@ -346,14 +356,24 @@ struct ReadPlan {
     files: Arc<Files>,
     options: Arc<CsvOptions>,
     values: Arc<Vec<Vec<String>>>,
-    file_schema: SchemaRef,
-    format: Format,
-    validate_header: bool,
-    /// File column indices the decoder parses.
-    projection: Vec<usize>,
+    decoders: Arc<DecoderSpec>,
     columns: Vec<Out>,
     schema: SchemaRef,
-    batch_size: usize,
+    /// Blocks of one file decoding at once; 1 reads sequentially (see [`parallel_safe`]).
+    workers: usize,
+    record_bytes: u64,
+}
+
+/// Whether files can be cut into blocks at record ends found by [`split`]: not with an escape
+/// character, comment lines or a custom terminator (the scanner does not follow those), and
+/// not with `nrows` or a row limit (reading stops early; blocks ahead would be parsed for
+/// nothing).
+fn parallel_safe(o: &CsvOptions, limit: Option<usize>) -> bool {
+    o.escape.is_none()
+        && o.comment.is_none()
+        && o.terminator.is_none()
+        && o.nrows.is_none()
+        && limit.is_none()
 }
 
 fn constant(value: &str, rows: usize) -> Result<ArrayRef> {
@@ -375,27 +395,33 @@ impl ReadPlan {
         let codec = self.options.compression.for_path(meta.location.as_ref());
         let skip = self.options.skip_lines();
         let input = decode::open(&self.files, meta, codec, skip).await?;
-        let mut builder = ReaderBuilder::new(self.file_schema.clone())
-            .with_format(
-                self.format
-                    .clone()
-                    .with_header_validation(self.validate_header),
-            )
-            .with_batch_size(self.batch_size)
-            .with_projection(self.projection.clone());
-        if let Some(n) = self.options.nrows {
-            builder = builder.with_bounds(0, n);
-        }
-        let decoder = FileDecoder {
-            input,
-            decoder: builder.build_decoder(),
-            location: location.clone(),
-            codec,
-            skipped_lines: skip,
+        let batches = if self.workers > 1 {
+            Parallel {
+                spec: self.decoders.clone(),
+                quote: self.options.quote.unwrap_or(b'"'),
+                delimiter: self.options.delimiter,
+                header: self.options.header.is_some(),
+                workers: self.workers,
+                record_bytes: self.record_bytes,
+                location: location.as_str().into(),
+                codec,
+                skipped_lines: skip,
+                idle: Default::default(),
+            }
+            .stream(input)
+        } else {
+            let decoder = FileDecoder {
+                input,
+                decoder: self.decoders.file(),
+                location: location.clone(),
+                codec,
+                skipped_lines: skip,
+            };
+            futures::stream::try_unfold(decoder, |mut d| async move {
+                Ok(d.next_batch().await?.map(|b| (b, d)))
+            })
+            .boxed()
         };
-        let batches = futures::stream::try_unfold(decoder, |mut d| async move {
-            Ok(d.next_batch().await?.map(|b| (b, d)))
-        });
         let plan = self.clone();
         Ok(batches
             .and_then(move |batch| {
@@ -467,17 +493,27 @@ impl Source for CsvSource {
             .batch_size
             .min(request.limit.unwrap_or(usize::MAX))
             .max(1);
+        let workers = if parallel_safe(&self.options, request.limit) {
+            std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+        } else {
+            1
+        };
         let plan = Arc::new(ReadPlan {
             files: self.files.clone(),
             options: self.options.clone(),
             values: self.values.clone(),
-            file_schema: state.layout.file_schema.clone(),
-            format: state.format.clone(),
-            validate_header: state.layout.validate_header,
-            projection,
+            decoders: Arc::new(DecoderSpec {
+                file_schema: state.layout.file_schema.clone(),
+                format: state.format.clone(),
+                validate_header: state.layout.validate_header,
+                projection,
+                batch_size,
+                nrows: self.options.nrows,
+            }),
             columns,
             schema,
-            batch_size,
+            workers,
+            record_bytes: state.record_bytes,
         });
         let openers = files
             .into_iter()
@@ -490,6 +526,7 @@ impl Source for CsvSource {
                     state.record_bytes,
                     batch_size,
                     self.read_ahead,
+                    workers,
                 );
                 (cost, plan.clone().open(f))
             })
