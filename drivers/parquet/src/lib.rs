@@ -519,9 +519,10 @@ impl Source for ParquetSource {
 }
 
 /// What reading a row group holds at once: its column chunks as fetched (compressed, the
-/// partition's estimate) and about as much again for the batches decoded ahead of the consumer.
-/// (Estimated from discovery, which may come from the cache without the footer.)
+/// partition's estimate), and for each batch decoded ahead of the consumer, plus the one the
+/// consumer is sending, about half as much again (a batch is a fraction of the row group, but
+/// decoded). (Estimated from discovery, which may come from the cache without the footer.)
 fn partition_cost(p: &Partition, ahead: usize) -> u64 {
     let fetched = p.estimated_bytes.unwrap_or(16 << 20);
-    fetched.saturating_add(fetched.saturating_mul(ahead as u64) / 2)
+    fetched.saturating_add(fetched.saturating_mul(ahead as u64 + 1) / 2)
 }
