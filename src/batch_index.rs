@@ -125,17 +125,7 @@ const SMALL_PIECE: usize = 64 * 1024;
 pub struct IndexedEncoder {
     inner: Option<StreamEncoder>,
     next: u64,
-    frame: Framing,
-}
-
-/// Where the re-framing stands in the byte stream the encoder produces.
-#[derive(Default)]
-enum Framing {
-    /// Reading a message's prefix (continuation marker and length) and flatbuffer.
-    #[default]
-    Header,
-    /// Passing `remaining` body bytes through.
-    Body { remaining: usize },
+    walker: MessageWalker,
 }
 
 /// Collects the pieces of one call: small ones coalesced, large ones shared.
@@ -181,7 +171,7 @@ impl IndexedEncoder {
         Ok(IndexedEncoder {
             inner: Some(StreamEncoder::try_new_with_options(schema, options)?),
             next: first,
-            frame: Framing::Header,
+            walker: MessageWalker::default(),
         })
     }
 
@@ -206,82 +196,160 @@ impl IndexedEncoder {
         self.reframe(encoder.finish()?)
     }
 
-    /// Walks the stream's framing (continuation, length, flatbuffer, body) across `buffers`,
-    /// tagging record batch messages; body bytes are sliced, not copied.
+    /// The stream bytes of `buffers`, record batch messages tagged; bodies are shared, not
+    /// copied.
     fn reframe(&mut self, buffers: Vec<Buffer>) -> Result<Vec<bytes::Bytes>, ArrowError> {
         let mut pieces = Pieces::default();
-        let mut header: Vec<u8> = vec![];
+        let mut tagged_any = false;
+        for walked in self.walker.walk(buffers, self.next)? {
+            let message = match walked {
+                Walked::End(marker) => {
+                    pieces.push_vec(&marker);
+                    continue;
+                }
+                Walked::Message(m) => m,
+            };
+            match &message.tagged {
+                Some(tagged) => {
+                    tagged_any = true;
+                    // The body starts aligned as arrow-rs aligns it (64 bytes).
+                    let padding = (64 - (8 + tagged.len()) % 64) % 64;
+                    let len = i32::try_from(tagged.len() + padding)
+                        .map_err(|_| ArrowError::IpcError("IPC message too large".into()))?;
+                    pieces.push_vec(&[0xff, 0xff, 0xff, 0xff]);
+                    pieces.push_vec(&len.to_le_bytes());
+                    pieces.push_vec(tagged);
+                    pieces.push_vec(&[0u8; 64][..padding]);
+                }
+                None => pieces.push_vec(&message.prefixed),
+            }
+            for buffer in message.body {
+                pieces.push(buffer);
+            }
+        }
+        if tagged_any {
+            self.next += 1;
+        }
+        Ok(pieces.done())
+    }
+}
+
+/// One message of the stream arrow-ipc's [`StreamEncoder`] writes.
+pub struct IpcMessage {
+    /// The message as written: prefix (continuation marker and length), flatbuffer, padding.
+    pub prefixed: Vec<u8>,
+    /// A record batch's flatbuffer with `inlet.batch` added; None for other messages.
+    pub tagged: Option<Vec<u8>>,
+    /// The body: slices of the encoder's buffers (the batch's own, when uncompressed).
+    pub body: Vec<Buffer>,
+}
+
+impl IpcMessage {
+    /// The flatbuffer `Message` (what Flight calls `data_header`): tagged, or as written
+    /// (trailing padding is ignored by readers).
+    pub fn header(&self) -> &[u8] {
+        match &self.tagged {
+            Some(tagged) => tagged,
+            None => self.prefixed.get(8..).unwrap_or_default(),
+        }
+    }
+}
+
+/// What [`MessageWalker::walk`] finds.
+pub enum Walked {
+    Message(IpcMessage),
+    /// The end-of-stream marker, as written.
+    End(Vec<u8>),
+}
+
+/// Walks the framing of a [`StreamEncoder`]'s output (continuation, length, flatbuffer, body)
+/// into messages; body bytes are sliced, not copied.
+#[derive(Default)]
+pub struct MessageWalker {
+    frame: Framing,
+    header: Vec<u8>,
+    current: Option<IpcMessage>,
+}
+
+/// Where the walk stands in the byte stream.
+#[derive(Default)]
+enum Framing {
+    /// Reading a message's prefix (continuation marker and length) and flatbuffer.
+    #[default]
+    Header,
+    /// Taking `remaining` body bytes.
+    Body { remaining: usize },
+}
+
+impl MessageWalker {
+    /// The messages of one encoder call, record batches tagged with `index`. A call's output
+    /// holds whole messages.
+    pub fn walk(&mut self, buffers: Vec<Buffer>, index: u64) -> Result<Vec<Walked>, ArrowError> {
+        let mut out = vec![];
         for buffer in buffers {
             let mut at = 0;
             while at < buffer.len() {
                 match self.frame {
                     Framing::Body { remaining } => {
                         let n = remaining.min(buffer.len() - at);
-                        pieces.push(buffer.slice_with_length(at, n));
+                        if let Some(m) = self.current.as_mut() {
+                            m.body.push(buffer.slice_with_length(at, n));
+                        }
                         at += n;
-                        self.frame = if n == remaining {
-                            Framing::Header
+                        if n == remaining {
+                            self.frame = Framing::Header;
+                            out.extend(self.current.take().map(Walked::Message));
                         } else {
-                            Framing::Body {
+                            self.frame = Framing::Body {
                                 remaining: remaining - n,
-                            }
-                        };
+                            };
+                        }
                     }
                     Framing::Header => {
+                        let header = &mut self.header;
                         let want = if header.len() < 8 {
                             8
                         } else {
-                            8 + metadata_len(&header)?
+                            8 + metadata_len(header)?
                         };
                         let n = (want - header.len()).min(buffer.len() - at);
                         header.extend_from_slice(&buffer[at..at + n]);
                         at += n;
-                        if header.len() == 8 && metadata_len(&header)? == 0 {
-                            // The end-of-stream marker.
-                            pieces.push_vec(&header);
-                            header.clear();
+                        if header.len() == 8 && metadata_len(header)? == 0 {
+                            out.push(Walked::End(std::mem::take(header)));
                         } else if header.len() > 8 && header.len() == want {
-                            let body = self.header_done(&header, &mut pieces)?;
-                            header.clear();
+                            let prefixed = std::mem::take(header);
+                            let message = &prefixed[8..];
+                            let body = arrow_ipc::root_as_message(message)
+                                .map_err(|e| {
+                                    ArrowError::IpcError(format!("not an IPC message: {e}"))
+                                })?
+                                .bodyLength();
+                            let body = usize::try_from(body).map_err(|_| {
+                                ArrowError::IpcError(format!("negative IPC body length {body}"))
+                            })?;
+                            let message = IpcMessage {
+                                tagged: tag_message(message, index)?,
+                                prefixed,
+                                body: vec![],
+                            };
                             if body > 0 {
+                                self.current = Some(message);
                                 self.frame = Framing::Body { remaining: body };
+                            } else {
+                                out.push(Walked::Message(message));
                             }
                         }
                     }
                 }
             }
         }
-        if !header.is_empty() {
+        if !self.header.is_empty() || self.current.is_some() {
             return Err(ArrowError::IpcError(
-                "the IPC encoder ended a call inside a message header".into(),
+                "the IPC encoder ended a call inside a message".into(),
             ));
         }
-        Ok(pieces.done())
-    }
-
-    /// Writes one message's (tagged) header; returns its body length.
-    fn header_done(&mut self, header: &[u8], pieces: &mut Pieces) -> Result<usize, ArrowError> {
-        let message = &header[8..];
-        let body = arrow_ipc::root_as_message(message)
-            .map_err(|e| ArrowError::IpcError(format!("not an IPC message: {e}")))?
-            .bodyLength();
-        let body = usize::try_from(body)
-            .map_err(|_| ArrowError::IpcError(format!("negative IPC body length {body}")))?;
-        match tag_message(message, self.next)? {
-            Some(tagged) => {
-                self.next += 1;
-                // The body starts aligned as arrow-rs aligns it (64 bytes).
-                let padding = (64 - (8 + tagged.len()) % 64) % 64;
-                let len = i32::try_from(tagged.len() + padding)
-                    .map_err(|_| ArrowError::IpcError("IPC message too large".into()))?;
-                pieces.push_vec(&[0xff, 0xff, 0xff, 0xff]);
-                pieces.push_vec(&len.to_le_bytes());
-                pieces.push_vec(&tagged);
-                pieces.push_vec(&[0u8; 64][..padding]);
-            }
-            None => pieces.push_vec(header),
-        }
-        Ok(body)
+        Ok(out)
     }
 }
 

@@ -1,12 +1,13 @@
 //! The Arrow Flight (gRPC) front end: the same core, plans and tickets as HTTP, spoken as
 //! Flight. A ticket planned over HTTP is redeemed by `DoGet` and the other way round.
 
+mod encode;
+mod routes;
 mod service;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use arrow_flight::flight_service_server::FlightServiceServer;
 use tonic::Code;
 
 use crate::service::{Core, ErrorKind, ServiceError};
@@ -62,9 +63,7 @@ pub async fn serve(
     locations: Vec<String>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
-    let service = FlightServiceServer::new(InletFlight::new(core, locations))
-        .max_decoding_message_size(4 * 1024 * 1024)
-        .max_encoding_message_size(usize::MAX);
+    let service = routes::FlightRoutes::new(InletFlight::new(core, locations));
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
     tonic::transport::Server::builder()
         .add_service(service)

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow_flight::encode::{DictionaryHandling, FlightDataEncoderBuilder};
 use arrow_flight::flight_descriptor::DescriptorType;
 use arrow_flight::flight_service_server::FlightService;
 use arrow_flight::{
@@ -22,6 +21,7 @@ use serde::Deserialize;
 use serde_json::Value as J;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::encode::{FlightEncoder, FlightMessage};
 use super::status;
 use crate::service::{Caller, Core, Plan, PlanRequest, ServiceError};
 
@@ -54,6 +54,55 @@ pub struct InletFlight {
 }
 
 impl InletFlight {
+    /// The messages of the endpoint a ticket grants. A failure after the first message ends
+    /// the stream with an error status, never with a clean end.
+    pub async fn messages(&self, request: Request<Ticket>) -> Answer<Streamed<FlightMessage>> {
+        let who = self.caller(&request).await?;
+        let codec = compression(&request)?;
+        let ticket = request.into_inner().ticket;
+        let (ticket, from_batch) = resumed_ticket(ticket_text(&ticket)?)?;
+        let read = self
+            .core
+            .redeem(&who, ticket, from_batch)
+            .await
+            .map_err(status)?;
+        let options = IpcWriteOptions::default()
+            .try_with_compression(codec)
+            .map_err(|e| Status::internal(e.to_string()))?;
+        let meter = read.meter();
+        let failed =
+            |e: &dyn std::fmt::Display| Status::internal(format!("the stream failed: {e}"));
+        let encoder =
+            FlightEncoder::try_new(&read.schema, options, from_batch).map_err(|e| failed(&e))?;
+        let messages = futures::stream::unfold(
+            (Some(encoder), read),
+            move |(encoder, mut read)| async move {
+                let mut encoder = encoder?;
+                let next = match read.next().await {
+                    Some(Ok(batch)) => encoder.encode(&batch).map_err(|e| failed(&e)),
+                    Some(Err(e)) => Err(status(e.into())),
+                    None => {
+                        let last = encoder.finish().map_err(|e| failed(&e));
+                        return Some((last, (None, read)));
+                    }
+                };
+                let carry_on = next.is_ok().then_some(encoder);
+                Some((next, (carry_on, read)))
+            },
+        )
+        .map_ok(move |batch| {
+            if let Some(m) = &meter {
+                m.add_bytes(batch.iter().map(FlightMessage::len).sum::<usize>() as u64);
+            }
+            stream::iter(batch.into_iter().map(Ok))
+        })
+        .try_flatten();
+        let idle = self.core.stream_idle_timeout();
+        let spooled =
+            crate::service::spool::spool(messages, 2, idle, |m| Status::aborted(m.to_string()));
+        Ok(Response::new(spooled.boxed()))
+    }
+
     pub fn new(core: Arc<Core>, locations: Vec<String>) -> Self {
         InletFlight { core, locations }
     }
@@ -190,19 +239,6 @@ fn resumed_ticket(ticket: &str) -> Result<(&str, u64), Status> {
     Ok((ticket, n.parse().map_err(|_| bad())?))
 }
 
-/// Marks a record-batch message with its index in the read: `app_metadata` holds it as
-/// decimal text, the IPC message's custom metadata as `inlet.batch` (see
-/// [`crate::batch_index`]). A batch split into several messages marks each with its index.
-fn mark(mut d: FlightData, index: u64) -> Result<FlightData, Status> {
-    let tagged = crate::batch_index::tag_message(&d.data_header, index)
-        .map_err(|e| Status::internal(format!("the stream failed: {e}")))?;
-    if let Some(header) = tagged {
-        d.data_header = header.into();
-        d.app_metadata = index.to_string().into_bytes().into();
-    }
-    Ok(d)
-}
-
 #[tonic::async_trait]
 impl FlightService for InletFlight {
     type HandshakeStream = Streamed<HandshakeResponse>;
@@ -299,57 +335,13 @@ impl FlightService for InletFlight {
         Ok(Response::new(result))
     }
 
-    /// Streams the endpoint a ticket grants. A failure after the first message ends the
-    /// stream with an error status, never with a clean end.
+    /// Streams the endpoint a ticket grants (the served route takes [`InletFlight::messages`]
+    /// without this copy into `FlightData`; see [`super::routes`]).
     async fn do_get(&self, request: Request<Ticket>) -> Answer<Self::DoGetStream> {
-        let who = self.caller(&request).await?;
-        let codec = compression(&request)?;
-        let ticket = request.into_inner().ticket;
-        let (ticket, from_batch) = resumed_ticket(ticket_text(&ticket)?)?;
-        let read = self
-            .core
-            .redeem(&who, ticket, from_batch)
-            .await
-            .map_err(status)?;
-        let options = IpcWriteOptions::default()
-            .try_with_compression(codec)
-            .map_err(|e| Status::internal(e.to_string()))?;
-        let schema = read.schema.clone();
-        let meter = read.meter();
-        // The encoder sends every message of a batch before it takes the next one, so the
-        // batches taken so far say which batch a message belongs to.
-        let taken = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let counter = taken.clone();
-        let batches = read
-            .inspect(move |b| {
-                if b.is_ok() {
-                    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                }
-            })
-            .map_err(|e| arrow_flight::error::FlightError::Arrow(e.into()));
-        let data = FlightDataEncoderBuilder::new()
-            .with_schema(schema)
-            .with_options(options)
-            .with_dictionary_handling(DictionaryHandling::Resend)
-            .build(batches)
-            .map_ok(move |d| {
-                if let Some(m) = &meter {
-                    m.add_bytes((d.data_header.len() + d.data_body.len()) as u64);
-                }
-                d
-            })
-            .map_err(|e| match e {
-                arrow_flight::error::FlightError::Tonic(s) => *s,
-                other => Status::internal(format!("the stream failed: {other}")),
-            })
-            .and_then(move |d| {
-                let n = taken.load(std::sync::atomic::Ordering::Relaxed);
-                futures::future::ready(mark(d, from_batch + n.saturating_sub(1)))
-            });
-        let idle = self.core.stream_idle_timeout();
-        let spooled =
-            crate::service::spool::spool(data, 2, idle, |m| Status::aborted(m.to_string()));
-        Ok(Response::new(spooled.boxed()))
+        let messages = self.messages(request).await?.into_inner();
+        Ok(Response::new(
+            messages.map_ok(FlightMessage::into_flight_data).boxed(),
+        ))
     }
 
     async fn do_put(&self, _request: Request<Streaming<FlightData>>) -> Answer<Self::DoPutStream> {
