@@ -10,6 +10,7 @@ mod parallel;
 mod pattern;
 mod schema;
 mod split;
+mod timestamps;
 
 use std::sync::Arc;
 
@@ -498,18 +499,25 @@ impl Source for CsvSource {
         } else {
             1
         };
+        let decoders = DecoderSpec {
+            file_schema: state.layout.file_schema.clone(),
+            format: state.format.clone(),
+            validate_header: state.layout.validate_header,
+            projection,
+            batch_size,
+            nrows: self.options.nrows,
+            text_timestamps: None,
+        };
+        let decoders = if workers > 1 {
+            decoders.with_text_timestamps()?
+        } else {
+            decoders
+        };
         let plan = Arc::new(ReadPlan {
             files: self.files.clone(),
             options: self.options.clone(),
             values: self.values.clone(),
-            decoders: Arc::new(DecoderSpec {
-                file_schema: state.layout.file_schema.clone(),
-                format: state.format.clone(),
-                validate_header: state.layout.validate_header,
-                projection,
-                batch_size,
-                nrows: self.options.nrows,
-            }),
+            decoders: Arc::new(decoders),
             columns,
             schema,
             workers,

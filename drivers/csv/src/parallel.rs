@@ -22,6 +22,7 @@ use tokio::io::AsyncReadExt;
 
 use crate::decode::{self, ByteReader, Codec};
 use crate::split::RecordEnds;
+use crate::timestamps;
 
 /// What every decoder of one read is built from.
 #[derive(Debug, Clone)]
@@ -34,9 +35,91 @@ pub(crate) struct DecoderSpec {
     pub batch_size: usize,
     /// `nrows`: data records read at most.
     pub nrows: Option<usize>,
+    /// Set by [`Self::with_text_timestamps`].
+    pub text_timestamps: Option<TextTimestamps>,
+}
+
+/// Timestamp columns that blocks decode as text and [`timestamps::convert`] parses.
+#[derive(Debug, Clone)]
+pub(crate) struct TextTimestamps {
+    /// The file schema with those columns as `Utf8`.
+    decode_schema: SchemaRef,
+    /// Their positions among the decoded columns.
+    columns: Vec<usize>,
+    /// The decoded columns' schema with their real types.
+    output: SchemaRef,
 }
 
 impl DecoderSpec {
+    /// Blocks decode the timestamp columns [`timestamps::handled`] accepts as text and convert
+    /// them after (arrow-csv's own parse of each value tries many formats).
+    pub(crate) fn with_text_timestamps(mut self) -> Result<Self> {
+        let columns: Vec<usize> = self
+            .projection
+            .iter()
+            .enumerate()
+            .filter(|(_, &c)| {
+                self.file_schema
+                    .fields()
+                    .get(c)
+                    .is_some_and(|f| timestamps::handled(f.data_type()))
+            })
+            .map(|(at, _)| at)
+            .collect();
+        if columns.is_empty() {
+            return Ok(self);
+        }
+        let text: Vec<usize> = columns.iter().map(|&at| self.projection[at]).collect();
+        let fields: Vec<arrow_schema::FieldRef> = self
+            .file_schema
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                if text.contains(&i) {
+                    Arc::new(
+                        f.as_ref()
+                            .clone()
+                            .with_data_type(arrow_schema::DataType::Utf8),
+                    )
+                } else {
+                    f.clone()
+                }
+            })
+            .collect();
+        let output = self
+            .file_schema
+            .project(&self.projection)
+            .map_err(|e| DriverError::bad_request("columns", e.to_string()))?;
+        self.text_timestamps = Some(TextTimestamps {
+            decode_schema: Arc::new(arrow_schema::Schema::new_with_metadata(
+                fields,
+                self.file_schema.metadata().clone(),
+            )),
+            columns,
+            output: Arc::new(output),
+        });
+        Ok(self)
+    }
+
+    /// A block's batch with its text timestamps parsed.
+    fn restore(&self, batch: RecordBatch) -> std::result::Result<RecordBatch, ArrowError> {
+        let Some(t) = &self.text_timestamps else {
+            return Ok(batch);
+        };
+        let mut columns = batch.columns().to_vec();
+        for &at in &t.columns {
+            if let (Some(column), Some(field)) = (columns.get_mut(at), t.output.fields().get(at)) {
+                *column = timestamps::convert(column, field.data_type())?;
+            }
+        }
+        RecordBatch::try_new_with_options(
+            t.output.clone(),
+            columns,
+            &arrow_array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+        )
+    }
+
     /// The decoder for a whole file (the sequential path), or for its first block.
     pub(crate) fn file(&self) -> Decoder {
         let mut builder = self.builder(
@@ -50,10 +133,27 @@ impl DecoderSpec {
         builder.build_decoder()
     }
 
-    /// The decoder for a block after the first: no header.
+    /// The decoder for the first block: the file decoder, timestamps as text.
+    fn first_block(&self) -> Decoder {
+        self.builder_for(
+            self.block_schema(),
+            self.format
+                .clone()
+                .with_header_validation(self.validate_header),
+        )
+        .build_decoder()
+    }
+
+    /// The decoder for a block after the first: no header, timestamps as text.
     fn middle(&self) -> Decoder {
-        self.builder(self.format.clone().with_header(false))
+        self.builder_for(self.block_schema(), self.format.clone().with_header(false))
             .build_decoder()
+    }
+
+    fn block_schema(&self) -> SchemaRef {
+        self.text_timestamps
+            .as_ref()
+            .map_or_else(|| self.file_schema.clone(), |t| t.decode_schema.clone())
     }
 
     /// A decoder that skips `records` records (the header among them) unchecked, then decodes
@@ -66,7 +166,11 @@ impl DecoderSpec {
     }
 
     fn builder(&self, format: Format) -> ReaderBuilder {
-        ReaderBuilder::new(self.file_schema.clone())
+        self.builder_for(self.file_schema.clone(), format)
+    }
+
+    fn builder_for(&self, schema: SchemaRef, format: Format) -> ReaderBuilder {
+        ReaderBuilder::new(schema)
             .with_format(format)
             .with_batch_size(self.batch_size)
             .with_projection(self.projection.clone())
@@ -227,10 +331,17 @@ impl Parallel {
         };
         let decoder = match reused {
             Some(d) => d,
-            None if block.first => self.spec.file(),
+            None if block.first => self.spec.first_block(),
             None => self.spec.middle(),
         };
-        match decode_all(decoder, &block.data, block.ends_input) {
+        let decoded = decode_all(decoder, &block.data, block.ends_input).and_then(|(b, d)| {
+            let restored = b
+                .into_iter()
+                .map(|batch| self.spec.restore(batch))
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            Ok((restored, d))
+        });
+        match decoded {
             Ok((batches, decoder)) => {
                 if !block.ends_input {
                     if let Ok(mut idle) = self.idle.lock() {
@@ -256,7 +367,11 @@ impl Parallel {
     fn replay(&self, block: &Block) -> Option<ArrowError> {
         let header = u64::from(self.header);
         let data_records = usize::try_from(block.records_before.saturating_sub(header)).ok()?;
-        let mut decoder = self.spec.resumed(data_records);
+        let mut decoder = if block.first {
+            self.spec.file()
+        } else {
+            self.spec.resumed(data_records)
+        };
         const PLACEHOLDERS: u64 = 1 << 15;
         let chunk = b"a\n".repeat(block.records_before.min(PLACEHOLDERS) as usize);
         let mut left = block.records_before;
@@ -324,6 +439,7 @@ mod tests {
             projection: vec![0, 1],
             batch_size,
             nrows: None,
+            text_timestamps: None,
         })
     }
 
@@ -387,6 +503,51 @@ mod tests {
         }
         assert_eq!(want.num_rows(), 1000);
         assert_eq!(want.column(0).as_primitive::<Int64Type>().value(999), 999);
+    }
+
+    #[tokio::test]
+    async fn timestamps_parsed_from_text_equal_arrow_csv_and_fail_the_same_way() {
+        let ts = DataType::Timestamp(arrow_schema::TimeUnit::Microsecond, None);
+        let timed = || DecoderSpec {
+            file_schema: Arc::new(Schema::new(vec![
+                Field::new("a", DataType::Int64, true),
+                Field::new("t", ts.clone(), true),
+            ])),
+            ..(*spec(16)).clone()
+        };
+        let mut text = b"a,t\n".to_vec();
+        for i in 0..100 {
+            let t = match i % 4 {
+                0 => format!("2024-01-01 00:00:{:02}.{i}", i % 60),
+                1 => String::new(),
+                2 => "2024-03-01T10:00:00+02:00".to_string(),
+                _ => "1960-02-29".to_string(),
+            };
+            text.extend(format!("{i},{t}\n").bytes());
+        }
+        let par = |spec: DecoderSpec| Parallel {
+            spec: Arc::new(spec.with_text_timestamps().expect("text")),
+            ..parallel(16)
+        };
+        assert!(par(timed()).spec.text_timestamps.is_some());
+        let want = decode_all(timed().file(), &text, true)
+            .expect("sequential")
+            .0;
+        let got = read(par(timed()), text.clone(), 50)
+            .await
+            .expect("parallel");
+        let concat = |b: &[RecordBatch]| {
+            arrow_select::concat::concat_batches(&b[0].schema(), b).expect("concat")
+        };
+        assert_eq!(concat(&got), concat(&want));
+        text.extend(b"100,not a time\n");
+        let want = decode_all(timed().file(), &text, true).expect_err("sequential fails");
+        let want = decode::csv_error("/t.csv", 0, want).to_string();
+        let got = read(par(timed()), text, 50)
+            .await
+            .expect_err("parallel fails");
+        assert_eq!(got.to_string(), want);
+        assert!(want.contains("line 101"), "{want}");
     }
 
     #[tokio::test]
