@@ -135,7 +135,7 @@ impl Default for ServeConfig {
             cors_origins: vec![],
             log_format: "text".into(),
             reload_interval_secs: 2,
-            batch_size: 64 * 1024,
+            batch_size: inlet_driver::DEFAULT_BATCH_SIZE,
             max_inflight_bytes: 256 * 1024 * 1024,
             budget_wait_ms: 2000,
             stream_idle_timeout_secs: 60,

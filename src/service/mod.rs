@@ -137,7 +137,7 @@ impl Service {
             library: Arc::new(library),
             storage: Arc::new(StorageResolver::new(allowed_paths)),
             limits: Limits::default(),
-            batch_size: 64 * 1024,
+            batch_size: inlet_driver::DEFAULT_BATCH_SIZE,
         }
     }
 

@@ -29,6 +29,7 @@ pub use budget::{MemoryBudget, Reservation};
 pub use error::{DriverError, Result};
 pub use model::{
     ColumnStatistics, Discovery, FileInfo, Limits, OpenContext, Partition, ReadRequest,
+    DEFAULT_BATCH_SIZE,
 };
 
 /// A stream of record batches; an error ends it.
@@ -224,6 +225,9 @@ where
 /// ends. A partition that cannot have its budget now waits while others of the same read are
 /// still running (read-ahead shrinks instead); the first partition of a read waits at most
 /// `budget.first_wait`, then the read fails with [`DriverError::Overloaded`] (a 503 upstream).
+///
+/// Until the consumer has its first batch, one partition runs alone: others decoding beside it
+/// on the same cores would delay that batch (time to first batch), and they start right after.
 pub fn ordered_parallel_within<F>(
     openers: Vec<(u64, F)>,
     concurrency: usize,
@@ -246,6 +250,9 @@ where
         ahead: usize,
         budget: Option<MemoryBudget>,
         started: bool,
+        /// Whether the consumer has had a batch: until then one partition runs alone, so the
+        /// first batch is not slowed by others decoding beside it (time to first batch).
+        delivered: bool,
     }
     let state = State {
         pending: openers.into_iter().peekable(),
@@ -254,10 +261,12 @@ where
         ahead: ahead.max(1),
         budget,
         started: false,
+        delivered: false,
     };
     futures::stream::unfold(state, |mut st| async move {
         loop {
-            while st.running.len() < st.concurrency {
+            let concurrency = if st.delivered { st.concurrency } else { 1 };
+            while st.running.len() < concurrency {
                 let Some(&(cost, _)) = st.pending.peek() else { break };
                 let reservation = match &st.budget {
                     None => None,
@@ -303,7 +312,10 @@ where
             }
             let (front, _) = st.running.front_mut()?;
             match front.recv().await {
-                Some(Ok(batch)) => return Some((Ok(batch), st)),
+                Some(Ok(batch)) => {
+                    st.delivered = true;
+                    return Some((Ok(batch), st));
+                }
                 Some(Err(e)) => {
                     st.running.clear();
                     st.pending = Vec::new().into_iter().peekable();
