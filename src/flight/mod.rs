@@ -64,7 +64,9 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
     let service = routes::FlightRoutes::new(InletFlight::new(core, locations));
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    // Nagle off, as gRPC servers set it (tonic only sets it on listeners it binds itself):
+    // with it, the last small frames of a message wait for the client's delayed ACK.
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     tonic::transport::Server::builder()
         .add_service(service)
         .serve_with_incoming_shutdown(incoming, shutdown)
