@@ -123,9 +123,8 @@ const SMALL_PIECE: usize = 64 * 1024;
 /// one batch in stream order; large pieces share the batch's Arrow buffers, so the bytes go
 /// from the decoder to the socket without an intermediate copy.
 pub struct IndexedEncoder {
-    inner: Option<StreamEncoder>,
+    messages: IpcMessages,
     next: u64,
-    walker: MessageWalker,
 }
 
 /// Collects the pieces of one call: small ones coalesced, large ones shared.
@@ -169,39 +168,32 @@ impl IndexedEncoder {
         first: u64,
     ) -> Result<Self, ArrowError> {
         Ok(IndexedEncoder {
-            inner: Some(StreamEncoder::try_new_with_options(schema, options)?),
+            messages: IpcMessages::try_new(schema, options)?,
             next: first,
-            walker: MessageWalker::default(),
         })
-    }
-
-    fn encoder(&mut self) -> Result<&mut StreamEncoder, ArrowError> {
-        self.inner
-            .as_mut()
-            .ok_or_else(|| ArrowError::IpcError("the IPC stream is already finished".into()))
     }
 
     /// The pieces of `batch` (the schema first, on the first call; dictionaries before it).
     pub fn encode(&mut self, batch: &RecordBatch) -> Result<Vec<bytes::Bytes>, ArrowError> {
-        let buffers = self.encoder()?.encode(batch)?;
-        self.reframe(buffers)
+        let walked = self.messages.encode(batch, self.next)?;
+        self.reframe(walked)
     }
 
     /// The end-of-stream marker (and the schema, if no batch was encoded).
     pub fn finish(&mut self) -> Result<Vec<bytes::Bytes>, ArrowError> {
-        let encoder = self
-            .inner
-            .take()
+        let walked = self
+            .messages
+            .finish(self.next)?
             .ok_or_else(|| ArrowError::IpcError("the IPC stream is already finished".into()))?;
-        self.reframe(encoder.finish()?)
+        self.reframe(walked)
     }
 
-    /// The stream bytes of `buffers`, record batch messages tagged; bodies are shared, not
+    /// The stream bytes of `walked`, record batch messages tagged; bodies are shared, not
     /// copied.
-    fn reframe(&mut self, buffers: Vec<Buffer>) -> Result<Vec<bytes::Bytes>, ArrowError> {
+    fn reframe(&mut self, walked: Vec<Walked>) -> Result<Vec<bytes::Bytes>, ArrowError> {
         let mut pieces = Pieces::default();
         let mut tagged_any = false;
-        for walked in self.walker.walk(buffers, self.next)? {
+        for walked in walked {
             let message = match walked {
                 Walked::End(marker) => {
                     pieces.push_vec(&marker);
@@ -231,6 +223,42 @@ impl IndexedEncoder {
             self.next += 1;
         }
         Ok(pieces.done())
+    }
+}
+
+/// arrow-ipc's [`StreamEncoder`] with its output walked into messages: what the HTTP and the
+/// Flight encoders share.
+pub struct IpcMessages {
+    inner: Option<StreamEncoder>,
+    walker: MessageWalker,
+}
+
+impl IpcMessages {
+    pub fn try_new(schema: &Schema, options: IpcWriteOptions) -> Result<Self, ArrowError> {
+        Ok(IpcMessages {
+            inner: Some(StreamEncoder::try_new_with_options(schema, options)?),
+            walker: MessageWalker::default(),
+        })
+    }
+
+    /// The messages of `batch` (the schema first, on the first call; dictionaries before it),
+    /// record batches tagged with `index`.
+    pub fn encode(&mut self, batch: &RecordBatch, index: u64) -> Result<Vec<Walked>, ArrowError> {
+        let buffers = self
+            .inner
+            .as_mut()
+            .ok_or_else(|| ArrowError::IpcError("the IPC stream is already finished".into()))?
+            .encode(batch)?;
+        self.walker.walk(buffers, index)
+    }
+
+    /// The end-of-stream marker (and the schema, if no batch was encoded); None when already
+    /// finished.
+    pub fn finish(&mut self, index: u64) -> Result<Option<Vec<Walked>>, ArrowError> {
+        match self.inner.take() {
+            Some(encoder) => self.walker.walk(encoder.finish()?, index).map(Some),
+            None => Ok(None),
+        }
     }
 }
 
@@ -265,7 +293,7 @@ pub enum Walked {
 /// Walks the framing of a [`StreamEncoder`]'s output (continuation, length, flatbuffer, body)
 /// into messages; body bytes are sliced, not copied.
 #[derive(Default)]
-pub struct MessageWalker {
+struct MessageWalker {
     frame: Framing,
     header: Vec<u8>,
     current: Option<IpcMessage>,
@@ -284,7 +312,7 @@ enum Framing {
 impl MessageWalker {
     /// The messages of one encoder call, record batches tagged with `index`. A call's output
     /// holds whole messages.
-    pub fn walk(&mut self, buffers: Vec<Buffer>, index: u64) -> Result<Vec<Walked>, ArrowError> {
+    fn walk(&mut self, buffers: Vec<Buffer>, index: u64) -> Result<Vec<Walked>, ArrowError> {
         let mut out = vec![];
         for buffer in buffers {
             let mut at = 0;

@@ -10,7 +10,7 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use inlet_driver::ReadRequest;
 use serde::Serialize;
 use serde_json::Value as J;
@@ -134,13 +134,9 @@ pub fn stream_response(
     // by at most one piece: a slow client slows the reader, one that reads nothing for the idle
     // timeout loses the stream, and a batch's buffers are freed as their pieces are written
     // (a stream holds about one batch outside the memory budget, not three).
-    let pieces = chunks.flat_map(|chunk| {
-        let pieces: Vec<Result<bytes::Bytes, std::io::Error>> = match chunk {
-            Ok(pieces) => pieces.into_iter().map(Ok).collect(),
-            Err(e) => vec![Err(e)],
-        };
-        futures::stream::iter(pieces)
-    });
+    let pieces = chunks
+        .map_ok(|pieces| futures::stream::iter(pieces.into_iter().map(Ok)))
+        .try_flatten();
     let body = spool(pieces, 1, idle, |m| std::io::Error::other(m.to_string()));
     let body = Body::from_stream(body);
     let mut content_type = neg.format.media_type().to_string();

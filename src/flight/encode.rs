@@ -1,14 +1,14 @@
 //! `DoGet` messages with one copy of the data instead of two. arrow-flight's encoder copies
 //! each batch's buffers into a `FlightData` body and prost copies that body again into the gRPC
 //! frame. Here the batch's IPC messages come from arrow-ipc's `StreamEncoder` as the batch's
-//! own buffers ([`crate::batch_index::MessageWalker`]), and [`MessageCodec`] writes them as
+//! own buffers ([`crate::batch_index::IpcMessages`]), and [`MessageCodec`] writes them as
 //! `FlightData` protobuf straight into tonic's frame buffer. The bytes on the wire are the
 //! same `FlightData` messages any Flight client reads.
 
 use arrow_array::RecordBatch;
 use arrow_buffer::Buffer;
 use arrow_flight::{FlightData, Ticket};
-use arrow_ipc::writer::{IpcWriteOptions, StreamEncoder};
+use arrow_ipc::writer::IpcWriteOptions;
 use arrow_schema::{ArrowError, Schema};
 use bytes::{BufMut, Bytes};
 use prost::encoding::{encode_key, encode_varint, WireType};
@@ -16,7 +16,7 @@ use prost::Message;
 use tonic::codec::{BufferSettings, Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::Status;
 
-use crate::batch_index::{MessageWalker, Walked};
+use crate::batch_index::{IpcMessages, Walked};
 
 /// The largest batch slice sent as one message: clients' default gRPC receive limit is 4 MiB
 /// (arrow-flight's encoder splits at the same size).
@@ -76,8 +76,7 @@ impl FlightMessage {
 /// `app_metadata`), counting from `first`. A batch larger than 2 MiB goes as several slices,
 /// each marked with its batch's index.
 pub struct FlightEncoder {
-    inner: Option<StreamEncoder>,
-    walker: MessageWalker,
+    messages: IpcMessages,
     next: u64,
 }
 
@@ -88,8 +87,7 @@ impl FlightEncoder {
         first: u64,
     ) -> Result<Self, ArrowError> {
         Ok(FlightEncoder {
-            inner: Some(StreamEncoder::try_new_with_options(schema, options)?),
-            walker: MessageWalker::default(),
+            messages: IpcMessages::try_new(schema, options)?,
             next: first,
         })
     }
@@ -99,48 +97,33 @@ impl FlightEncoder {
         self.next += 1;
         let mut out = vec![];
         for slice in slices(batch) {
-            let buffers = self
-                .inner
-                .as_mut()
-                .ok_or_else(|| {
-                    ArrowError::IpcError("the Flight stream is already finished".into())
-                })?
-                .encode(&slice)?;
-            self.messages(buffers, index, &mut out)?;
+            let walked = self.messages.encode(&slice, index)?;
+            out.extend(flight_messages(walked, index));
         }
         Ok(out)
     }
 
     /// The schema, if no batch was encoded (Flight has no end-of-stream marker).
     pub fn finish(&mut self) -> Result<Vec<FlightMessage>, ArrowError> {
-        let mut out = vec![];
-        if let Some(encoder) = self.inner.take() {
-            self.messages(encoder.finish()?, self.next, &mut out)?;
-        }
-        Ok(out)
+        let walked = self.messages.finish(self.next)?.unwrap_or_default();
+        Ok(flight_messages(walked, self.next).collect())
     }
+}
 
-    fn messages(
-        &mut self,
-        buffers: Vec<Buffer>,
-        index: u64,
-        out: &mut Vec<FlightMessage>,
-    ) -> Result<(), ArrowError> {
-        for walked in self.walker.walk(buffers, index)? {
-            if let Walked::Message(m) = walked {
-                let app_metadata = match m.tagged {
-                    Some(_) => Bytes::from(index.to_string()),
-                    None => Bytes::new(),
-                };
-                out.push(FlightMessage {
-                    header: Bytes::copy_from_slice(m.header()),
-                    app_metadata,
-                    body: m.body,
-                });
-            }
-        }
-        Ok(())
-    }
+/// The messages of `walked` as `FlightData`, record batches marked with `index`.
+fn flight_messages(walked: Vec<Walked>, index: u64) -> impl Iterator<Item = FlightMessage> {
+    walked.into_iter().filter_map(move |w| match w {
+        Walked::Message(m) => Some(FlightMessage {
+            header: Bytes::copy_from_slice(m.header()),
+            app_metadata: match m.tagged {
+                Some(_) => Bytes::from(index.to_string()),
+                None => Bytes::new(),
+            },
+            body: m.body,
+        }),
+        // Flight streams end without a marker.
+        Walked::End(_) => None,
+    })
 }
 
 /// `batch` in slices of about [`MAX_MESSAGE_DATA`] (slicing shares the buffers).
