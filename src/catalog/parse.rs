@@ -9,7 +9,7 @@ use serde_json::{Map, Value as J};
 use super::diag::{suggest, Diagnostics};
 use super::model::{CatalogFile, Entry, Status};
 use super::params::parse_specs;
-use super::template::Templater;
+use super::template::{InspectMemo, Templater};
 use super::yaml::{self, Key, Node, Pos, Value};
 use crate::registry::{self, Resolved};
 use inlet_driver::Registry;
@@ -62,14 +62,9 @@ fn parse_entries(
     let mut scratch = empty_catalog(path);
     if text.len() < PIPELINE_BYTES {
         let mut entries = vec![];
-        let mut p = FileParser {
-            cat: &mut scratch,
-            d,
-            templater,
-            drivers,
-        };
+        let mut p = FileParser::new(&mut scratch, d, templater, drivers);
         let (root, problems) =
-            yaml::parse_streaming(text, &mut |key, node| entries.extend(p.entry(&key, &node)));
+            yaml::parse_streaming(text, &mut |key, node| entries.extend(p.entry(&key, node)));
         return (root, problems, entries);
     }
     if let Some(parsed) = parse_in_pieces(path, text, templater, drivers, d) {
@@ -91,13 +86,8 @@ fn parse_pipelined(
     std::thread::scope(|scope| {
         let worker = scope.spawn(move || {
             let mut wd = Diagnostics::new(path);
-            let mut p = FileParser {
-                cat: &mut scratch,
-                d: &mut wd,
-                templater,
-                drivers,
-            };
-            let entries: Vec<Entry> = rx.iter().filter_map(|(k, n)| p.entry(&k, &n)).collect();
+            let mut p = FileParser::new(&mut scratch, &mut wd, templater, drivers);
+            let entries: Vec<Entry> = rx.iter().filter_map(|(k, n)| p.entry(&k, n)).collect();
             (entries, wd)
         });
         let (root, problems) = yaml::parse_streaming(text, &mut |key, node| {
@@ -113,41 +103,35 @@ fn parse_pipelined(
     })
 }
 
-/// What one piece of a split `sources:` block parsed to: its entry keys in order, its entries,
-/// and its diagnostics; None when the piece does not stand alone as YAML.
-type Piece = Option<(Pos, Vec<(Key, Pos)>, Vec<Entry>, Diagnostics)>;
+/// What one piece of a split `sources:` block parsed to: the position of its mapping, its
+/// entry names, its entries, and its diagnostics; None when the piece does not stand alone.
+type Piece = Option<(Pos, Vec<String>, Vec<Entry>, Diagnostics)>;
 
+/// `capacity`: the entries to make room for (the first piece makes room for all of them, so
+/// the others are appended to it without moving it).
 fn parse_piece(
     path: &Path,
-    first_line: u32,
-    piece: &str,
+    run: &super::split::Run<'_>,
+    capacity: usize,
     templater: &Templater,
     drivers: &Registry,
 ) -> Piece {
-    let text = format!("sources:\n{piece}");
     let mut scratch = empty_catalog(path);
     let mut d = Diagnostics::new(path);
-    let mut p = FileParser {
-        cat: &mut scratch,
-        d: &mut d,
-        templater,
-        drivers,
-    };
-    let (mut keys, mut entries) = (vec![], vec![]);
-    // `sources:` is the piece's line 1, its first line is the file's `first_line`.
-    let (root, problems) =
-        yaml::parse_streaming_at(&text, first_line.saturating_sub(2), &mut |key, node| {
-            entries.extend(p.entry(&key, &node));
-            keys.push((key, node.pos));
-        });
-    // The piece stands alone when it parsed to `sources:` and a mapping, and nothing else.
-    let map = root.as_ref().and_then(Node::as_map)?;
-    match map {
-        [(k, v)] if problems.is_empty() && k.text == "sources" && v.as_map().is_some() => {
-            Some((v.pos, keys, entries, d))
-        }
-        _ => None,
-    }
+    let mut p = FileParser::new(&mut scratch, &mut d, templater, drivers);
+    let mut keys = Vec::with_capacity(run.entries);
+    let mut entries = Vec::with_capacity(capacity.max(run.entries));
+    let (root, problems) = yaml::parse_entries_at(
+        run.text,
+        run.first_line.saturating_sub(1),
+        &mut |key, node| {
+            entries.extend(p.entry(&key, node));
+            keys.push(key.text);
+        },
+    );
+    // The piece stands alone when it parsed to one mapping, without a problem.
+    let root = root?;
+    (problems.is_empty() && root.as_map().is_some()).then_some((root.pos, keys, entries, d))
 }
 
 /// The pieces of a large plain catalog parsed on every core, or None (then the one-pass parse
@@ -173,12 +157,15 @@ fn parse_in_pieces(
     if !plain {
         return None;
     }
+    let total = split.pieces.iter().map(|r| r.entries).sum();
     let pieces: Vec<Piece> = std::thread::scope(|scope| {
         let running: Vec<_> = split
             .pieces
             .iter()
-            .map(|&(line, piece)| {
-                scope.spawn(move || parse_piece(path, line, piece, templater, drivers))
+            .enumerate()
+            .map(|(k, run)| {
+                let capacity = if k == 0 { total } else { run.entries };
+                scope.spawn(move || parse_piece(path, run, capacity, templater, drivers))
             })
             .collect();
         running
@@ -186,16 +173,22 @@ fn parse_in_pieces(
             .map(|t| t.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
             .collect()
     });
-    let mut names = std::collections::HashSet::new();
-    let (mut keys, mut entries, mut map_pos) = (vec![], vec![], None);
-    for piece in pieces {
-        let (pos, k, e, wd) = piece?;
-        map_pos.get_or_insert(pos);
-        // A name repeated across pieces: the one-pass parse reports it with both positions.
-        if !k.iter().all(|(key, _)| names.insert(key.text.clone())) {
-            return None;
-        }
-        keys.extend(k);
+    let pieces: Vec<_> = pieces.into_iter().collect::<Option<_>>()?;
+    // A name repeated across pieces: the one-pass parse reports it with both positions (a
+    // piece with a repeated name of its own did not stand alone).
+    let mut names = std::collections::HashSet::with_capacity(total);
+    let unique = pieces
+        .iter()
+        .flat_map(|(_, k, _, _)| k)
+        .all(|name| names.insert(name.as_str()));
+    if !unique {
+        return None;
+    }
+    drop(names);
+    let mut pieces = pieces.into_iter();
+    let (map_pos, _, mut entries, wd) = pieces.next()?;
+    d.absorb(wd);
+    for (_, _, e, wd) in pieces {
         entries.extend(e);
         d.absorb(wd);
     }
@@ -204,23 +197,11 @@ fn parse_in_pieces(
     };
     for (k, v) in top.iter_mut() {
         if k.text == "sources" {
-            // As the one-pass parse leaves it: each entry replaced by a null at its position.
-            let pos = map_pos.unwrap_or(v.pos);
-            let streamed = keys
-                .into_iter()
-                .map(|(k, pos)| {
-                    (
-                        k,
-                        Node {
-                            pos,
-                            value: Value::Null,
-                        },
-                    )
-                })
-                .collect();
+            // The entries are parsed already: what is left to check is that `sources:` is a
+            // mapping (the one-pass parse leaves a null per entry, which nothing reads).
             *v = Node {
-                pos,
-                value: Value::Map(streamed),
+                pos: map_pos,
+                value: Value::Map(vec![]),
             };
             break;
         }
@@ -257,12 +238,7 @@ pub fn parse_catalog(
                 ),
             ),
             Some(_) => {
-                let mut p = FileParser {
-                    cat: &mut cat,
-                    d: &mut d,
-                    templater,
-                    drivers,
-                };
+                let mut p = FileParser::new(&mut cat, &mut d, templater, drivers);
                 p.top(&root, streamed);
                 warn_implicit(&cat.entries, &cat.parameters, &mut d);
             }
@@ -301,6 +277,26 @@ struct FileParser<'a> {
     d: &'a mut Diagnostics,
     templater: &'a Templater,
     drivers: &'a Registry,
+    /// Template checks seen by this parser, before the templater's shared memo: a parser runs
+    /// on one thread, and a lock taken per entry by every thread costs more than the check.
+    memo: InspectMemo,
+}
+
+impl<'a> FileParser<'a> {
+    fn new(
+        cat: &'a mut CatalogFile,
+        d: &'a mut Diagnostics,
+        templater: &'a Templater,
+        drivers: &'a Registry,
+    ) -> Self {
+        FileParser {
+            cat,
+            d,
+            templater,
+            drivers,
+            memo: InspectMemo::default(),
+        }
+    }
 }
 
 fn text_of(node: &Node) -> String {
@@ -396,7 +392,8 @@ impl FileParser<'_> {
         true
     }
 
-    fn entry(&mut self, key: &Key, node: &Node) -> Option<Entry> {
+    /// An entry from its YAML, which it consumes: args and metadata keep its strings.
+    fn entry(&mut self, key: &Key, node: Node) -> Option<Entry> {
         if !self.check_name(key) {
             return None;
         }
@@ -426,11 +423,9 @@ impl FileParser<'_> {
                 _ => self.unknown_key(k, ENTRY_KEYS, &format!("in entry `{}`", key.text)),
             }
         }
-        let mut args = match node.get("args") {
-            None => J::Object(Map::new()),
-            Some(a) if a.is_null() => J::Object(Map::new()),
-            Some(a) if a.as_map().is_some() => a.to_json(),
-            Some(a) => {
+        let args_is_map = match node.get("args") {
+            Some(a) if a.as_map().is_some() => true,
+            Some(a) if !a.is_null() => {
                 self.d.error(
                     a.pos,
                     format!(
@@ -439,8 +434,9 @@ impl FileParser<'_> {
                         a.kind()
                     ),
                 );
-                J::Object(Map::new())
+                false
             }
+            _ => false,
         };
         let (driver_written, driver, resolved, driver_args) = match node.get("driver") {
             None => {
@@ -455,9 +451,6 @@ impl FileParser<'_> {
             }
             Some(dn) => self.driver(dn)?,
         };
-        if let (J::Object(extra), J::Object(a)) = (driver_args, &mut args) {
-            a.extend(extra);
-        }
         let mut template_vars = vec![];
         if let Some(a) = node.get("args") {
             self.scan_templates(a, &mut template_vars);
@@ -476,22 +469,40 @@ impl FileParser<'_> {
             Some(_) => Status::Ok,
             None => Status::UnsupportedDriver(driver.clone()),
         };
+        let description = node.get("description").map(text_of);
+        let parameters = node
+            .get("parameters")
+            .map(|p| parse_specs(p, self.d))
+            .unwrap_or_default();
+        // What is left is moved, not copied (the first of a repeated key, as `get` finds it).
+        let (mut args_node, mut metadata_node) = (None, None);
+        if let Value::Map(fields) = node.value {
+            for (k, v) in fields {
+                match k.text.as_str() {
+                    "args" if args_node.is_none() => args_node = Some(v),
+                    "metadata" if metadata_node.is_none() => metadata_node = Some(v),
+                    _ => {}
+                }
+            }
+        }
+        let mut args = match args_node {
+            Some(a) if args_is_map => a.into_json(),
+            _ => J::Object(Map::new()),
+        };
+        if let (J::Object(extra), J::Object(a)) = (driver_args, &mut args) {
+            a.extend(extra);
+        }
         Some(Entry {
             name: key.text.clone(),
             pos: key.pos,
             dir: self.cat.dir.clone(),
-            description: node.get("description").map(text_of),
+            description,
             driver_written,
             driver,
             resolved,
             args,
-            metadata: node
-                .get("metadata")
-                .map_or(J::Object(Map::new()), Node::to_json),
-            parameters: node
-                .get("parameters")
-                .map(|p| parse_specs(p, self.d))
-                .unwrap_or_default(),
+            metadata: metadata_node.map_or(J::Object(Map::new()), Node::into_json),
+            parameters,
             template_vars,
             direct_access,
             status,
@@ -559,16 +570,19 @@ impl FileParser<'_> {
     /// Checks every templated string of `args` and records the names they read.
     fn scan_templates(&mut self, node: &Node, vars: &mut Vec<(String, Pos)>) {
         match &node.value {
-            Value::Str(s) if super::template::is_template(s) => match self.templater.inspect(s) {
-                Ok(names) => {
-                    for n in names {
-                        if !vars.iter().any(|(v, _)| *v == n) {
-                            vars.push((n, node.pos));
-                        }
+            Value::Str(s) if super::template::is_template(s) => {
+                let before = vars.len();
+                let found = self.templater.inspect_names(s, &mut self.memo, &mut |n| {
+                    if !vars.iter().any(|(v, _)| v == n) {
+                        vars.push((n.to_string(), node.pos));
                     }
+                });
+                // A string's new names in name order, as they always were listed.
+                vars[before..].sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                if let Err(e) = found {
+                    self.d.error(node.pos, e);
                 }
-                Err(e) => self.d.error(node.pos, e),
-            },
+            }
             // Loops, not closures: one stack frame per nesting level, even in debug builds.
             Value::Seq(items) => {
                 for item in items {
@@ -587,7 +601,7 @@ impl FileParser<'_> {
     /// A group of the hierarchical dialect: a leaf when it has `driver`, else a nested catalog.
     fn group(&mut self, key: &Key, node: &Node) -> Option<Entry> {
         if node.get("driver").is_some() {
-            return self.entry(key, node);
+            return self.entry(key, node.clone());
         }
         let Some(items) = node.as_map() else {
             self.d.error(
@@ -812,6 +826,17 @@ mod tests {
             problems1.is_empty() && problems2.is_empty(),
             "{problems2:?}"
         );
+        // Past the parse, `sources:` only has to be a mapping: the one-pass parse leaves a null
+        // per entry in it (its duplicate-key check needs the keys), the pieces leave it empty.
+        let mut root2 = root2;
+        if let Some(Value::Map(top)) = root2.as_mut().map(|r| &mut r.value) {
+            for (k, v) in top.iter_mut() {
+                if k.text == "sources" {
+                    assert!(matches!(&v.value, Value::Map(m) if !m.is_empty()));
+                    v.value = Value::Map(vec![]);
+                }
+            }
+        }
         same(&format!("{root1:?}"), &format!("{root2:?}"));
         (
             format!("{entries1:?}{:?}", d1.into_vec()),

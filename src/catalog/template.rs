@@ -6,7 +6,7 @@
 //! Python-isms (`'%02d' % id`, `env(NAME)` with a bare name) are rewritten to plain minijinja.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior};
 use regex::Regex;
@@ -109,8 +109,15 @@ pub struct Templater {
     /// What [`Templater::inspect`] found for each `{{ expression }}` seen: catalogs repeat
     /// the same few expressions across thousands of entries, and compiling one is most of
     /// what loading an entry costs.
-    inspected: Mutex<HashMap<String, Result<BTreeSet<String>, String>>>,
+    inspected: Mutex<HashMap<String, Inspected>>,
 }
+
+/// The names one expression reads, or why it is refused.
+type Inspected = Result<Arc<[String]>, String>;
+
+/// What [`Templater::inspect_names`] found for each expression, kept by one caller.
+#[derive(Default)]
+pub struct InspectMemo(HashMap<String, Inspected>);
 
 /// Expressions remembered by one loader at most (the memo is cleared when full).
 const INSPECTED_MAX: usize = 16_384;
@@ -147,19 +154,53 @@ impl Templater {
     /// expression, each compiled once per loader; anything else (statements, comments, quotes
     /// that could hide a `}}`) is compiled whole.
     pub fn inspect(&self, src: &str) -> Result<BTreeSet<String>, String> {
-        check_size(src)?;
-        let Some(blocks) = expression_blocks(src) else {
-            return self.inspect_whole(src);
-        };
-        refuse_shell(src)?;
         let mut names = BTreeSet::new();
-        for block in blocks {
-            names.extend(self.inspect_expression(block)?);
-        }
+        self.inspect_names(src, &mut InspectMemo::default(), &mut |n| {
+            names.insert(n.to_string());
+        })?;
         Ok(names)
     }
 
-    fn inspect_expression(&self, block: &str) -> Result<BTreeSet<String>, String> {
+    /// [`Templater::inspect`] without building a set: each name read is handed to `each`
+    /// (a name read by several expressions, several times). Nothing is handed on when the
+    /// template is refused. This runs once per templated string of a catalog, so it allocates
+    /// nothing for an expression seen before.
+    /// `memo`: the caller's own memo, asked before the shared one.
+    pub fn inspect_names(
+        &self,
+        src: &str,
+        memo: &mut InspectMemo,
+        each: &mut dyn FnMut(&str),
+    ) -> Result<(), String> {
+        check_size(src)?;
+        let Some(blocks) = expression_blocks(src) else {
+            self.inspect_whole(src)?.iter().for_each(|n| each(n));
+            return Ok(());
+        };
+        refuse_shell(src)?;
+        let mut found = Vec::with_capacity(blocks.len());
+        for block in blocks {
+            let names = match memo.0.get(block) {
+                Some(hit) => hit.clone(),
+                None => {
+                    let names = self.inspect_expression(block);
+                    if memo.0.len() >= INSPECTED_MAX {
+                        memo.0.clear();
+                    }
+                    memo.0.insert(block.to_string(), names.clone());
+                    names
+                }
+            };
+            found.push(names?);
+        }
+        found
+            .iter()
+            .flat_map(|names| names.iter())
+            .for_each(|n| each(n));
+        Ok(())
+    }
+
+    fn inspect_expression(&self, block: &str) -> Inspected {
         if let Some(hit) = self
             .inspected
             .lock()
@@ -168,7 +209,9 @@ impl Templater {
         {
             return hit;
         }
-        let found = self.inspect_whole(block);
+        let found = self
+            .inspect_whole(block)
+            .map(|names| names.into_iter().collect::<Arc<[String]>>());
         if let Ok(mut memo) = self.inspected.lock() {
             if memo.len() >= INSPECTED_MAX {
                 memo.clear();
@@ -292,22 +335,20 @@ fn expression_blocks(src: &str) -> Option<Vec<&str>> {
     if src.contains("{%") || src.contains("{#") {
         return None;
     }
+    // Each `{{` up to the first `}}` after it, as the non-greedy `\{\{.*?\}\}` finds them;
+    // `.` stops at a line break, and such a template is compiled whole.
     let mut blocks = vec![];
-    let mut text_from = 0;
-    for m in EXPR_BLOCK.find_iter(src) {
-        if src[text_from..m.start()].contains("{{") {
-            return None;
-        }
-        let block = m.as_str();
+    let mut from = 0;
+    while let Some(open) = src[from..].find("{{") {
+        let start = from + open;
+        let end = start + 2 + src[start + 2..].find("}}")? + 2;
+        let block = &src[start..end];
         let odd = |q: char| block.matches(q).count() % 2 == 1;
-        if odd('"') || odd('\'') {
+        if block.contains('\n') || odd('"') || odd('\'') {
             return None;
         }
         blocks.push(block);
-        text_from = m.end();
-    }
-    if src[text_from..].contains("{{") {
-        return None;
+        from = end;
     }
     Some(blocks)
 }
@@ -513,6 +554,61 @@ fn as_f64(v: &minijinja::Value) -> Option<f64> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The regex `expression_blocks` replaced: the scan must find the same blocks.
+    fn expression_blocks_by_regex(src: &str) -> Option<Vec<&str>> {
+        if src.contains("{%") || src.contains("{#") {
+            return None;
+        }
+        let mut blocks = vec![];
+        let mut text_from = 0;
+        for m in EXPR_BLOCK.find_iter(src) {
+            if src[text_from..m.start()].contains("{{") {
+                return None;
+            }
+            let block = m.as_str();
+            let odd = |q: char| block.matches(q).count() % 2 == 1;
+            if odd('"') || odd('\'') {
+                return None;
+            }
+            blocks.push(block);
+            text_from = m.end();
+        }
+        if src[text_from..].contains("{{") {
+            return None;
+        }
+        Some(blocks)
+    }
+
+    #[test]
+    fn expression_blocks_are_found_as_the_regex_found_them() {
+        let cases = [
+            "plain",
+            "{{ a }}",
+            "s3://b/{{ region }}/x={{ '%02d' % month }}.parquet",
+            "{{{ a }}}",
+            "{{}}",
+            "{{ a }",
+            "{{ a \n }}",
+            "{{ a \n {{ b }}",
+            "x {{ a }} y {{ b",
+            "{{ 'a}}' }}",
+            "{{ \"q\" }} and {{ 'r' }}",
+            "{{ a }}}}{{ b }}",
+            "{{ a \r }}",
+            "{{ env('X') }}/{{ b }}\n",
+            "{% if a %}{{ a }}{% endif %}",
+            "}} {{ a }}",
+            "{ {a} } {{a}}",
+        ];
+        for case in cases {
+            assert_eq!(
+                expression_blocks(case),
+                expression_blocks_by_regex(case),
+                "{case:?}"
+            );
+        }
+    }
 
     fn vars(v: J) -> BTreeMap<String, J> {
         serde_json::from_value(v).expect("object")

@@ -130,7 +130,7 @@ pub fn yaml_walk(fs: &dyn CatalogFs, dir: &Path) -> Walk {
 }
 
 /// Parses many files on all cores, keeping their order.
-fn load_files(
+pub(crate) fn load_files(
     fs: &dyn CatalogFs,
     files: &[(PathBuf, String)],
     templater: &Templater,

@@ -120,12 +120,36 @@ impl Node {
                 J::Array(out)
             }
             Value::Map(entries) => {
-                let mut out = serde_json::Map::new();
+                // Sized exactly: a catalog of 100,000 entries holds several maps per entry.
+                let mut out = serde_json::Map::with_capacity(entries.len());
                 for (k, v) in entries {
                     out.insert(k.text.clone(), v.to_json());
                 }
                 J::Object(out)
             }
+        }
+    }
+
+    /// [`Node::to_json`] that moves the strings instead of copying them.
+    pub fn into_json(self) -> serde_json::Value {
+        use serde_json::Value as J;
+        match self.value {
+            Value::Str(s) => J::String(s),
+            Value::Seq(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    out.push(item.into_json());
+                }
+                J::Array(out)
+            }
+            Value::Map(entries) => {
+                let mut out = serde_json::Map::with_capacity(entries.len());
+                for (k, v) in entries {
+                    out.insert(k.text, v.into_json());
+                }
+                J::Object(out)
+            }
+            Value::Null | Value::Bool(_) | Value::Int(_) | Value::Float(_) => self.to_json(),
         }
     }
 }
@@ -233,23 +257,37 @@ pub fn parse_streaming(
     text: &str,
     on_entry: &mut dyn FnMut(Key, Node),
 ) -> (Option<Node>, Vec<YamlProblem>) {
-    parse_with(text, 0, Some(on_entry))
+    parse_with(text, 0, Some((StreamAt::Sources, on_entry)))
 }
 
-/// Like [`parse_streaming`] for a piece of a larger file whose first line is line
-/// `1 + line_offset` of that file: every position is reported in the file's lines.
-pub fn parse_streaming_at(
+/// Where complete entries go, and which.
+type Sink<'a> = (StreamAt, &'a mut dyn FnMut(Key, Node));
+
+/// Where [`parse_with`] hands complete entries to its sink.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum StreamAt {
+    /// The values of the top-level `sources:` mapping.
+    Sources,
+    /// The values of the root mapping: a run of entries cut out of a `sources:` block.
+    Root,
+}
+
+/// Parses a run of `sources:` entries cut from a larger file (see [`super::split`]) as a
+/// mapping of its own, handing each entry to `on_entry` like [`parse_streaming`]. The run's
+/// first line is line `1 + line_offset` of the file: every position is reported in the file's
+/// lines, and columns are the file's because the run keeps its indentation.
+pub fn parse_entries_at(
     text: &str,
     line_offset: u32,
     on_entry: &mut dyn FnMut(Key, Node),
 ) -> (Option<Node>, Vec<YamlProblem>) {
-    parse_with(text, line_offset, Some(on_entry))
+    parse_with(text, line_offset, Some((StreamAt::Root, on_entry)))
 }
 
 fn parse_with(
     text: &str,
     line_offset: u32,
-    sink: Option<&mut dyn FnMut(Key, Node)>,
+    sink: Option<Sink<'_>>,
 ) -> (Option<Node>, Vec<YamlProblem>) {
     // A byte order mark is not content (PyYAML skips it too); positions count from after it,
     // as editors show them.
@@ -296,20 +334,15 @@ fn parse_with(
 /// documents that end without a line break, the scanner marks the last events (and errors)
 /// one line below the last line.
 fn yaml_end(text: &str) -> Pos {
-    let mut pos = Pos { line: 1, col: 1 };
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\n' || c == '\r' {
-            if c == '\r' {
-                chars.next_if_eq(&'\n');
-            }
-            pos.line = pos.line.saturating_add(1);
-            pos.col = 1;
-        } else {
-            pos.col = pos.col.saturating_add(1);
-        }
+    let bytes = text.as_bytes();
+    // Every `\n`, and every `\r` not followed by one (a `\r\n` is one break).
+    let lone_cr = memchr::memchr_iter(b'\r', bytes).filter(|&at| bytes.get(at + 1) != Some(&b'\n'));
+    let breaks = bytes.iter().filter(|&&b| b == b'\n').count() + lone_cr.count();
+    let last_line = memchr::memrchr2(b'\n', b'\r', bytes).map_or(text, |i| &text[i + 1..]);
+    Pos {
+        line: u32::try_from(breaks + 1).unwrap_or(u32::MAX),
+        col: u32::try_from(last_line.chars().count() + 1).unwrap_or(u32::MAX),
     }
-    pos
 }
 
 /// A mapping or list being built.
@@ -342,7 +375,7 @@ impl Frame {
 
 #[derive(Default)]
 struct Builder<'a> {
-    sink: Option<&'a mut dyn FnMut(Key, Node)>,
+    sink: Option<Sink<'a>>,
     stack: Vec<Frame>,
     /// Anchored values with their node counts.
     anchors: HashMap<usize, (Node, usize)>,
@@ -363,15 +396,20 @@ impl Builder<'_> {
         if anchor > 0 {
             self.anchors.insert(anchor, (node.clone(), nodes));
         }
-        let streamed = self.sink.is_some()
-            && self.stack.len() == 2
-            && self.stack[0]
-                .pending_key()
-                .is_some_and(|k| k.text == "sources")
-            && self.stack[1].pending_key().is_some();
+        let streamed = match self.sink.as_ref().map(|(at, _)| *at) {
+            Some(StreamAt::Sources) => {
+                self.stack.len() == 2
+                    && self.stack[0]
+                        .pending_key()
+                        .is_some_and(|k| k.text == "sources")
+                    && self.stack[1].pending_key().is_some()
+            }
+            Some(StreamAt::Root) => self.stack.len() == 1 && self.stack[0].pending_key().is_some(),
+            None => false,
+        };
         let mut node = node;
         if streamed {
-            if let (Some(sink), Some(key)) = (
+            if let (Some((_, sink)), Some(key)) = (
                 self.sink.as_mut(),
                 self.stack.last().and_then(Frame::pending_key),
             ) {
@@ -403,9 +441,10 @@ impl Builder<'_> {
                 seen,
             } => match pending.take() {
                 None => {
+                    let pos = node.pos;
                     *pending = Some(Key {
-                        text: scalar_text(&node),
-                        pos: node.pos,
+                        text: scalar_text(node),
+                        pos,
                     })
                 }
                 Some(key) => {
@@ -517,9 +556,9 @@ fn check_duplicate(
 }
 
 /// The text of a key node; non-scalar keys (never seen in catalogs) get a placeholder.
-fn scalar_text(node: &Node) -> String {
-    match &node.value {
-        Value::Str(s) => s.clone(),
+fn scalar_text(node: Node) -> String {
+    match node.value {
+        Value::Str(s) => s,
         Value::Int(i) => i.to_string(),
         Value::Float(f) => f.to_string(),
         Value::Bool(b) => b.to_string(),

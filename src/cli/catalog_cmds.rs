@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use serde_json::{json, Value as J};
 
 use super::{parse_params, print_json, report_load, CatalogArgs, Format};
-use crate::catalog::tree::load_file;
+use crate::catalog::fs::Disk;
+use crate::catalog::tree::load_files;
 use crate::catalog::view::{self, EntrySummary};
 use crate::catalog::{Diagnostic, Found, Severity};
 use crate::service::describe;
@@ -26,10 +27,15 @@ pub(super) fn validate(
             files.push(p.clone());
         }
     }
-    let diags: Vec<Diagnostic> = files
+    let named: Vec<(PathBuf, String)> = files.iter().map(|f| (f.clone(), String::new())).collect();
+    let loaded = load_files(&Disk, &named, &templater, &drivers);
+    let diags: Vec<Diagnostic> = loaded
         .iter()
-        .flat_map(|f| load_file(f, &templater, &drivers).diagnostics)
+        .flat_map(|f| f.diagnostics.iter().cloned())
         .collect();
+    // Freeing a 100,000-entry model takes a tenth of the time it took to build: let a thread
+    // do it while the report is printed (the process exits without waiting for it).
+    std::thread::spawn(move || drop(loaded));
     let errors = diags
         .iter()
         .filter(|d| d.severity == Severity::Error)
