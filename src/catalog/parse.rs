@@ -198,7 +198,7 @@ fn parse_in_pieces(
     for (k, v) in top.iter_mut() {
         if k.text == "sources" {
             // The entries are parsed already: what is left to check is that `sources:` is a
-            // mapping (the one-pass parse leaves a null per entry, which nothing reads).
+            // mapping (left empty, as the one-pass parse leaves it).
             *v = Node {
                 pos: map_pos,
                 value: Value::Map(vec![]),
@@ -553,18 +553,14 @@ impl FileParser<'_> {
             );
             return None;
         }
-        let chosen = candidates
+        // The first candidate that resolves, else the first (reported as unsupported).
+        let (chosen, resolved) = candidates
             .iter()
-            .find(|(c, _)| registry::resolve(c, self.drivers).is_some())
-            .or(candidates.first())
-            .cloned()
-            .unwrap_or_default();
-        Some((
-            dn.to_json(),
-            chosen.0.clone(),
-            registry::resolve(&chosen.0, self.drivers),
-            chosen.1,
-        ))
+            .enumerate()
+            .find_map(|(i, (c, _))| registry::resolve(c, self.drivers).map(|r| (i, Some(r))))
+            .unwrap_or((0, None));
+        let (name, args) = candidates.swap_remove(chosen);
+        Some((dn.to_json(), name, resolved, args))
     }
 
     /// Checks every templated string of `args` and records the names they read.
@@ -826,17 +822,6 @@ mod tests {
             problems1.is_empty() && problems2.is_empty(),
             "{problems2:?}"
         );
-        // Past the parse, `sources:` only has to be a mapping: the one-pass parse leaves a null
-        // per entry in it (its duplicate-key check needs the keys), the pieces leave it empty.
-        let mut root2 = root2;
-        if let Some(Value::Map(top)) = root2.as_mut().map(|r| &mut r.value) {
-            for (k, v) in top.iter_mut() {
-                if k.text == "sources" {
-                    assert!(matches!(&v.value, Value::Map(m) if !m.is_empty()));
-                    v.value = Value::Map(vec![]);
-                }
-            }
-        }
         same(&format!("{root1:?}"), &format!("{root2:?}"));
         (
             format!("{entries1:?}{:?}", d1.into_vec()),

@@ -6,6 +6,7 @@
 //! floats need a dot, quoted scalars are always strings.
 
 use std::borrow::Cow;
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::fmt;
 
@@ -251,8 +252,8 @@ pub fn parse(text: &str) -> (Option<Node>, Vec<YamlProblem>) {
 }
 
 /// Like [`parse`], but each entry of a top-level `sources:` mapping is handed to `on_entry` as
-/// soon as it is complete and replaced by a null in the tree, so a 100,000-entry catalog never
-/// holds its whole YAML tree and its parsed model at once.
+/// soon as it is complete and left out of the tree (`sources:` stays an empty mapping), so a
+/// 100,000-entry catalog never holds its whole YAML tree and its parsed model at once.
 pub fn parse_streaming(
     text: &str,
     on_entry: &mut dyn FnMut(Key, Node),
@@ -447,6 +448,17 @@ impl Builder<'_> {
                         pos,
                     })
                 }
+                // The sink has the entry: only its name is kept, for the duplicate check (the
+                // mapping is left empty; nothing reads a streamed mapping but its kind).
+                Some(key) if streamed => match seen.entry(key.text) {
+                    Entry::Occupied(first) => {
+                        self.problems
+                            .push(duplicate(first.key(), *first.get(), key.pos))
+                    }
+                    Entry::Vacant(name) => {
+                        name.insert(key.pos);
+                    }
+                },
                 Some(key) => {
                     if let Some(problem) = check_duplicate(entries, seen, &key) {
                         self.problems.push(problem);
@@ -538,20 +550,25 @@ fn check_duplicate(
         seen.get(&key.text).copied()
     };
     match first {
-        Some(first) => Some(YamlProblem {
-            pos: key.pos,
-            message: format!(
-                "duplicate key `{}` (first defined at line {}, column {}); \
-                 remove or rename one of them",
-                key.text, first.line, first.col
-            ),
-        }),
+        Some(first) => Some(duplicate(&key.text, first, key.pos)),
         None => {
             if entries.len() >= 16 {
                 seen.insert(key.text.clone(), key.pos);
             }
             None
         }
+    }
+}
+
+/// The problem of a key repeated at `again`, first defined at `first`.
+fn duplicate(key: &str, first: Pos, again: Pos) -> YamlProblem {
+    YamlProblem {
+        pos: again,
+        message: format!(
+            "duplicate key `{key}` (first defined at line {}, column {}); remove or rename one \
+             of them",
+            first.line, first.col
+        ),
     }
 }
 
