@@ -10,7 +10,7 @@ use serde_json::{json, Value as J};
 use utoipa::ToSchema;
 
 use super::error::ApiError;
-use super::query::{paginate, Query};
+use super::query::{next_token, page_request, paginate, Query};
 use super::state::AppState;
 use crate::catalog::view::EntrySummary;
 use crate::catalog::CatalogNode;
@@ -212,13 +212,12 @@ pub async fn get_catalog(
     let snap = st.snapshot_for(&caller);
     let lib = &snap.service.library;
     let node = describe::catalog(lib, &name).map_err(|e| caller.conceal(e))?;
-    let mut entries: Vec<EntryView> = describe::entries(lib, &node, false)
-        .into_iter()
-        .filter(|e| caller.may_see(&e.name))
-        .map(EntryView::from)
-        .collect();
-    entries.sort_by(|a, b| a.name.cmp(&b.name));
-    let (entries, next_page_token) = paginate(entries, |e| &e.name, size, token)?;
+    let page = page_request(size, token)?;
+    let (rows, more) = describe::entries_page(&node, page.after.as_deref(), page.size, |name| {
+        caller.may_see(name)
+    });
+    let entries: Vec<EntryView> = rows.into_iter().map(EntryView::from).collect();
+    let next_page_token = entries.last().filter(|_| more).map(|e| next_token(&e.name));
     let body = CatalogDetail {
         name: node.name.clone(),
         description: node.file.description.clone(),

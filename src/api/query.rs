@@ -130,13 +130,17 @@ pub const PAGE_TOKEN_PATTERN: &str = "^([A-Za-z0-9_-]{4})*([A-Za-z0-9_-]{2,3})?$
 pub const MAX_PAGE: usize = 1000;
 pub const DEFAULT_PAGE: usize = 100;
 
-/// Cursor pagination over items sorted by name: the token is the last name of the page.
-pub fn paginate<T>(
-    items: Vec<T>,
-    name: impl Fn(&T) -> &str,
+/// A page asked for: its size, and the name it starts after (from `page_token`).
+pub struct PageRequest {
+    pub size: usize,
+    pub after: Option<String>,
+}
+
+/// Checks `page_size` (1..=[`MAX_PAGE`], default [`DEFAULT_PAGE`]) and decodes `page_token`.
+pub fn page_request(
     page_size: Option<usize>,
     token: Option<String>,
-) -> Result<(Vec<T>, Option<String>), ApiError> {
+) -> Result<PageRequest, ApiError> {
     let size = page_size.unwrap_or(DEFAULT_PAGE);
     if size == 0 || size > MAX_PAGE {
         return Err(ApiError::invalid(
@@ -159,6 +163,22 @@ pub fn paginate<T>(
                 })?,
         ),
     };
+    Ok(PageRequest { size, after })
+}
+
+/// The `next_page_token` of a page that ends with `last`.
+pub fn next_token(last: &str) -> String {
+    B64.encode(last)
+}
+
+/// Cursor pagination over items sorted by name: the token is the last name of the page.
+pub fn paginate<T>(
+    items: Vec<T>,
+    name: impl Fn(&T) -> &str,
+    page_size: Option<usize>,
+    token: Option<String>,
+) -> Result<(Vec<T>, Option<String>), ApiError> {
+    let PageRequest { size, after } = page_request(page_size, token)?;
     let start = match &after {
         None => 0,
         Some(last) => items.partition_point(|i| name(i) <= last.as_str()),
@@ -166,7 +186,7 @@ pub fn paginate<T>(
     let mut page: Vec<T> = items.into_iter().skip(start).take(size + 1).collect();
     let next = if page.len() > size {
         page.truncate(size);
-        page.last().map(|i| B64.encode(name(i)))
+        page.last().map(|i| next_token(name(i)))
     } else {
         None
     };

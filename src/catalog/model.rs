@@ -30,6 +30,9 @@ pub struct CatalogFile {
     /// Entry positions by name (the last of a repeated name), built on the first lookup: a
     /// catalog of 100,000 entries is looked up by name on every request.
     pub by_name: std::sync::OnceLock<std::collections::HashMap<String, usize>>,
+    /// Entry positions in name order (file order among equal names), built on the first
+    /// listing: pages of a large catalog are found by binary search.
+    pub name_order: std::sync::OnceLock<Vec<usize>>,
 }
 
 impl CatalogFile {
@@ -54,6 +57,15 @@ impl CatalogFile {
             }
         }
         found
+    }
+
+    /// Entry positions in name order, see [`CatalogFile::name_order`].
+    pub fn name_order(&self) -> &[usize] {
+        self.name_order.get_or_init(|| {
+            let mut order: Vec<usize> = (0..self.entries.len()).collect();
+            order.sort_by(|&a, &b| self.entries[a].name.cmp(&self.entries[b].name));
+            order
+        })
     }
 
     pub fn has_errors(&self) -> bool {

@@ -48,6 +48,7 @@ fn empty_catalog(path: &Path) -> CatalogFile {
         version: 1,
         diagnostics: vec![],
         by_name: Default::default(),
+        name_order: Default::default(),
     }
 }
 
@@ -635,6 +636,7 @@ impl FileParser<'_> {
             version: 1,
             diagnostics: vec![],
             by_name: Default::default(),
+            name_order: Default::default(),
         };
         Some(Entry {
             name: key.text.clone(),

@@ -534,6 +534,7 @@ impl Library {
             version: 1,
             diagnostics: vec![],
             by_name: Default::default(),
+            name_order: Default::default(),
         };
         for file in parsed {
             for mut e in file.entries {

@@ -52,6 +52,43 @@ pub fn catalog(lib: &Library, name: &str) -> Result<Arc<CatalogNode>, ServiceErr
     }
 }
 
+/// One page of `node`'s own entries in name order: the first `size` that come after `after`
+/// (a dotted name, where the previous page ended) and that `visible` lets through, and whether
+/// more follow. The catalog keeps its entries' name order (built on the first page asked for),
+/// so a page of a 100,000-entry catalog costs its own entries, not the catalog's.
+pub fn entries_page(
+    node: &CatalogNode,
+    after: Option<&str>,
+    size: usize,
+    visible: impl Fn(&str) -> bool,
+) -> (Vec<EntrySummary>, bool) {
+    let entries = &node.file.entries;
+    let order = node.file.name_order();
+    // Every name is `catalog.entry`: compared as such without building it.
+    let dotted_cmp = |entry: &str, other: &str| {
+        node.name
+            .bytes()
+            .chain(std::iter::once(b'.'))
+            .chain(entry.bytes())
+            .cmp(other.bytes())
+    };
+    let start = after.map_or(0, |last| {
+        order.partition_point(|&i| dotted_cmp(&entries[i].name, last).is_le())
+    });
+    let mut page = Vec::with_capacity(size.min(order.len()));
+    for &i in &order[start..] {
+        let row = view::summary(node, &entries[i]);
+        if !visible(&row.name) {
+            continue;
+        }
+        if page.len() == size {
+            return (page, true);
+        }
+        page.push(row);
+    }
+    (page, false)
+}
+
 /// The entries of `node`, and with `recursive` those of its nested catalogs after each of
 /// them (opened on the way; one that cannot be opened shows its error as its status).
 pub fn entries(lib: &Library, node: &Arc<CatalogNode>, recursive: bool) -> Vec<EntrySummary> {
@@ -110,4 +147,60 @@ pub async fn source(
     }
     // Everything shown passes here: args, parameter defaults, discovery errors quoting URLs.
     Ok(redact(&value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::EnvPolicy;
+
+    /// Pages walked with `entries_page` are the full listing, sorted by name and filtered, cut
+    /// into pages: what sorting every entry on every request gave.
+    #[test]
+    fn pages_follow_name_order_and_skip_what_the_caller_may_not_see() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut yaml = String::from("sources:\n");
+        // File order is not name order; some names are prefixes of others.
+        for i in [5, 12, 1, 30, 3, 17, 2, 25, 11, 7, 40, 4, 21, 9, 13] {
+            yaml.push_str(&format!(
+                "  e{i}:\n    driver: csv\n    args: {{urlpath: f{i}.csv}}\n"
+            ));
+        }
+        std::fs::write(dir.path().join("cat.yaml"), yaml).expect("write");
+        let (lib, diags) = Library::open(
+            &[dir.path().to_path_buf()],
+            EnvPolicy::default(),
+            Arc::new(crate::service::builtin_drivers()),
+        );
+        assert!(diags.is_empty(), "{diags:?}");
+        let node = catalog(&lib, "cat").expect("catalog");
+        let visible = |name: &str| !name.contains('7');
+        let mut want: Vec<String> = entries(&lib, &node, false)
+            .into_iter()
+            .map(|e| e.name)
+            .filter(|n| visible(n))
+            .collect();
+        want.sort();
+        for size in [1, 2, 4, 13, 100] {
+            let (mut got, mut after) = (vec![], None::<String>);
+            loop {
+                let (page, more) = entries_page(&node, after.as_deref(), size, visible);
+                assert!(page.len() <= size);
+                got.extend(page.iter().map(|e| e.name.clone()));
+                if !more {
+                    break;
+                }
+                after = page.last().map(|e| e.name.clone());
+            }
+            assert_eq!(got, want, "page size {size}");
+        }
+        // A cursor that names no entry starts after where that name sorts.
+        let (page, _) = entries_page(&node, Some("cat.e1x"), 2, visible);
+        let names: Vec<&str> = page.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["cat.e2", "cat.e21"]);
+        let (page, more) = entries_page(&node, Some("cat.zzz"), 2, visible);
+        assert!(page.is_empty() && !more);
+        let (page, _) = entries_page(&node, Some("a"), 1, visible);
+        assert_eq!(page[0].name, "cat.e1");
+    }
 }
