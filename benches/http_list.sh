@@ -16,14 +16,7 @@ bin=target/release/inlet
 [ -x "$bin" ] || { echo "build first: cargo build --release --bin inlet" >&2; exit 1; }
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
 
-tmp=$(mktemp -d)
-server=
-cleanup() {
-  if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
+. benches/serve.sh
 mkdir "$tmp/catalogs"
 python3 - "$tmp" <<'PY'
 import base64, random, sys
@@ -45,16 +38,7 @@ with open(f"{tmp}/paths.lua", "w") as f:
     f.write("math.randomseed(7)\nrequest = function() return wrk.format(nil, paths[math.random(#paths)]) end\n")
 PY
 start=$(date +%s.%N)
-INLET_LOG=warn "$bin" serve --http 127.0.0.1:0 --no-flight --catalog "$tmp/catalogs" --state-dir "$tmp/state" \
-  > "$tmp/stdout" 2> "$tmp/stderr" &
-server=$!
-for _ in $(seq 300); do
-  grep -q '^inlet listening on ' "$tmp/stdout" 2>/dev/null && break
-  kill -0 "$server" 2>/dev/null || { cat "$tmp/stderr" >&2; exit 1; }
-  sleep 0.05
-done
-base=$(sed -n 's/^inlet listening on //p' "$tmp/stdout")
-[ -n "$base" ] || { echo "inlet serve did not start" >&2; cat "$tmp/stderr" >&2; exit 1; }
+INLET_LOG=warn start_inlet --no-flight --catalog "$tmp/catalogs" --state-dir "$tmp/state"
 first=$(curl -fsS -o /dev/null -w '%{time_total}' "$base/api/v1/catalogs/big?page_size=100")
 echo "load average: $(cut -d' ' -f1 /proc/loadavg); $(nproc) CPUs"
 echo "server up and first page answered $(echo "$(date +%s.%N) - $start" | bc) s after start (first page: ${first} s, builds the name order)"

@@ -15,27 +15,11 @@ bin=target/release/inlet
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
 [ -f "$data" ] || { echo "no $data: see ../shared/bench/make_data.py" >&2; exit 1; }
 
-tmp=$(mktemp -d)
-server=
-cleanup() {
-  if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
+. benches/serve.sh
 mkdir "$tmp/catalogs"
 printf 'sources:\n  trips:\n    driver: parquet\n    args:\n      urlpath: %s\n' "$data" > "$tmp/catalogs/bench.yaml"
 INLET_LOG=warn INLET_TICKET_KEY_FILE="$tmp/ticket.key" \
-  "$bin" serve --http 127.0.0.1:0 --catalog "$tmp/catalogs" --allow-path "$(dirname "$data")" \
-  > "$tmp/stdout" 2> "$tmp/stderr" &
-server=$!
-for _ in $(seq 100); do
-  grep -q '^inlet listening on ' "$tmp/stdout" 2>/dev/null && break
-  kill -0 "$server" 2>/dev/null || { cat "$tmp/stderr" >&2; exit 1; }
-  sleep 0.1
-done
-base=$(sed -n 's/^inlet listening on //p' "$tmp/stdout")
-[ -n "$base" ] || { echo "inlet serve did not start" >&2; cat "$tmp/stderr" >&2; exit 1; }
+  start_inlet --catalog "$tmp/catalogs" --allow-path "$(dirname "$data")"
 url="$base/api/v1/sources/bench.trips"
 curl -fsS -o /dev/null "$url"   # the first request discovers the file; measure the steady state
 
