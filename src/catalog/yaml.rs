@@ -658,6 +658,15 @@ fn resolve_scalar(text: String, style: TScalarStyle, tag: Option<&str>) -> Value
     if style != TScalarStyle::Plain {
         return Value::Str(text);
     }
+    // Most plain scalars of a catalog are names and paths: a letter that starts no null,
+    // boolean or number cannot be anything but a string.
+    if text
+        .as_bytes()
+        .first()
+        .is_some_and(|b| b.is_ascii_alphabetic() && !b"tTfFyYnNoO".contains(b))
+    {
+        return Value::Str(text);
+    }
     match text.as_str() {
         "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
         "true" | "True" | "TRUE" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" => {
@@ -745,6 +754,15 @@ mod tests {
         assert_eq!(n.get("f").map(|v| &v.value), Some(&Value::Int(16)));
         assert_eq!(n.get("g").map(|v| &v.value), Some(&Value::Int(-3)));
         assert_eq!(n.get("h").map(|v| &v.value), Some(&Value::Bool(true)));
+        let n = root("a: parquet\nb: Off\nc: NULL\nd: no\ne: z1.5\nf: on\ng: Nonsense\n");
+        let value = |k: &str| n.get(k).map(|v| v.value.clone());
+        assert_eq!(value("a"), Some(Value::Str("parquet".into())));
+        assert_eq!(value("b"), Some(Value::Bool(false)));
+        assert_eq!(value("c"), Some(Value::Null));
+        assert_eq!(value("d"), Some(Value::Bool(false)));
+        assert_eq!(value("e"), Some(Value::Str("z1.5".into())));
+        assert_eq!(value("f"), Some(Value::Bool(true)));
+        assert_eq!(value("g"), Some(Value::Str("Nonsense".into())));
     }
 
     #[test]
