@@ -1,7 +1,7 @@
 //! One CSV file decoded on several cores. A reader cuts the (decompressed) bytes into blocks of
 //! whole records, `batch_size` records each ([`crate::split`]: quotes that hold newlines are
 //! followed, not guessed); blocks decode concurrently on the blocking pool, one decoder each, and
-//! their batches come out in file order. At most `workers` blocks are in flight, so memory stays
+//! their batches come out in file order. At most `workers + 1` blocks are in flight, so memory stays
 //! bounded by the block size whatever the file size; a compressed file keeps its one
 //! decompressor (on the reader) and still parses in parallel.
 //!
@@ -295,7 +295,9 @@ impl Parallel {
             Ok(c.next_block().await?.map(|b| (b, c)))
         });
         let this = Arc::new(self);
-        let workers = this.workers.max(1);
+        // One block more than there are workers: the next block is cut while every worker
+        // decodes, so cutting (on the consumer's task) does not leave a core idle.
+        let in_flight = this.workers.max(1) + 1;
         let decoded = blocks
             .map_ok(move |block| {
                 let this = this.clone();
@@ -308,7 +310,7 @@ impl Parallel {
                         })?
                 }
             })
-            .try_buffered(workers)
+            .try_buffered(in_flight)
             .map_ok(|batches| futures::stream::iter(batches.into_iter().map(Ok)))
             .try_flatten();
         // The first error ends the stream.
