@@ -58,16 +58,23 @@ def main():
         path = files[fmt]
         size_mb = path.stat().st_size / 1e6
         results = {}
-        for name, cmd in [
+        readers = [
             ("pyarrow", [sys.executable, "-c", PYARROW_READ, fmt, str(path)]),
             ("inlet", ["cargo", "bench", "-q", "--bench", "read", "--", fmt, str(path)]),
-        ]:
-            runs = [run(cmd) for _ in range(args.repeat)]
+        ]
+        # Alternated, pyarrow then Inlet, so that both see the same drift of the machine.
+        all_runs = {name: [] for name, _ in readers}
+        for _ in range(args.repeat):
+            for name, cmd in readers:
+                all_runs[name].append(run(cmd))
+        for name, _ in readers:
+            runs = all_runs[name]
             med = statistics.median(r["seconds"] for r in runs)
             rss = max(r["peak_rss_mb"] for r in runs)
             assert len({r["rows"] for r in runs}) == 1, runs
             results[name] = (med, rss, runs[0]["rows"])
-            print(f"{fmt:8} {size_mb:8.0f} {name:8} {med:9.3f} {size_mb / med:8.0f} {rss:12.0f}")
+            each = " ".join(f"{r['seconds']:.2f}" for r in runs)
+            print(f"{fmt:8} {size_mb:8.0f} {name:8} {med:9.3f} {size_mb / med:8.0f} {rss:12.0f}  runs: {each}")
         ratio = results["pyarrow"][0] / results["inlet"][0]
         assert results["pyarrow"][2] == results["inlet"][2], results
         print(f"{fmt}: Inlet throughput = {ratio:.2f}x pyarrow's")
