@@ -110,15 +110,31 @@ pub struct Templater {
     /// What [`Templater::inspect`] found for each `{{ expression }}` seen: catalogs repeat
     /// the same few expressions across thousands of entries, and compiling one is most of
     /// what loading an entry costs.
-    inspected: Mutex<HashMap<String, Inspected>>,
+    inspected: Mutex<InspectMemo>,
 }
 
 /// The names one expression reads, or why it is refused.
 type Inspected = Result<Arc<[String]>, String>;
 
-/// What [`Templater::inspect_names`] found for each expression, kept by one caller.
+/// What [`Templater::inspect_names`] found for each expression: the templater's shared memo,
+/// and one kept by each caller in front of it.
 #[derive(Default)]
 pub struct InspectMemo(HashMap<String, Inspected>);
+
+impl InspectMemo {
+    fn get(&self, block: &str) -> Option<Inspected> {
+        self.0.get(block).cloned()
+    }
+
+    /// Keeps `found` for `block` (the memo is cleared when full) and hands it back.
+    fn remember(&mut self, block: &str, found: Inspected) -> Inspected {
+        if self.0.len() >= INSPECTED_MAX {
+            self.0.clear();
+        }
+        self.0.insert(block.to_string(), found.clone());
+        found
+    }
+}
 
 /// Expressions remembered by one loader at most (the memo is cleared when full).
 const INSPECTED_MAX: usize = 16_384;
@@ -181,16 +197,9 @@ impl Templater {
         refuse_shell(src)?;
         let mut found = Vec::with_capacity(blocks.len());
         for block in blocks {
-            let names = match memo.0.get(block) {
-                Some(hit) => hit.clone(),
-                None => {
-                    let names = self.inspect_expression(block);
-                    if memo.0.len() >= INSPECTED_MAX {
-                        memo.0.clear();
-                    }
-                    memo.0.insert(block.to_string(), names.clone());
-                    names
-                }
+            let names = match memo.get(block) {
+                Some(hit) => hit,
+                None => memo.remember(block, self.inspect_expression(block)),
             };
             found.push(names?);
         }
@@ -202,24 +211,16 @@ impl Templater {
     }
 
     fn inspect_expression(&self, block: &str) -> Inspected {
-        if let Some(hit) = self
-            .inspected
-            .lock()
-            .ok()
-            .and_then(|m| m.get(block).cloned())
-        {
+        if let Some(hit) = self.inspected.lock().ok().and_then(|m| m.get(block)) {
             return hit;
         }
         let found = self
             .inspect_whole(block)
             .map(|names| names.into_iter().collect::<Arc<[String]>>());
-        if let Ok(mut memo) = self.inspected.lock() {
-            if memo.len() >= INSPECTED_MAX {
-                memo.clear();
-            }
-            memo.insert(block.to_string(), found.clone());
+        match self.inspected.lock() {
+            Ok(mut memo) => memo.remember(block, found),
+            Err(_) => found,
         }
-        found
     }
 
     fn inspect_whole(&self, src: &str) -> Result<BTreeSet<String>, String> {

@@ -103,39 +103,21 @@ impl Node {
 
     /// Plain JSON, for metadata and args that are passed on rather than interpreted.
     pub fn to_json(&self) -> serde_json::Value {
-        use serde_json::Value as J;
-        match &self.value {
-            Value::Null => J::Null,
-            Value::Bool(b) => J::Bool(*b),
-            Value::Int(i) => J::from(*i),
-            Value::Float(f) => serde_json::Number::from_f64(*f)
-                .map(J::Number)
-                .unwrap_or_else(|| J::String(f.to_string())),
-            Value::Str(s) => J::String(s.clone()),
-            // Loops, not iterator chains: fewer stack frames per level in debug builds.
-            Value::Seq(items) => {
-                let mut out = Vec::with_capacity(items.len());
-                for item in items {
-                    out.push(item.to_json());
-                }
-                J::Array(out)
-            }
-            Value::Map(entries) => {
-                // Sized exactly: a catalog of 100,000 entries holds several maps per entry.
-                let mut out = serde_json::Map::with_capacity(entries.len());
-                for (k, v) in entries {
-                    out.insert(k.text.clone(), v.to_json());
-                }
-                J::Object(out)
-            }
-        }
+        self.clone().into_json()
     }
 
     /// [`Node::to_json`] that moves the strings instead of copying them.
     pub fn into_json(self) -> serde_json::Value {
         use serde_json::Value as J;
         match self.value {
+            Value::Null => J::Null,
+            Value::Bool(b) => J::Bool(b),
+            Value::Int(i) => J::from(i),
+            Value::Float(f) => serde_json::Number::from_f64(f)
+                .map(J::Number)
+                .unwrap_or_else(|| J::String(f.to_string())),
             Value::Str(s) => J::String(s),
+            // Loops, not iterator chains: fewer stack frames per level in debug builds.
             Value::Seq(items) => {
                 let mut out = Vec::with_capacity(items.len());
                 for item in items {
@@ -144,13 +126,13 @@ impl Node {
                 J::Array(out)
             }
             Value::Map(entries) => {
+                // Sized exactly: a catalog of 100,000 entries holds several maps per entry.
                 let mut out = serde_json::Map::with_capacity(entries.len());
                 for (k, v) in entries {
                     out.insert(k.text, v.into_json());
                 }
                 J::Object(out)
             }
-            Value::Null | Value::Bool(_) | Value::Int(_) | Value::Float(_) => self.to_json(),
         }
     }
 }

@@ -198,7 +198,7 @@ struct State {
 }
 
 /// What reading one file holds at once: its read and decompression buffers, the text blocks of
-/// a parallel read (one being filled, one per worker and one more), and the batches decoded ahead of the
+/// a parallel read (one being filled, those in flight), and the batches decoded ahead of the
 /// consumer (in Arrow, about twice the text they came from; never more than the whole file
 /// decoded when it is not compressed).
 fn file_cost(
@@ -211,9 +211,10 @@ fn file_cost(
 ) -> u64 {
     let buffers = 2 * decode::BUFFER as u64;
     let batch_text = record_bytes.saturating_mul(batch_rows as u64);
-    let blocks = if workers > 1 { workers as u64 + 2 } else { 0 };
+    let in_flight = parallel::blocks_in_flight(workers);
+    let blocks = if workers > 1 { in_flight as u64 + 1 } else { 0 };
     let decoded = if workers > 1 {
-        ahead + workers + 1
+        ahead + in_flight
     } else {
         ahead + 1
     };

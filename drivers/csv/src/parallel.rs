@@ -269,6 +269,13 @@ pub(crate) struct Parallel {
     pub idle: std::sync::Mutex<Vec<Decoder>>,
 }
 
+/// Blocks decoding or decoded at once with `workers`: one more than the workers, so the next
+/// block is cut while every worker decodes (cutting runs on the consumer's task and would
+/// otherwise leave a core idle).
+pub(crate) fn blocks_in_flight(workers: usize) -> usize {
+    workers.max(1) + 1
+}
+
 impl Parallel {
     /// The batches of the file behind `input`, in order.
     pub(crate) fn stream(self, input: ByteReader) -> BatchStream {
@@ -295,9 +302,7 @@ impl Parallel {
             Ok(c.next_block().await?.map(|b| (b, c)))
         });
         let this = Arc::new(self);
-        // One block more than there are workers: the next block is cut while every worker
-        // decodes, so cutting (on the consumer's task) does not leave a core idle.
-        let in_flight = this.workers.max(1) + 1;
+        let in_flight = blocks_in_flight(this.workers);
         let decoded = blocks
             .map_ok(move |block| {
                 let this = this.clone();
